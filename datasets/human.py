@@ -1,0 +1,60 @@
+"""HumanDataset: the samples listed by prepare_aifenge.py's JSON lists."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import cv2
+import torch.utils.data
+
+from utils import read_image
+
+KINDS = ("img", "alpha", "trimap")
+
+
+def list_paths(lists_dir: str | os.PathLike, dataname: str) -> dict[str, Path]:
+    """The three list files of ``dataname``: ``<lists_dir>/<dataname>_{img,alpha,trimap}.json``."""
+    return {kind: Path(lists_dir) / f"{dataname}_{kind}.json" for kind in KINDS}
+
+
+def read_lists(lists_dir: str | os.PathLike, dataname: str) -> dict[str, list[Path]]:
+    """The sample paths of ``dataname``; relative entries are resolved against the list's folder."""
+    files = list_paths(lists_dir, dataname)
+    missing = [str(p) for p in files.values() if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"no data list {missing[0]} — run prepare_aifenge.py first, or check --data-dir/--dataname")
+    lists = {}
+    for kind, path in files.items():
+        with open(path, encoding="utf-8") as f:
+            lists[kind] = [path.parent / p for p in json.load(f)]
+    sizes = {kind: len(v) for kind, v in lists.items()}
+    if len(set(sizes.values())) != 1:
+        raise ValueError(f"the lists of {dataname!r} differ in length: {sizes}")
+    return lists
+
+
+class HumanDataset(torch.utils.data.Dataset):
+    """Portrait samples as dicts ``{"image", "trimap", "alpha", "name"}`` (the image in RGB order).
+
+    ``HumanDataset("aifenge", train_transforms())`` reads ``data/aifenge_{img,alpha,trimap}.json``.
+    """
+
+    def __init__(self, dataname: str, transforms=None, lists_dir: str | os.PathLike = "data"):
+        lists = read_lists(lists_dir, dataname)
+        self.images, self.alphas, self.trimaps = lists["img"], lists["alpha"], lists["trimap"]
+        self.transforms = transforms
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> dict:
+        image = read_image(self.images[i], cv2.IMREAD_COLOR)
+        alpha = read_image(self.alphas[i], cv2.IMREAD_GRAYSCALE)
+        trimap = read_image(self.trimaps[i], cv2.IMREAD_GRAYSCALE)
+        for what, value, path in (("image", image, self.images[i]), ("alpha", alpha, self.alphas[i]), ("trimap", trimap, self.trimaps[i])):
+            if value is None:
+                raise OSError(f"cannot read the {what} {path}")
+        sample = {"image": cv2.cvtColor(image, cv2.COLOR_BGR2RGB), "trimap": trimap, "alpha": alpha,
+                  "name": self.images[i].stem}
+        return self.transforms(sample) if self.transforms else sample

@@ -1,0 +1,140 @@
+"""Loading weights: ImageNet initialisation of the backbone, and TNet checkpoints.
+
+Everything here works offline: torchvision's cache (``$TORCH_HOME/hub/checkpoints``) is used when
+it holds the file, and a missing download is reported in one line with the way to provide it.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+import torchvision
+
+from .pspnet import BACKBONES, TNet
+
+
+# The compact model that ships with the project (see weights/MODEL_CARD.md); infer.py's default.
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "tnet_mobilenetv3_pfcn.pth"
+
+
+class WeightsError(RuntimeError):
+    """Weights that can't be had or don't fit; the message is one line meant for the user."""
+
+
+def _unwrap_state(obj) -> dict:
+    """The state dict inside a checkpoint file, whatever wrapper the file uses."""
+    if isinstance(obj, dict):
+        for key in ("model", "state_dict", "model_state_dict"):
+            if key in obj and isinstance(obj[key], dict):
+                return obj[key]
+        if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+            return obj
+    raise WeightsError("the file holds no state dict (expected a dict of tensors, or one under 'model'/'state_dict')")
+
+
+def _torch_load(path: str | os.PathLike):
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle errors, zip errors, truncated files…
+        raise WeightsError(f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from None
+
+
+def _torchvision_weights(backbone: str):
+    enum_name, member = BACKBONES[backbone].weights.split(".")
+    return getattr(getattr(torchvision.models, enum_name), member)
+
+
+def imagenet_state_dict(backbone: str) -> dict:
+    """torchvision's ImageNet weights for ``backbone``, from the local cache or downloaded once."""
+    weights = _torchvision_weights(backbone)
+    filename = weights.url.rsplit("/", 1)[-1]
+    cache = Path(torch.hub.get_dir()) / "checkpoints" / filename
+    try:
+        return weights.get_state_dict(progress=True, check_hash=False)
+    except Exception as exc:
+        raise WeightsError(
+            f"ImageNet weights for {backbone} could not be loaded ({type(exc).__name__}); "
+            f"copy {filename} (from {weights.url}) to {cache}, or pass --pretrained /path/to/{filename}, "
+            f"or --pretrained none to train from scratch on purpose"
+        ) from None
+
+
+def load_backbone_weights(model: TNet, pretrained: str) -> str:
+    """Initialise the backbone of ``model``: ``imagenet``, ``none`` or a path to a torchvision-format file.
+
+    Returns a one-line description of what was loaded.
+    """
+    backbone = model.arch["backbone"]
+    if pretrained == "none":
+        return f"{backbone}: random initialisation (--pretrained none)"
+    if pretrained == "imagenet":
+        state, source = imagenet_state_dict(backbone), "ImageNet weights (torchvision)"
+    else:
+        state, source = _unwrap_state(_torch_load(pretrained)), str(pretrained)
+    if backbone == "mobilenetv3":  # torchvision's MobileNetV3 keeps its trunk under 'features.'
+        state = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
+    feats = model.backbone.feats
+    expected = feats.state_dict()
+    usable = {k: v for k, v in state.items() if k in expected and v.shape == expected[k].shape}
+    missing = [k for k in expected if k not in usable and not k.endswith("num_batches_tracked")]
+    if missing:
+        raise WeightsError(
+            f"{source} does not fit the {backbone} backbone: {len(missing)} tensors missing or of another shape "
+            f"(first: {missing[0]})"
+        )
+    feats.load_state_dict(usable, strict=False)
+    return f"{backbone}: {source}"
+
+
+def normalize_tnet_keys(state: dict) -> dict:
+    """Map the key layouts found in the wild onto TNet's: DataParallel's ``module.``, a bare PSPNet,
+    and the original's ``final.0.`` (a Sequential around the classifier)."""
+    out = {}
+    for key, value in state.items():
+        if key.startswith("module."):
+            key = key[len("module."):]
+        if not key.startswith("backbone."):
+            key = "backbone." + key
+        key = key.replace("backbone.final.0.", "backbone.final.")
+        out[key] = value
+    return out
+
+
+def load_tnet_state(model: TNet, state: dict) -> None:
+    """Load a TNet/PSPNet state dict of any known layout into ``model`` (strict)."""
+    state = normalize_tnet_keys(state)
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
+    if missing or unexpected or wrong:
+        first = (missing or unexpected or wrong)[0]
+        raise WeightsError(
+            f"the weights do not fit TNet({model.arch['backbone']}): {len(missing)} missing, "
+            f"{len(unexpected)} unexpected, {len(wrong)} of another shape (first: {first})"
+        )
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+
+
+def load_tnet(path: str | os.PathLike, device: str | torch.device = "cpu") -> TNet:
+    """A TNet ready for inference (eval mode) from a checkpoint written by train.py or a shipped weights file.
+
+    The backbone is read from the checkpoint's ``arch`` (ResNet-50 when the file has none, as the
+    original's checkpoints don't).
+    """
+    obj = _torch_load(path)
+    state = _unwrap_state(obj)
+    arch = obj.get("arch") if isinstance(obj, dict) else None
+    backbone = (arch or {}).get("backbone", "resnet50")
+    if backbone not in BACKBONES:
+        raise WeightsError(f"{path}: unknown backbone {backbone!r} in the checkpoint")
+    model = TNet(backbone=backbone, num_classes=(arch or {}).get("num_classes", 3))
+    try:
+        load_tnet_state(model, state)
+    except WeightsError as exc:
+        raise WeightsError(f"{path}: {exc}") from None
+    return model.to(device).eval()

@@ -1,0 +1,233 @@
+#!/usr/bin/env python
+"""Convert raw AiFenGe / AISegment portraits into img/, alpha/, trimap/ folders and JSON lists (SPEC §2).
+
+Two raw layouts are recognised from the folder:
+  * AISegment "Matting_Human_Half": clip_img/<group>/clip_<nn>/<name>.jpg + matting/<group>/matting_<nn>/<name>.png
+    (an RGBA cut-out whose 4th channel is the alpha matte);
+  * pairs: images/<id>.jpg + masks/<id>.png (a single-channel mask or alpha).
+
+Example:  python prepare_aifenge.py --src /data/Matting_Human_Half --out data/AiFenGe --name aifenge
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from collections import Counter
+from multiprocessing import Pool
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from utils import atomic_path, atomic_write_bytes, make_trimap, read_image, write_image
+
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+class PrepareError(Exception):
+    """A user mistake (bad --src, bad flag value): reported in one line."""
+
+
+# --------------------------------------------------------------------------------------------- discovery
+def find_samples(src: Path) -> tuple[str, list[dict], list[tuple[str, str]]]:
+    """Pair photos with mattes in one pass over each tree (a dict by stem: linear, not quadratic).
+
+    Returns (layout, samples, problems); a sample is {name, group, photo, matte}.
+    """
+    if (src / "clip_img").is_dir() and (src / "matting").is_dir():
+        layout, photo_root, matte_root = "aisegment", src / "clip_img", src / "matting"
+    elif (src / "images").is_dir() and (src / "masks").is_dir():
+        layout, photo_root, matte_root = "pairs", src / "images", src / "masks"
+    else:
+        raise PrepareError(f"{src} holds neither clip_img/ + matting/ (AISegment) nor images/ + masks/ (pairs)")
+
+    def group_of(path: Path, root: Path) -> str:
+        # AISegment: the shoot folder right under the root; pairs: every sample is its own group
+        return path.relative_to(root).parts[0] if layout == "aisegment" else path.stem
+
+    mattes: dict[tuple[str, str], Path] = {}
+    for m in matte_root.rglob("*"):
+        if m.suffix.lower() == ".png" and m.is_file():
+            stem = m.stem[:-5] if layout == "pairs" and m.stem.endswith("_mask") else m.stem
+            mattes[(group_of(m, matte_root), stem)] = m
+    samples, problems, seen = [], [], set()
+    for p in sorted(photo_root.rglob("*")):
+        if p.suffix.lower() not in PHOTO_SUFFIXES or not p.is_file():
+            continue
+        group = group_of(p, photo_root)
+        matte = mattes.get((group, p.stem))
+        if matte is None:
+            problems.append((str(p), "no matte with the same name"))
+        elif p.stem in seen:
+            problems.append((str(p), "duplicate sample name"))
+        else:
+            seen.add(p.stem)
+            samples.append({"name": p.stem, "group": group, "photo": str(p), "matte": str(matte)})
+    return layout, samples, problems
+
+
+# ------------------------------------------------------------------------------------------ conversion
+def output_paths(out: Path, sample: dict) -> dict[str, Path]:
+    suffix = Path(sample["photo"]).suffix.lower()
+    return {"img": out / "img" / (sample["name"] + suffix),
+            "alpha": out / "alpha" / (sample["name"] + ".png"),
+            "trimap": out / "trimap" / (sample["name"] + ".png")}
+
+
+def is_truncated_jpeg(path: str) -> bool:
+    """A JPEG must end with the EOI marker; OpenCV decodes a truncated one with a grey bottom and no error."""
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        f.seek(max(0, f.tell() - 64))
+        return b"\xff\xd9" not in f.read()
+
+
+def convert(job: tuple) -> tuple[str, str | None, bool]:
+    """Convert one sample; returns (name, problem or None, skipped_as_done). Runs in worker processes."""
+    sample, out, layout, threshold, kernel = job
+    paths = output_paths(out, sample)
+    if all(p.is_file() for p in paths.values()):  # every file is written atomically: present means complete
+        return sample["name"], None, True
+    photo = read_image(sample["photo"], cv2.IMREAD_COLOR)
+    if photo is None:
+        return sample["name"], "photo unreadable", False
+    if Path(sample["photo"]).suffix.lower() in (".jpg", ".jpeg") and is_truncated_jpeg(sample["photo"]):
+        return sample["name"], "photo is a truncated JPEG", False
+    matte = read_image(sample["matte"], cv2.IMREAD_UNCHANGED)
+    if matte is None:
+        return sample["name"], "matte unreadable", False
+    if layout == "aisegment":
+        if matte.ndim != 3 or matte.shape[2] != 4:
+            return sample["name"], "matte has no alpha channel", False
+        alpha = matte[:, :, 3]
+    else:
+        alpha = matte if matte.ndim == 2 else cv2.cvtColor(matte[:, :, :3], cv2.COLOR_BGR2GRAY)
+    if alpha.dtype != np.uint8:  # 16-bit PNG
+        alpha = (alpha.astype(np.float32) * (255.0 / np.iinfo(alpha.dtype).max)).round().astype(np.uint8)
+    h, w = photo.shape[:2]
+    if alpha.shape != (h, w):
+        if layout == "aisegment" or abs(alpha.shape[1] / alpha.shape[0] - w / h) > 0.02:
+            return sample["name"], f"matte is {alpha.shape[1]}×{alpha.shape[0]}, photo {w}×{h}", False
+        alpha = cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)  # same aspect, smaller mask
+    write_image(paths["alpha"], alpha)
+    write_image(paths["trimap"], make_trimap(alpha, threshold, kernel))
+    with atomic_path(paths["img"]) as tmp:  # the photo's own bytes: no re-encoding
+        shutil.copyfile(sample["photo"], tmp)
+    return sample["name"], None, False
+
+
+def split_by_group(samples: list[dict], val_fraction: float) -> tuple[list[dict], list[dict]]:
+    """Deterministic split: whole shoot groups go to validation, in sha1 order of the group name, until
+    ``val_fraction`` of the samples is reached — near-duplicates never straddle train and val."""
+    if val_fraction <= 0:
+        return samples, []
+    sizes = Counter(s["group"] for s in samples)
+    order = sorted(sizes, key=lambda g: hashlib.sha1(g.encode()).hexdigest())
+    target = max(1, round(val_fraction * len(samples)))
+    val_groups, count = set(), 0
+    for g in order[:-1]:  # always keep at least one group for training
+        if count >= target:
+            break
+        val_groups.add(g)
+        count += sizes[g]
+    return [s for s in samples if s["group"] not in val_groups], [s for s in samples if s["group"] in val_groups]
+
+
+def write_lists(samples: list[dict], out: Path, lists_dir: Path, name: str) -> list[Path]:
+    """``<lists_dir>/<name>_{img,alpha,trimap}.json``, paths relative to lists_dir, index i = one sample."""
+    written = []
+    for kind in ("img", "alpha", "trimap"):
+        paths = [os.path.relpath(output_paths(out, s)[kind], lists_dir) for s in samples]
+        target = lists_dir / f"{name}_{kind}.json"
+        atomic_write_bytes(target, json.dumps(paths, indent=0).encode())
+        written.append(target)
+    return written
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--src", required=True, type=Path, help="raw data root: holds clip_img/ + matting/ or images/ + masks/")
+    p.add_argument("--out", type=Path, default=Path("data/AiFenGe"), help="output root for img/, alpha/, trimap/ (default: %(default)s)")
+    p.add_argument("--name", default="aifenge", help="data set name used in the list file names (default: %(default)s)")
+    p.add_argument("--lists-dir", type=Path, default=Path("data"), help="folder for the JSON lists (default: %(default)s)")
+    p.add_argument("--threshold", type=int, default=50, help="alpha > threshold (of 255) is the person mask for the trimap (default: %(default)s)")
+    p.add_argument("--kernel", type=int, default=10, help="elliptical kernel size of the trimap band; 6 for the 'smooth' variant (default: %(default)s)")
+    p.add_argument("--val-fraction", type=float, default=0.05, help="share of samples held out for validation, by whole shoot group (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores, %(default)s)")
+    args = p.parse_args(argv)
+    if not 0 <= args.threshold < 255:
+        p.error("--threshold must be in [0, 255)")
+    if not 0 <= args.val_fraction < 1:
+        p.error("--val-fraction must be in [0, 1)")
+    if args.kernel < 1 or args.workers < 1:
+        p.error("--kernel and --workers must be positive")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    start = time.perf_counter()
+    try:
+        if not args.src.is_dir():
+            raise PrepareError(f"--src {args.src} is not a folder")
+        layout, samples, problems = find_samples(args.src)
+        if not samples:
+            raise PrepareError(f"no photo/matte pairs found under {args.src}")
+    except PrepareError as exc:
+        print(f"prepare_aifenge.py: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{layout} layout: {len(samples)} pairs found in {args.src}" + (f", {len(problems)} photos without a matte" if problems else ""))
+
+    jobs = [(s, args.out, layout, args.threshold, args.kernel) for s in samples]
+    done, skipped_done = set(), 0
+    cv2.setNumThreads(1)  # parallelism comes from the processes
+    with Pool(args.workers) if args.workers > 1 else _Serial() as pool:
+        for name, problem, was_done in tqdm(pool.imap_unordered(convert, jobs, chunksize=8), total=len(jobs),
+                                             desc="converting", unit="img", dynamic_ncols=True):
+            if problem:
+                problems.append((name, problem))
+            else:
+                done.add(name)
+                skipped_done += was_done
+    good = [s for s in samples if s["name"] in done]
+    train, val = split_by_group(good, args.val_fraction)
+    lists = write_lists(train, args.out, args.lists_dir, args.name) + write_lists(val, args.out, args.lists_dir, args.name + "_val")
+
+    report = args.out / "prepare_report.txt"
+    atomic_write_bytes(report, "".join(f"{where}\t{why}\n" for where, why in sorted(problems)).encode())
+    print(f"converted {len(good) - skipped_done}, already done {skipped_done}, skipped {len(problems)} "
+          f"in {time.perf_counter() - start:.1f} s → {args.out}")
+    for why, n in Counter(why for _, why in problems).most_common():
+        print(f"  skipped {n}: {why}")
+    if problems:
+        print(f"  the skipped files are listed in {report}")
+    groups = lambda ss: len({s['group'] for s in ss})  # noqa: E731
+    print(f"train: {len(train)} samples ({groups(train)} groups), val: {len(val)} samples ({groups(val)} groups)")
+    if not val and args.val_fraction > 0:
+        print("  note: a single shoot group cannot be split; the validation lists are empty")
+    print("lists: " + ", ".join(str(p) for p in lists))
+    return 0 if good else 1
+
+
+class _Serial:
+    """Pool stand-in for --workers 1 (easier to debug, no process start-up)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    @staticmethod
+    def imap_unordered(fn, jobs, chunksize=1):
+        return map(fn, jobs)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""TNet structure (SPEC §4), weight loading (original layout, ImageNet offline), checkpoints."""
+from urllib.error import URLError
+
+import pytest
+import torch
+import torchvision
+
+import models.weights as weights
+from models import TNet, WeightsError, load_backbone_weights, load_tnet, load_tnet_state
+from utils import save_checkpoint
+
+
+@pytest.fixture(scope="module")
+def resnet_tnet():
+    torch.manual_seed(0)
+    return TNet("resnet50").eval()
+
+
+def test_resnet50_tnet_structure_and_shapes(resnet_tnet):
+    net = resnet_tnet.backbone
+    assert [len(getattr(net.feats, f"layer{i}")) for i in range(1, 5)] == [3, 4, 6, 3]  # Bottleneck 3-4-6-3
+    assert net.feats.layer3[0].conv2.stride == (1, 1) and net.feats.layer3[1].conv2.dilation == (2, 2)
+    assert net.feats.layer4[1].conv2.dilation == (4, 4)
+    assert [s[0].output_size for s in net.psp.stages] == [1, 2, 3, 6]
+    assert net.psp.stages[0][1].in_channels == net.psp.stages[0][1].out_channels == 2048
+    assert net.psp.stages[0][1].bias is None
+    assert (net.psp.bottleneck.in_channels, net.psp.bottleneck.out_channels) == (5 * 2048, 1024)
+    assert [(u.conv[0].in_channels, u.conv[0].out_channels) for u in (net.up_1, net.up_2, net.up_3)] == \
+        [(1024, 256), (256, 64), (64, 64)]
+    assert (net.final.in_channels, net.final.out_channels) == (64, 3)
+    assert net.drop_1.p == 0.3 and net.drop_2.p == 0.15
+    with torch.no_grad():
+        x = torch.randn(1, 3, 96, 96)
+        assert net.feats(x).shape == (1, 2048, 12, 12)  # output stride 8
+        assert resnet_tnet(x).shape == (1, 3, 96, 96)
+
+
+def test_compact_tnet_any_input_size():
+    model = TNet("mobilenetv3").eval()
+    with torch.no_grad():
+        for h, w in ((64, 64), (70, 50)):
+            assert model(torch.randn(2, 3, h, w)).shape == (2, 3, h, w)
+
+
+def test_original_layout_state_dict_loads(resnet_tnet):
+    """A DataParallel-saved PSPNet with the original key names (module.feats…, final.0…) loads and gives
+    the same output."""
+    original = {}
+    for key, value in resnet_tnet.state_dict().items():
+        key = key.replace("backbone.", "module.", 1).replace("module.final.", "module.final.0.")
+        original[key] = value.clone()
+    assert "module.feats.layer1.0.conv1.weight" in original and "module.psp.stages.0.1.weight" in original
+    fresh = TNet("resnet50").eval()
+    load_tnet_state(fresh, original)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(fresh(x), resnet_tnet(x), atol=1e-5)
+
+
+def test_wrong_shapes_are_refused_in_one_line(tmp_path):
+    small = TNet("mobilenetv3")
+    path = tmp_path / "ckpt.pth"
+    save_checkpoint({"arch": {"backbone": "resnet50", "num_classes": 3}, "model": small.state_dict()}, path)
+    with pytest.raises(WeightsError) as err:
+        load_tnet(path)
+    assert "do not fit" in str(err.value) and "\n" not in str(err.value)
+    bad = tmp_path / "not_a_checkpoint.pth"
+    bad.write_bytes(b"hello")
+    with pytest.raises(WeightsError, match="not a readable"):
+        load_tnet(bad)
+    with pytest.raises(WeightsError, match="not found"):
+        load_tnet(tmp_path / "missing.pth")
+
+
+def test_checkpoint_round_trip_fp16(tmp_path):
+    model = TNet("mobilenetv3").eval()
+    path = tmp_path / "small.pth"
+    half = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    save_checkpoint({"arch": model.arch, "model": half}, path)
+    loaded = load_tnet(path)
+    assert loaded.arch == model.arch and not loaded.training
+    assert next(loaded.parameters()).dtype == torch.float32
+    w = model.backbone.final.weight
+    assert torch.allclose(loaded.backbone.final.weight, w.half().float())
+
+
+def test_imagenet_weights_offline_give_one_clear_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+
+    def no_network(*args, **kwargs):
+        raise URLError("no network")
+
+    monkeypatch.setattr(torchvision.models._api, "load_state_dict_from_url", no_network)
+    with pytest.raises(WeightsError) as err:
+        load_backbone_weights(TNet("mobilenetv3"), "imagenet")
+    message = str(err.value)
+    assert "\n" not in message and "--pretrained" in message and "mobilenet_v3_large" in message
+
+
+def test_imagenet_weights_from_the_torch_cache(tmp_path, monkeypatch):
+    """With the file in $TORCH_HOME/hub/checkpoints, 'imagenet' loads it without any network."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    tv = torchvision.models.mobilenet_v3_large(weights=None, dilated=True)
+    filename = torchvision.models.MobileNet_V3_Large_Weights.IMAGENET1K_V1.url.rsplit("/", 1)[-1]
+    cache = tmp_path / "torch" / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    torch.save(tv.state_dict(), cache / filename)
+    model = TNet("mobilenetv3")
+    what = load_backbone_weights(model, "imagenet")
+    assert "ImageNet" in what
+    assert torch.equal(model.backbone.feats[0][0].weight, tv.features[0][0].weight)
+
+
+def test_pretrained_from_a_path_and_refusals(tmp_path):
+    tv = torchvision.models.mobilenet_v3_large(weights=None)
+    path = tmp_path / "mnv3.pth"
+    torch.save(tv.state_dict(), path)
+    model = TNet("mobilenetv3")
+    load_backbone_weights(model, str(path))
+    assert torch.equal(model.backbone.feats[4].block[0][0].weight, tv.features[4].block[0][0].weight)
+    with pytest.raises(WeightsError, match="does not fit"):
+        load_backbone_weights(TNet("resnet50"), str(path))  # a MobileNet file for a ResNet
+    assert "random" in load_backbone_weights(TNet("mobilenetv3"), "none")
+    with pytest.raises(WeightsError, match="not found"):
+        load_backbone_weights(TNet("mobilenetv3"), str(tmp_path / "nope.pth"))

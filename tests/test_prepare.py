@@ -1,0 +1,97 @@
+"""prepare_aifenge.py on a synthetic raw tree: outputs, skips, lists, split, re-runs, errors."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+import prepare_aifenge
+from conftest import REPO, synthetic_portrait
+from datasets import HumanDataset
+
+
+def run(src, tmp_path, *extra):
+    return prepare_aifenge.main(["--src", str(src), "--out", str(tmp_path / "out"), "--name", "t",
+                                 "--lists-dir", str(tmp_path / "lists"), "--workers", "2", *extra])
+
+
+def test_converts_aisegment_layout(raw_tree, tmp_path, capsys):
+    src, expected = raw_tree
+    assert run(src, tmp_path, "--val-fraction", "0.3") == 0
+    out = tmp_path / "out"
+    names = sorted(p.stem for p in (out / "img").iterdir())
+    assert len(names) == expected["good"]
+    for name in names:
+        jpeg = out / "img" / f"{name}.jpg"
+        group = name.split("-")[0]
+        raw = src / "clip_img" / group / "clip_00000000" / f"{name}.jpg"
+        assert jpeg.read_bytes() == raw.read_bytes()  # copied, not re-encoded
+        alpha = cv2.imread(str(out / "alpha" / f"{name}.png"), cv2.IMREAD_UNCHANGED)
+        matte = cv2.imread(str(src / "matting" / group / "matting_00000000" / f"{name}.png"), cv2.IMREAD_UNCHANGED)
+        assert alpha.ndim == 2 and (alpha == matte[:, :, 3]).all()  # the real soft matte
+        assert len(np.unique(alpha)) > 10
+        trimap = cv2.imread(str(out / "trimap" / f"{name}.png"), cv2.IMREAD_UNCHANGED)
+        assert trimap.ndim == 2 and set(np.unique(trimap)) == {0, 128, 255}
+    report = (out / "prepare_report.txt").read_text()
+    assert "corrupt" in report and "no alpha channel" in report and "nomatte" in report
+
+    lists = tmp_path / "lists"
+    train = json.loads((lists / "t_img.json").read_text())
+    val = json.loads((lists / "t_val_img.json").read_text())
+    assert len(train) + len(val) == expected["good"] and train and val
+    # split by shoot group: no group on both sides
+    group = lambda p: Path(p).stem.split("-")[0]  # noqa: E731
+    assert not {group(p) for p in train} & {group(p) for p in val}
+    # the three lists are index-aligned
+    for suffix in ("", "_val"):
+        lists_ = [json.loads((lists / f"t{suffix}_{k}.json").read_text()) for k in ("img", "alpha", "trimap")]
+        assert [Path(p).stem for p in lists_[0]] == [Path(p).stem for p in lists_[1]] == [Path(p).stem for p in lists_[2]]
+    ds = HumanDataset("t", lists_dir=lists)
+    sample = ds[0]
+    assert sample["image"].shape == (128, 96, 3) and sample["trimap"].shape == (128, 96)
+
+
+def test_rerun_skips_finished_and_redoes_missing(raw_tree, tmp_path, capsys):
+    src, expected = raw_tree
+    assert run(src, tmp_path) == 0
+    capsys.readouterr()
+    victim = next((tmp_path / "out" / "trimap").iterdir())
+    victim.unlink()
+    (tmp_path / "out" / "trimap" / f".{victim.name}.abc.tmp").write_bytes(b"torn")  # a leftover temp file
+    assert run(src, tmp_path) == 0
+    out = capsys.readouterr().out
+    assert f"converted 1, already done {expected['good'] - 1}" in out
+    assert victim.is_file()
+
+
+def test_split_is_deterministic(raw_tree, tmp_path):
+    src, _ = raw_tree
+    run(src, tmp_path, "--val-fraction", "0.3")
+    first = (tmp_path / "lists" / "t_val_img.json").read_text()
+    run(src, tmp_path, "--val-fraction", "0.3", "--workers", "1")
+    assert (tmp_path / "lists" / "t_val_img.json").read_text() == first
+
+
+def test_pairs_layout_with_smaller_masks(tmp_path):
+    src = tmp_path / "pairs"
+    (src / "images").mkdir(parents=True)
+    (src / "masks").mkdir()
+    for i in range(3):
+        photo, alpha = synthetic_portrait(i)
+        cv2.imwrite(str(src / "images" / f"{i:05d}.jpg"), photo)
+        cv2.imwrite(str(src / "masks" / f"{i:05d}.png"), cv2.resize(np.where(alpha > 127, 255, 0).astype(np.uint8), (48, 64)))
+    assert run(src, tmp_path, "--val-fraction", "0.34") == 0
+    alpha = cv2.imread(str(tmp_path / "out" / "alpha" / "00000.png"), cv2.IMREAD_UNCHANGED)
+    assert alpha.shape == (128, 96)  # resized to the photo
+    assert len(json.loads((tmp_path / "lists" / "t_val_img.json").read_text())) == 1
+
+
+def test_bad_src_is_one_line_error(tmp_path):
+    for src in (tmp_path / "missing", tmp_path):
+        r = subprocess.run([sys.executable, str(REPO / "prepare_aifenge.py"), "--src", str(src), "--out", str(tmp_path / "o")],
+                           capture_output=True, text=True, cwd=tmp_path)
+        assert r.returncode != 0
+        assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()

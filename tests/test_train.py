@@ -1,0 +1,109 @@
+"""train.py end to end on synthetic data: learning, checkpoints, resume, Ctrl-C, NaN, DDP, bad flags."""
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import train
+from conftest import REPO
+from utils import load_checkpoint
+
+
+def args_for(prepared, tmp_path, *extra):
+    return ["--data-dir", str(prepared), "--dataname", "synth", "--backbone", "mobilenetv3", "--pretrained", "none",
+            "--patch", "64", "--batch-size", "4", "--workers", "0", "--device", "cpu", "--lr", "3e-3", "--cosine",
+            "--out", str(tmp_path / "results"), "--logdir", str(tmp_path / "runs"), "--run-name", "t",
+            "--no-vflip", "--log-images", "2", *extra]
+
+
+def test_training_learns_checkpoints_and_resumes(prepared, tmp_path):
+    torch.set_num_threads(2)
+    assert train.main(args_for(prepared, tmp_path, "--epochs", "1")) == 0
+    first = load_checkpoint(tmp_path / "results" / "checkpoint_tnet.pth")
+    assert first["epoch"] == 1 and first["global_step"] == 6  # 24 train samples / batch 4
+    assert set(first) >= {"model", "optimizer", "scaler", "best_metric", "args", "arch"}
+    assert (tmp_path / "results" / "best_tnet.pth").is_file()
+
+    assert train.main(args_for(prepared, tmp_path, "--epochs", "10", "--resume",
+                               str(tmp_path / "results" / "checkpoint_tnet.pth"))) == 0
+    last = load_checkpoint(tmp_path / "results" / "checkpoint_tnet.pth")
+    assert last["epoch"] == 10 and last["global_step"] == 60
+    # the optimiser state was carried over, not restarted
+    step = next(iter(last["optimizer"]["state"].values()))["step"]
+    assert int(step) == 60
+    best = load_checkpoint(tmp_path / "results" / "best_tnet.pth")
+    assert best["best_metric"] > first["best_metric"]  # validation mIoU improved on the easy synthetic task
+    assert best["best_metric"] > 0.4
+
+    events = list((tmp_path / "runs" / "t").glob("events.out.tfevents.*"))
+    assert events
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    acc = EventAccumulator(str(tmp_path / "runs" / "t"), size_guidance={"images": 0}).Reload()
+    tags = acc.Tags()
+    assert {"train/loss_step", "train/loss_epoch", "train/lr", "val/mIoU"} <= set(tags["scalars"])
+    assert {"train/input", "train/predicted_trimap", "train/true_trimap", "val/predicted_trimap"} <= set(tags["images"])
+    losses = [e.value for e in acc.Scalars("train/loss_epoch")]
+    assert losses[-1] < losses[0]
+
+
+def test_ctrl_c_saves_a_resumable_checkpoint(prepared, tmp_path, monkeypatch):
+    calls = {"n": 0}
+    real = train.ClassificationLoss.forward
+
+    def interrupt_on_third(self, logits, target):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(self, logits, target)
+
+    monkeypatch.setattr(train.ClassificationLoss, "forward", interrupt_on_third)
+    assert train.main(args_for(prepared, tmp_path, "--epochs", "3")) == 130
+    ckpt = load_checkpoint(tmp_path / "results" / "checkpoint_tnet.pth")
+    assert ckpt["interrupted"] and ckpt["epoch"] == 0 and ckpt["global_step"] == 2
+
+
+def test_nan_loss_stops_with_a_clear_message(prepared, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(train.ClassificationLoss, "forward", lambda self, logits, target: logits.sum() * float("nan"))
+    assert train.main(args_for(prepared, tmp_path, "--epochs", "1")) == 1
+    err = capsys.readouterr().err
+    assert "loss became nan" in err and "--lr" in err
+
+
+def test_max_steps_and_missing_data(prepared, tmp_path, capsys):
+    assert train.main(args_for(prepared, tmp_path, "--max-steps", "2")) == 0
+    assert load_checkpoint(tmp_path / "results" / "checkpoint_tnet.pth")["global_step"] == 2
+    assert train.main(args_for(prepared, tmp_path, "--dataname", "nothing")) == 1
+    assert "prepare_aifenge.py" in capsys.readouterr().err
+
+
+def cli(tmp_path, *args, env=None):
+    return subprocess.run([sys.executable, str(REPO / "train.py"), *args], capture_output=True, text=True,
+                          cwd=tmp_path, env=env, timeout=300)
+
+
+@pytest.mark.parametrize("extra, expect", [
+    (["--resume", "nope.pth"], "no such file"),
+    (["--device", "cuda"], "no CUDA device"),
+    (["--pretrained", "missing.pth"], "not found"),
+])
+def test_user_mistakes_are_one_line(prepared, tmp_path, extra, expect):
+    if "cuda" in extra and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    r = cli(tmp_path, *args_for(prepared, tmp_path, *extra))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert expect in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_distributed_data_parallel_with_torchrun_on_cpu(prepared, tmp_path):
+    """The torchrun path (DistributedSampler, DDP, rank-0 saving) with two CPU processes over gloo."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                        str(REPO / "train.py"), *args_for(prepared, tmp_path, "--epochs", "1")],
+                       capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "DistributedDataParallel over 2 processes" in r.stdout
+    ckpt = load_checkpoint(tmp_path / "results" / "checkpoint_tnet.pth")
+    assert ckpt["epoch"] == 1 and ckpt["global_step"] == 6  # 24 samples, 2 per process per step
+    assert not any(k.startswith("module.") for k in ckpt["model"])

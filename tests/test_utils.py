@@ -1,0 +1,100 @@
+"""Trimap construction, class mapping, metrics and atomic writes."""
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from utils import (AverageMeter, ConfusionMatrix, atomic_path, erode_dilate, make_trimap, read_image,
+                   trimap_to_classes, trimap_to_image, write_image)
+
+
+def disc_mask(size=101, radius=30):
+    mask = np.zeros((size, size), np.uint8)
+    cv2.circle(mask, (size // 2, size // 2), radius, 255, -1)
+    return mask
+
+
+@pytest.mark.parametrize("kernel", [10, 6])
+def test_erode_dilate_values_and_band_width(kernel):
+    mask = disc_mask()
+    trimap = erode_dilate(mask, kernel)
+    assert set(np.unique(trimap)) == {0, 128, 255}
+    # along the row through the centre, the unknown band on each side is about `kernel` pixels wide
+    row = trimap[50]
+    band = np.flatnonzero(row == 128)
+    left = band[band < 50]
+    assert kernel - 2 <= len(left) <= kernel + 1
+    # the band straddles the original edge: sure fg inside, sure bg outside
+    edge = 50 - 30
+    assert row[edge - kernel // 2 - 1] == 0 and row[edge + kernel // 2 + 1] == 255
+    assert (trimap[mask == 0] != 255).all() and (trimap[mask == 255] != 0).all()
+
+
+def test_smooth_variant_has_narrower_band():
+    mask = disc_mask()
+    assert (erode_dilate(mask, 6) == 128).sum() < (erode_dilate(mask, 10) == 128).sum()
+
+
+def test_erode_dilate_refines_a_trimap():
+    """Applied to a predicted trimap, 128 regions stay unknown and fg shrinks (never grows)."""
+    trimap = erode_dilate(disc_mask())
+    refined = erode_dilate(trimap)
+    assert set(np.unique(refined)) <= {0, 128, 255}
+    assert ((refined == 255) <= (trimap == 255)).all()
+    assert ((refined == 0) <= (trimap == 0)).all()
+
+
+def test_erode_dilate_rejects_bad_input():
+    with pytest.raises(ValueError):
+        erode_dilate(np.zeros((4, 4, 3), np.uint8))
+
+
+def test_make_trimap_thresholds_alpha_at_50():
+    alpha = np.zeros((60, 60), np.uint8)
+    alpha[10:50, 10:50] = 50  # not above the threshold: no person
+    assert (make_trimap(alpha) == 0).all()
+    alpha[10:50, 10:50] = 51
+    assert (make_trimap(alpha) == 255).any()
+
+
+def test_class_image_round_trip_keeps_unknown():
+    classes = np.array([[0, 1, 2], [2, 1, 0]])
+    image = trimap_to_image(classes)
+    assert image.dtype == np.uint8 and image.tolist() == [[0, 128, 255], [255, 128, 0]]
+    assert (trimap_to_classes(image) == classes).all()
+    assert trimap_to_image(torch.tensor(classes)).tolist() == image.tolist()
+
+
+def test_confusion_matrix_metrics():
+    cm = ConfusionMatrix(3)
+    target = torch.tensor([0, 0, 1, 1, 2, 2])
+    pred = torch.tensor([0, 1, 1, 1, 2, 0])
+    cm.update(pred, target)
+    iou = cm.iou().tolist()
+    assert iou == pytest.approx([1 / 3, 2 / 3, 1 / 2])
+    assert cm.mean_iou() == pytest.approx((1 / 3 + 2 / 3 + 1 / 2) / 3)
+    assert cm.pixel_accuracy() == pytest.approx(4 / 6)
+    perfect = ConfusionMatrix(3)
+    perfect.update(target, target)
+    assert perfect.mean_iou() == 1.0
+
+
+def test_average_meter_weights_by_count():
+    m = AverageMeter()
+    m.update(1.0, 8)
+    m.update(4.0, 2)  # a short last batch must not dominate
+    assert m.avg == pytest.approx((8 + 8) / 10)
+
+
+def test_write_image_is_atomic_and_handles_non_ascii(tmp_path):
+    path = tmp_path / "证件照" / "照片.png"
+    write_image(path, np.full((5, 7), 200, np.uint8))
+    assert read_image(path, cv2.IMREAD_GRAYSCALE).shape == (5, 7)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["照片.png"]
+    target = tmp_path / "never.bin"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            open(tmp, "wb").write(b"half")
+            raise RuntimeError("crash while writing")
+    assert list(tmp_path.glob("*never*")) == [] and list(tmp_path.glob(".never*")) == []
+    assert read_image(tmp_path / "missing.png") is None

@@ -1,0 +1,364 @@
+#!/usr/bin/env python
+"""Train the PSPNet trimap network (TNet) on lists made by prepare_aifenge.py (SPEC §5).
+
+  python train.py --dataname aifenge                       # one GPU, or all GPUs with DataParallel, or the CPU
+  torchrun --nproc_per_node 4 train.py --dataname aifenge  # DistributedDataParallel, one process per GPU
+  tensorboard --logdir runs                                # watch it
+
+Each epoch writes results/checkpoint_tnet.pth (resume with --resume) and, when validation improves,
+results/best_tnet.pth. Ctrl-C saves a checkpoint before it stops.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import random
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+from torch.utils.data import DataLoader
+from torch.utils.data.distributed import DistributedSampler
+from tqdm import tqdm
+
+from datasets import HumanDataset, list_paths, tensor_to_image, train_transforms, val_transforms
+from loss import ClassificationLoss
+from models import BACKBONES, TNet, WeightsError, load_backbone_weights, load_tnet_state
+from utils import AverageMeter, ConfusionMatrix, load_checkpoint, save_checkpoint
+
+
+class TrainError(Exception):
+    """A problem the user can fix (bad flag, missing data, diverged run): one line, non-zero exit."""
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    d = p.add_argument_group("data")
+    d.add_argument("--data-dir", default="data", help="folder holding the JSON lists (default: %(default)s)")
+    d.add_argument("--dataname", default="aifenge", help="list name: reads <data-dir>/<dataname>_{img,alpha,trimap}.json for training "
+                   "and <dataname>_val_* for validation (default: %(default)s)")
+    d.add_argument("--patch", type=int, default=400, help="training patch side in pixels; validation resizes to it too (default: %(default)s)")
+    d.add_argument("--scale-prob", type=float, default=0.5, help="probability of the random rescale (default: %(default)s)")
+    d.add_argument("--scale-range", type=float, nargs=2, default=(0.75, 1.25), metavar=("LO", "HI"),
+                   help="range of the random rescale factor (default: 0.75 1.25)")
+    d.add_argument("--crop-prob", type=float, default=0.5, help="probability of a random patch crop instead of resizing the "
+                   "whole image to the patch (default: %(default)s)")
+    d.add_argument("--no-vflip", action="store_true", help="disable the random vertical flip (on in the original)")
+    d.add_argument("--workers", type=int, default=4, help="DataLoader worker processes (default: %(default)s)")
+    m = p.add_argument_group("model")
+    m.add_argument("--backbone", default="resnet50", choices=list(BACKBONES), help="feature extractor (default: %(default)s)")
+    m.add_argument("--pretrained", default="imagenet", help="backbone initialisation: 'imagenet' (torchvision weights, cached in "
+                   "$TORCH_HOME), 'none' (random) or a path to a torchvision-format .pth (default: %(default)s)")
+    o = p.add_argument_group("optimisation")
+    o.add_argument("--epochs", type=int, default=100, help="number of epochs (default: %(default)s)")
+    o.add_argument("--batch-size", type=int, default=8, help="batch size per step, over all GPUs (default: %(default)s)")
+    o.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default: %(default)s)")
+    o.add_argument("--weight-decay", type=float, default=5e-4, help="Adam weight decay (default: %(default)s)")
+    o.add_argument("--class-weights", type=float, nargs=3, metavar=("BG", "UNKNOWN", "FG"), help="cross-entropy class weights")
+    o.add_argument("--cosine", action="store_true", help="cosine learning-rate decay over the run (default: constant, as the original)")
+    o.add_argument("--max-steps", type=int, default=0, help="stop after this many optimiser steps in total (smoke runs; 0 = no limit)")
+    r = p.add_argument_group("run")
+    r.add_argument("--device", default="auto", help="'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N' (default: %(default)s)")
+    r.add_argument("--amp", action="store_true", help="mixed precision: float16 with loss scaling on CUDA, bfloat16 on the CPU")
+    r.add_argument("--channels-last", action="store_true", help="channels_last memory format (faster convolutions on recent GPUs)")
+    r.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    r.add_argument("--out", default="results", help="folder for checkpoint_tnet.pth and best_tnet.pth (default: %(default)s)")
+    r.add_argument("--logdir", default="runs", help="TensorBoard folder; each run gets a sub-folder (default: %(default)s)")
+    r.add_argument("--run-name", default=None, help="TensorBoard sub-folder name (default: <dataname>-<backbone>-<time>)")
+    r.add_argument("--resume", default=None, help="checkpoint to resume from: model, optimiser, scaler, epoch and best metric")
+    r.add_argument("--log-images", type=int, default=4, help="samples per TensorBoard image grid, 0 to disable (default: %(default)s)")
+    args = p.parse_args(argv)
+    for name in ("epochs", "batch_size", "patch", "lr"):
+        if getattr(args, name) <= 0:
+            p.error(f"--{name.replace('_', '-')} must be positive")
+    if not (0 <= args.scale_prob <= 1 and 0 <= args.crop_prob <= 1) or not 0 < args.scale_range[0] <= args.scale_range[1]:
+        p.error("--scale-prob and --crop-prob must be in [0, 1], --scale-range LO HI with 0 < LO <= HI")
+    if args.workers < 0 or args.max_steps < 0:
+        p.error("--workers and --max-steps must not be negative")
+    return args
+
+
+# ------------------------------------------------------------------------------------------ distributed
+def setup_distributed() -> tuple[int, int, int]:
+    """(rank, world size, local rank); initialises the process group when started by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, 0
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(local)
+    dist.init_process_group(backend)
+    return dist.get_rank(), world, local
+
+
+def pick_device(spec: str, local_rank: int, distributed: bool) -> torch.device:
+    if spec == "auto":
+        spec = "cuda" if torch.cuda.is_available() else "cpu"
+    if spec.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise TrainError(f"--device {spec}: no CUDA device is available here (use --device cpu)")
+        if distributed:
+            return torch.device("cuda", local_rank)
+    try:
+        return torch.device(spec)
+    except RuntimeError:
+        raise TrainError(f"--device {spec!r} is not a device (use auto, cpu, cuda or cuda:N)") from None
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The bare TNet inside DataParallel / DistributedDataParallel (or the model itself)."""
+    return model.module if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)) else model
+
+
+def all_reduce_sum(values: list[float], device) -> list[float]:
+    if not (dist.is_available() and dist.is_initialized()):
+        return values
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+# ----------------------------------------------------------------------------------------------- loops
+def make_loaders(args, rank: int, world: int, pin: bool):
+    train_set = HumanDataset(args.dataname, train_transforms(args.patch, vflip=not args.no_vflip, scale_prob=args.scale_prob,
+                                                    scale_range=tuple(args.scale_range), crop_prob=args.crop_prob), args.data_dir)
+    if len(train_set) == 0:
+        raise TrainError(f"the list {list_paths(args.data_dir, args.dataname)['img']} is empty")
+    val_lists = list_paths(args.data_dir, args.dataname + "_val")
+    val_set = None
+    if all(p.is_file() for p in val_lists.values()):
+        val_set = HumanDataset(args.dataname + "_val", val_transforms(args.patch), args.data_dir)
+        val_set = val_set if len(val_set) else None
+    per_process = max(1, args.batch_size // world)
+    sampler = DistributedSampler(train_set, world, rank, shuffle=True, seed=args.seed) if world > 1 else None
+    common = dict(num_workers=args.workers, pin_memory=pin, persistent_workers=args.workers > 0,
+                  worker_init_fn=seed_worker)
+    train_loader = DataLoader(train_set, per_process, shuffle=sampler is None, sampler=sampler,
+                              drop_last=len(train_set) >= per_process * world, **common)
+    val_loader = None
+    if val_set is not None:
+        val_sampler = DistributedSampler(val_set, world, rank, shuffle=False) if world > 1 else None
+        val_loader = DataLoader(val_set, per_process, shuffle=False, sampler=val_sampler, **common)
+    return train_loader, val_loader, sampler
+
+
+def seed_worker(worker_id: int) -> None:
+    """NumPy's global RNG is not reseeded per worker by PyTorch; derive it from torch's per-worker seed."""
+    np.random.seed(torch.initial_seed() % 2**32)
+
+
+def autocast(device: torch.device, enabled: bool):
+    if not enabled:
+        return nullcontext()
+    return torch.autocast(device.type, dtype=torch.float16 if device.type == "cuda" else torch.bfloat16)
+
+
+@torch.no_grad()
+def validate(model, loader, device, args) -> tuple[dict, tuple]:
+    """Trimap metrics over the validation lists; returns (summary, one batch for the image grid)."""
+    model.eval()
+    cm = ConfusionMatrix(3)
+    shown = None
+    for batch in loader:
+        image = batch["image"].to(device, non_blocking=True)
+        if args.channels_last:
+            image = image.contiguous(memory_format=torch.channels_last)
+        with autocast(device, args.amp):
+            pred = model(image).argmax(1)
+        cm.update(pred, batch["trimap"])
+        if shown is None:
+            shown = (batch["image"], pred.cpu(), batch["trimap"])
+    cm.matrix = torch.tensor(all_reduce_sum(cm.matrix.flatten().tolist(), device), dtype=torch.int64).view(3, 3)
+    model.train()
+    return cm.summary(), shown
+
+
+def log_images(writer, tag: str, images, pred, truth, step: int, n: int) -> None:
+    """Three grids: the input, the predicted trimap and the true trimap (0/128/255 shown as grey levels)."""
+    import torchvision.utils as vutils
+    n = min(n, images.shape[0])
+    writer.add_image(f"{tag}/input", vutils.make_grid(tensor_to_image(images[:n].float()), nrow=n), step)
+    for name, classes in (("predicted_trimap", pred), ("true_trimap", truth)):
+        grey = classes[:n].reshape(n, 1, *classes.shape[-2:]).float() / 2
+        writer.add_image(f"{tag}/{name}", vutils.make_grid(grey, nrow=n), step)
+
+
+def checkpoint_state(model, optimizer, scaler, epoch, best, global_step, args, interrupted=False) -> dict:
+    bare = unwrap(model)
+    return {"epoch": epoch, "global_step": global_step, "best_metric": best, "interrupted": interrupted,
+            "arch": bare.arch, "model": bare.state_dict(), "optimizer": optimizer.state_dict(),
+            "scaler": scaler.state_dict() if scaler is not None else None, "args": vars(args)}
+
+
+def train(args) -> int:
+    rank, world, local_rank = setup_distributed()
+    main_process = rank == 0
+    device = pick_device(args.device, local_rank, world > 1)
+    torch.manual_seed(args.seed + rank)
+    random.seed(args.seed + rank)
+    np.random.seed(args.seed + rank)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+
+    train_loader, val_loader, sampler = make_loaders(args, rank, world, pin=device.type == "cuda")
+
+    model = TNet(backbone=args.backbone)
+    resume = None
+    if args.resume:
+        if not Path(args.resume).is_file():
+            raise TrainError(f"--resume {args.resume}: no such file")
+        try:
+            resume = load_checkpoint(args.resume)
+            load_tnet_state(model, resume["model"])
+        except WeightsError as exc:
+            raise TrainError(f"--resume {args.resume}: {exc}") from None
+        except Exception as exc:
+            raise TrainError(f"--resume {args.resume} is not a training checkpoint ({type(exc).__name__})") from None
+        init = f"resumed from {args.resume} (epoch {resume.get('epoch', 0)})"
+    else:
+        try:
+            init = load_backbone_weights(model, args.pretrained)
+        except WeightsError as exc:
+            raise TrainError(str(exc)) from None
+    model.to(device)
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.999), weight_decay=args.weight_decay)
+    steps_per_epoch = len(train_loader)
+    total_steps = args.max_steps or args.epochs * steps_per_epoch
+    scaler = torch.amp.GradScaler("cuda") if args.amp and device.type == "cuda" else None
+    start_epoch, global_step, best = 1, 0, -math.inf
+    if resume is not None:
+        if "optimizer" in resume:
+            optimizer.load_state_dict(resume["optimizer"])
+        if scaler is not None and resume.get("scaler"):
+            scaler.load_state_dict(resume["scaler"])
+        start_epoch = int(resume.get("epoch", 0)) + 1
+        global_step = int(resume.get("global_step", 0))
+        best = float(resume.get("best_metric", -math.inf))
+
+    if world > 1:
+        model = nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if device.type == "cuda" else None)
+        mode = f"DistributedDataParallel over {world} processes"
+    elif device.type == "cuda" and device.index is None and torch.cuda.device_count() > 1:
+        model = nn.DataParallel(model)
+        mode = f"DataParallel over {torch.cuda.device_count()} GPUs"
+    else:
+        mode = str(device)
+    criterion = ClassificationLoss(args.class_weights).to(device)
+
+    writer = None
+    out = Path(args.out)
+    if main_process:
+        from torch.utils.tensorboard import SummaryWriter
+        run_name = args.run_name or f"{args.dataname}-{args.backbone}-{time.strftime('%Y%m%d-%H%M%S')}"
+        writer = SummaryWriter(str(Path(args.logdir) / run_name))
+        print(f"TNet({args.backbone}) on {mode}; {init}")
+        print(f"train: {len(train_loader.dataset)} samples, {steps_per_epoch} steps/epoch; "
+              f"val: {len(val_loader.dataset) if val_loader else 0} samples; TensorBoard: {writer.log_dir}")
+        if val_loader is None:
+            print("  no validation lists (<dataname>_val_*.json): best_tnet.pth follows the training loss")
+
+    epoch = start_epoch - 1
+    model.train()
+    try:
+        for epoch in range(start_epoch, args.epochs + 1):
+            if sampler is not None:
+                sampler.set_epoch(epoch)
+            meter = AverageMeter()
+            bar = tqdm(train_loader, desc=f"epoch {epoch}/{args.epochs}", disable=not main_process,
+                       dynamic_ncols=True, unit="batch")
+            batch = None
+            for batch in bar:
+                image = batch["image"].to(device, non_blocking=True)
+                target = batch["trimap"].to(device, non_blocking=True)
+                if args.channels_last:
+                    image = image.contiguous(memory_format=torch.channels_last)
+                with autocast(device, args.amp):
+                    logits = model(image)
+                loss = criterion(logits, target)
+                if not torch.isfinite(loss):
+                    raise TrainError(f"the loss became {loss.item()} at epoch {epoch}, step {global_step + 1}: "
+                                     f"lower --lr{' or drop --amp' if args.amp else ''}; the last good checkpoint is in {out}")
+                if args.cosine:  # from the step count, so a resumed run (even with other --epochs) continues the curve
+                    for group in optimizer.param_groups:
+                        group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * min(global_step / total_steps, 1.0)))
+                optimizer.zero_grad(set_to_none=True)
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    loss.backward()
+                    optimizer.step()
+                global_step += 1
+                meter.update(loss.item(), image.shape[0])
+                if main_process:
+                    bar.set_postfix(loss=f"{meter.avg:.4f}")
+                    writer.add_scalar("train/loss_step", loss.item(), global_step)
+                if args.max_steps and global_step >= args.max_steps:
+                    break
+            pred = logits.detach().argmax(1) if batch is not None else None
+
+            total, count = all_reduce_sum([meter.sum, meter.count], device)
+            epoch_loss = total / max(count, 1)
+            summary, shown = validate(model, val_loader, device, args) if val_loader is not None else ({}, None)
+            metric = summary.get("mIoU", -epoch_loss)
+            improved = metric > best
+            best = max(best, metric)
+            if main_process:
+                writer.add_scalar("train/loss_epoch", epoch_loss, epoch)
+                writer.add_scalar("train/lr", optimizer.param_groups[0]["lr"], epoch)
+                for key, value in summary.items():
+                    writer.add_scalar(f"val/{key}", value, epoch)
+                if args.log_images and batch is not None:
+                    log_images(writer, "train", batch["image"], pred.cpu(), batch["trimap"], epoch, args.log_images)
+                    if shown is not None:
+                        log_images(writer, "val", *shown, epoch, args.log_images)
+                writer.flush()
+                state = checkpoint_state(model, optimizer, scaler, epoch, best, global_step, args)
+                save_checkpoint(state, out / "checkpoint_tnet.pth")
+                if improved:
+                    save_checkpoint(state, out / "best_tnet.pth")
+                val_text = "  ".join(f"{k} {v:.4f}" for k, v in summary.items())
+                tqdm.write(f"epoch {epoch}: train loss {epoch_loss:.4f}  {val_text}{'  (best)' if improved else ''}")
+            if args.max_steps and global_step >= args.max_steps:
+                if main_process:
+                    print(f"stopped after --max-steps {args.max_steps}")
+                break
+    except KeyboardInterrupt:
+        if main_process:
+            # the interrupted epoch is not counted: resuming repeats it
+            save_checkpoint(checkpoint_state(model, optimizer, scaler, epoch - 1, best, global_step, args,
+                                             interrupted=True), out / "checkpoint_tnet.pth")
+            print(f"\ninterrupted: checkpoint saved to {out / 'checkpoint_tnet.pth'} (resume with --resume)", file=sys.stderr)
+        return 130
+    finally:
+        if writer is not None:
+            writer.close()
+        if world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+    if main_process:
+        print(f"done: {out / 'checkpoint_tnet.pth'}" + (f", best {best:.4f} in {out / 'best_tnet.pth'}" if val_loader else ""))
+    return 0
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        return train(args)
+    except (TrainError, FileNotFoundError, ValueError) as exc:
+        print(f"train.py: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
