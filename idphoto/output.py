@@ -1,0 +1,143 @@
+"""Colours, JPEG encoding with DPI and a size limit, print sheets, and writing all outputs atomically."""
+from __future__ import annotations
+
+import io
+import os
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from utils import atomic_write_bytes
+
+from .errors import IDPhotoError
+
+# Named backgrounds, as BGR. Blue and red are the ones used for Chinese ID photos (证件照 蓝底 / 红底).
+COLORS = {
+    "white": (255, 255, 255),
+    "blue": (219, 142, 67),    # #438EDB
+    "red": (0, 0, 255),        # #FF0000
+    "gray": (240, 240, 240),   # #F0F0F0, light grey accepted by many visa offices
+}
+SHEETS = {"6inch": (4.0, 6.0), "5inch": (3.5, 5.0), "a4": (8.27, 11.69)}  # inches, short × long side
+DEFAULT_QUALITY = 95
+
+
+def parse_color(text: str) -> tuple[int, int, int]:
+    """``white``/``blue``/``red``/``gray`` or ``#RRGGBB`` → a BGR tuple; ValueError otherwise."""
+    key = text.strip().lower()
+    if key in COLORS:
+        return COLORS[key]
+    m = re.fullmatch(r"#?([0-9a-f]{6})", key)
+    if not m:
+        raise ValueError(f"not a colour: {text!r} (use {', '.join(COLORS)} or #RRGGBB)")
+    r, g, b = (int(m.group(1)[i:i + 2], 16) for i in (0, 2, 4))
+    return (b, g, r)
+
+
+def encode_jpeg(image_bgr: np.ndarray, dpi: int | None = None, quality: int = DEFAULT_QUALITY) -> bytes:
+    """JPEG bytes with the DPI stored in the JFIF header (what printers and upload forms read)."""
+    im = Image.fromarray(np.ascontiguousarray(image_bgr[:, :, ::-1]))
+    buf = io.BytesIO()
+    kwargs = {"dpi": (dpi, dpi)} if dpi else {}
+    im.save(buf, "JPEG", quality=int(quality), optimize=True, **kwargs)
+    return buf.getvalue()
+
+
+def encode_jpeg_max_kb(image_bgr: np.ndarray, max_kb: float, dpi: int | None = None,
+                       max_quality: int = DEFAULT_QUALITY) -> tuple[bytes, int]:
+    """(JPEG bytes, quality): the highest quality ≤ ``max_quality`` whose file is at most ``max_kb`` KiB.
+
+    File size grows with quality almost monotonically, so a binary search over 1…max_quality needs
+    about 7 encodes. Raises :class:`IDPhotoError` when even quality 1 is too large.
+    """
+    limit = max_kb * 1024
+    best = None
+    lo, hi = 1, max_quality
+    while lo <= hi:
+        q = (lo + hi) // 2
+        data = encode_jpeg(image_bgr, dpi, q)
+        if len(data) <= limit:
+            best, lo = (data, q), q + 1
+        else:
+            hi = q - 1
+    if best is None:
+        smallest = len(encode_jpeg(image_bgr, dpi, 1)) / 1024
+        raise IDPhotoError(f"--max-kb {max_kb:g}: even JPEG quality 1 gives {smallest:.1f} KB; raise the limit")
+    return best
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".png", image)
+    if not ok:
+        raise IDPhotoError("OpenCV could not encode a PNG")
+    return buf.tobytes()
+
+
+def print_sheet(photo_bgr: np.ndarray, dpi: int, sheet: str = "6inch", gap_mm: float = 2.0,
+                margin_mm: float = 3.0, line_bgr=(200, 200, 200)) -> tuple[np.ndarray, int]:
+    """A print sheet (e.g. 4×6 in at ``dpi``) tiled with as many copies of ``photo_bgr`` as fit, with
+    cut lines through the gaps. The orientation (portrait/landscape) holding more copies is used.
+    Returns (sheet image, number of copies)."""
+    if sheet not in SHEETS:
+        raise IDPhotoError(f"unknown layout {sheet!r}; choose one of {', '.join(SHEETS)}")
+    short, long = (round(v * dpi) for v in SHEETS[sheet])
+    ph, pw = photo_bgr.shape[:2]
+
+    def fit(sheet_w, sheet_h, gap, margin):
+        cols = max(0, (sheet_w - 2 * margin + gap) // (pw + gap))
+        rows = max(0, (sheet_h - 2 * margin + gap) // (ph + gap))
+        return cols * rows, -gap, sheet_w, sheet_h, cols, rows, gap
+
+    # portrait or landscape sheet, with gaps between copies or (when that fits more) edge to edge
+    spaced = round(gap_mm / 25.4 * dpi), round(margin_mm / 25.4 * dpi)
+    best = max(fit(w, h, *spacing) for w, h in ((short, long), (long, short)) for spacing in (spaced, (0, 0)))
+    _, _, sheet_w, sheet_h, cols, rows, gap = best
+    if cols * rows == 0:
+        raise IDPhotoError(f"a {pw}×{ph} px photo does not fit on a {sheet} sheet at {dpi} DPI")
+    canvas = np.full((sheet_h, sheet_w, 3), 255, dtype=np.uint8)
+    grid_w, grid_h = cols * pw + (cols - 1) * gap, rows * ph + (rows - 1) * gap
+    left, top = (sheet_w - grid_w) // 2, (sheet_h - grid_h) // 2
+    xs = [left + c * (pw + gap) for c in range(cols)]
+    ys = [top + r * (ph + gap) for r in range(rows)]
+    # cut lines: along every photo edge, across the whole sheet (drawn first, photos on top)
+    for x in sorted({x - 1 for x in xs} | {x + pw for x in xs}):
+        canvas[:, min(max(x, 0), sheet_w - 1)] = line_bgr
+    for y in sorted({y - 1 for y in ys} | {y + ph for y in ys}):
+        canvas[min(max(y, 0), sheet_h - 1), :] = line_bgr
+    for y in ys:
+        for x in xs:
+            canvas[y:y + ph, x:x + pw] = photo_bgr
+    return canvas, cols * rows
+
+
+def write_all(files: dict[Path, bytes]) -> list[Path]:
+    """Write every file atomically; if one write fails, remove the ones this call already wrote.
+
+    So a run leaves either all of its outputs or none (beyond files that existed before).
+    """
+    written = []
+    try:
+        for path, data in files.items():
+            atomic_write_bytes(path, data)
+            written.append(path)
+    except BaseException:
+        for path in written:
+            Path(path).unlink(missing_ok=True)
+        raise
+    return written
+
+
+def output_paths(out_dir: str | os.PathLike, stem: str, layout: str | None) -> dict[str, Path]:
+    out_dir = Path(out_dir)
+    paths = {
+        "trimap": out_dir / f"{stem}_trimap.png",
+        "alpha": out_dir / f"{stem}_alpha.png",
+        "cutout": out_dir / f"{stem}_cutout.png",
+        "idphoto": out_dir / f"{stem}_idphoto.jpg",
+    }
+    if layout:
+        paths["sheet"] = out_dir / f"{stem}_sheet_{layout}.jpg"
+    return paths

@@ -1,0 +1,325 @@
+"""Unit tests of the idphoto package: loading, trimap, matting, framing, specs, output files."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pymatting
+import pytest
+import torch
+from PIL import Image
+
+from idphoto import (IDPhotoError, Pipeline, detect_faces, encode_jpeg, encode_jpeg_max_kb, estimate_alpha,
+                     estimate_foreground, get_spec, load_image, make_id_photo, parse_color, predict_trimap,
+                     print_sheet, render)
+from idphoto.face import FaceBox
+from idphoto.framing import Placement, place_by_face, place_by_mask
+from idphoto.output import write_all
+from idphoto.specs import custom_spec
+from models import TNet
+from utils import erode_dilate
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+DEMO = SHARED / "data" / "unlabeled_portraits" / "hivision_idphotos_demo" / "test0.jpg"
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def disk_scene(h=120, w=100, fg=(40, 40, 220), bg=(60, 200, 60)):
+    """A soft-edged disk (a 'person') of colour fg on bg: (image BGR uint8, true alpha float, trimap)."""
+    yy, xx = np.mgrid[:h, :w]
+    r = np.hypot(yy - h * 0.55, xx - w / 2)
+    alpha = np.clip((w * 0.3 - r) / 3 + 0.5, 0, 1).astype(np.float32)  # ~3 px soft edge
+    image = (alpha[..., None] * np.array(fg) + (1 - alpha[..., None]) * np.array(bg)).round().astype(np.uint8)
+    trimap = erode_dilate(np.where(alpha > 0.5, 255, 0).astype(np.uint8), 10)
+    return image, alpha, trimap
+
+
+# ------------------------------------------------------------------------------------------------ loading
+def test_load_image_modes_and_exif(tmp_path):
+    rgb = np.zeros((60, 40, 3), np.uint8)
+    rgb[:10] = (255, 0, 0)  # red band on top
+    # EXIF orientation 6: stored rotated, displayed rotated 90° clockwise back to upright
+    ex = Image.Exif()
+    ex[0x0112] = 6
+    Image.fromarray(rgb).transpose(Image.Transpose.ROTATE_90).save(tmp_path / "exif.png", exif=ex)
+    up = load_image(tmp_path / "exif.png")
+    assert up.shape == (60, 40, 3) and tuple(up[2, 20]) == (0, 0, 255)  # BGR red on top again
+
+    Image.fromarray(rgb[..., 0]).save(tmp_path / "gray.png")
+    assert load_image(tmp_path / "gray.png").shape == (60, 40, 3)
+
+    rgba = np.dstack([rgb, np.full((60, 40), 255, np.uint8)])
+    rgba[30:, :, 3] = 0  # transparent lower half → white
+    Image.fromarray(rgba).save(tmp_path / "照片 α.png")  # non-ASCII name
+    out = load_image(tmp_path / "照片 α.png")
+    assert tuple(out[50, 5]) == (255, 255, 255) and tuple(out[5, 5]) == (0, 0, 255)
+
+
+@pytest.mark.parametrize("content,message", [
+    (None, "file not found"),
+    (b"hello, not an image", "not an image"),
+    ("truncated", "cannot decode"),
+    ("tiny", "too small"),
+])
+def test_load_image_bad_files(tmp_path, content, message):
+    path = tmp_path / "x.jpg"
+    if content == "truncated":
+        buf = io.BytesIO()
+        Image.fromarray(np.random.default_rng(0).integers(0, 255, (200, 200, 3), np.uint8)).save(buf, "JPEG")
+        path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    elif content == "tiny":
+        Image.new("RGB", (8, 8)).save(path)
+    elif content is not None:
+        path.write_bytes(content)
+    with pytest.raises(IDPhotoError, match=message) as info:
+        load_image(path)
+    assert "\n" not in str(info.value)
+
+
+# ------------------------------------------------------------------------------------------------- trimap
+def test_predict_trimap_shape_values_and_rgb_normalisation(monkeypatch):
+    torch.manual_seed(0)
+    model = TNet("mobilenetv3").eval()
+    image = np.random.default_rng(0).integers(0, 255, (130, 100, 3), np.uint8)
+    trimap = predict_trimap(model, image, input_size=96)
+    assert trimap.shape == (130, 100) and trimap.dtype == np.uint8
+    assert set(np.unique(trimap)) <= {0, 128, 255}
+
+    seen = {}
+
+    def spy(x):
+        seen["x"] = x
+        return torch.zeros(1, 3, *x.shape[-2:])
+
+    image[:] = (0, 0, 255)  # pure red in BGR
+    predict_trimap(spy, image, input_size=64)
+    x = seen["x"]
+    assert x.shape == (1, 3, 64, 64)
+    # channel 0 must be R (ImageNet normalised: (1 - 0.485) / 0.229), channel 2 B ((0 - 0.406) / 0.225)
+    assert x[0, 0].mean().item() == pytest.approx((1 - 0.485) / 0.229, abs=1e-3)
+    assert x[0, 2].mean().item() == pytest.approx(-0.406 / 0.225, abs=1e-3)
+
+
+# ------------------------------------------------------------------------------------------------ matting
+def test_estimate_alpha_crop_matches_full_resolution_solve():
+    image, true_alpha, trimap = disk_scene()
+    # pad with plain background so the crop around the unknown band is much smaller than the photo
+    image = cv2.copyMakeBorder(image, 40, 40, 40, 40, cv2.BORDER_REPLICATE)
+    trimap = cv2.copyMakeBorder(trimap, 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=0)
+    true_alpha = cv2.copyMakeBorder(true_alpha, 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=0)
+    alpha = estimate_alpha(image, trimap, "cf")
+    assert alpha.shape == trimap.shape and alpha.dtype == np.float32
+    assert alpha.min() >= 0 and alpha.max() <= 1
+    assert np.all(alpha[trimap == 255] == 1) and np.all(alpha[trimap == 0] == 0)
+    full = pymatting.estimate_alpha_cf(image[:, :, ::-1] / 255.0, trimap / 255.0)
+    assert np.abs(alpha - full).max() < 0.02
+    assert np.abs(alpha - true_alpha)[trimap == 128].mean() < 0.1
+    soft = alpha[trimap == 128]
+    assert ((soft > 0.05) & (soft < 0.95)).any()  # a real matte, not a hard mask
+
+
+def test_estimate_alpha_caps_resolution_and_keeps_known_pixels_exact():
+    image, _, trimap = disk_scene(240, 200)
+    alpha = estimate_alpha(image, trimap, "cf", max_side=64)
+    assert alpha.shape == (240, 200)
+    assert np.all(alpha[trimap == 255] == 1) and np.all(alpha[trimap == 0] == 0)
+    assert np.abs(alpha - estimate_alpha(image, trimap, "cf", max_side=None))[trimap == 128].mean() < 0.1
+
+
+def test_estimate_alpha_degenerate_trimaps():
+    image = np.full((50, 40, 3), 128, np.uint8)
+    assert np.all(estimate_alpha(image, np.full((50, 40), 255, np.uint8)) == 1)
+    assert np.all(estimate_alpha(image, np.zeros((50, 40), np.uint8)) == 0)
+    with pytest.warns(UserWarning, match="no sure"):
+        a = estimate_alpha(image, np.full((50, 40), 128, np.uint8))
+    assert a.shape == (50, 40) and np.all(a == 0)
+    with pytest.raises(ValueError, match="unknown matting method"):
+        estimate_alpha(image, np.zeros((50, 40), np.uint8), "nope")
+
+
+def test_estimate_foreground_removes_old_background_colour():
+    image, alpha, _ = disk_scene(fg=(40, 40, 220), bg=(60, 200, 60))  # red person on green
+    fg = estimate_foreground(image, alpha)
+    assert fg.shape == image.shape and fg.dtype == np.float32
+    soft = (alpha > 0.2) & (alpha < 0.8)
+    red = np.array([40, 40, 220]) / 255
+    raw_error = np.abs(image[soft] / 255 - red).mean()
+    assert np.abs(fg[soft] - red).mean() < raw_error / 3  # the green fringe is gone
+    opaque = alpha == 1
+    assert np.allclose(fg[opaque], image[opaque] / 255, atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::idphoto.MattingWarning")  # a random-init TNet finds no person
+def test_pipeline_run_returns_everything_with_timings():
+    torch.manual_seed(0)
+    pipe = Pipeline(TNet("mobilenetv3"), input_size=96)
+    image = np.random.default_rng(1).integers(0, 255, (90, 70, 3), np.uint8)
+    result = pipe.run(image)
+    assert result.trimap.shape == result.alpha.shape == (90, 70)
+    assert result.foreground.shape == (90, 70, 3)
+    assert set(result.timings) == {"trimap", "alpha", "foreground"}
+    assert result.cutout_rgba().shape == (90, 70, 4)
+
+
+# -------------------------------------------------------------------------------------------------- specs
+@pytest.mark.parametrize("name,size", [
+    ("1inch", (295, 413)), ("small-1inch", (260, 378)), ("2inch", (413, 579)), ("small-2inch", (413, 531)),
+    ("icao", (413, 531)), ("passport", (413, 531)), ("schengen", (413, 531)), ("uk", (413, 531)),
+    ("cn-passport", (390, 567)), ("us", (600, 600)),
+])
+def test_spec_sizes_at_300_dpi(name, size):
+    assert get_spec(name).size_px == size and get_spec(name).dpi == 300
+
+
+def test_custom_specs():
+    assert custom_spec(size_px=(300, 400)).size_px == (300, 400)
+    assert custom_spec(size_mm=(35, 45), dpi=600).size_px == (827, 1063)
+    with pytest.raises(KeyError):
+        get_spec("3inch")
+
+
+# ------------------------------------------------------------------------------------------------ framing
+def test_place_by_face_follows_the_rule():
+    spec = get_spec("icao")
+    w, h = spec.size_px
+    face = FaceBox(200, 300, 100, 100)
+    crown = face.crown_y()
+    p = place_by_face(face, crown, (w, h), spec)
+    cx, crown_c = p.apply(face.center_x, crown)
+    _, chin_c = p.apply(face.center_x, face.chin_y)
+    assert cx == pytest.approx(w / 2)
+    assert crown_c == pytest.approx(spec.top_ratio * h)
+    assert (chin_c - crown_c) / h == pytest.approx(spec.head_ratio)
+
+
+def test_crown_from_alpha_when_plausible():
+    face = FaceBox(40, 100, 60, 60)
+    alpha = np.zeros((300, 200), np.float32)
+    alpha[80:, 30:110] = 1  # hair starts 20 px above the box
+    assert face.crown_y(alpha) == 80
+    alpha[:] = 1  # mask reaching the photo's top: implausible, fall back to the box rule
+    assert face.crown_y(alpha) == pytest.approx(100 - 0.31 * 60)
+
+
+def test_render_background_size_and_colour():
+    image, alpha, _ = disk_scene(200, 160)
+    fg = image.astype(np.float32) / 255
+    spec = get_spec("1inch")
+    p = place_by_mask(alpha, spec.size_px, spec)
+    blue = parse_color("blue")
+    out = render(fg, alpha, p, spec.size_px, blue)
+    assert out.shape == (413, 295, 3) and out.dtype == np.uint8
+    for y, x in ((0, 0), (0, 294), (412, 0), (412, 294), (5, 147)):
+        assert tuple(out[y, x]) == blue
+    # the person is there: the disk colour in the middle of its placed box
+    cy = int(p.apply(80, 200 * 0.55)[1])
+    assert np.abs(out[cy, 147].astype(int) - (40, 40, 220)).max() <= 2
+
+
+def test_render_extends_a_body_cut_by_the_photo_bottom():
+    alpha = np.zeros((100, 80), np.float32)
+    alpha[40:, 20:60] = 1  # a "torso" touching the bottom edge
+    fg = np.zeros((100, 80, 3), np.float32)
+    p = Placement(1.0, 0, 0)
+    out = render(fg, alpha, p, (80, 160), (255, 255, 255))
+    assert tuple(out[150, 40]) == (0, 0, 0)  # continued below the photo
+    assert tuple(out[150, 5]) == (255, 255, 255)
+    out = render(fg, alpha, p, (80, 160), (255, 255, 255), extend_body=False)
+    assert tuple(out[150, 40]) == (255, 255, 255)
+
+
+def test_make_id_photo_without_face():
+    image, alpha, _ = disk_scene(200, 160)
+    fg = image.astype(np.float32) / 255
+    spec = get_spec("1inch")
+    with pytest.raises(IDPhotoError, match="no face"):
+        make_id_photo(image, alpha, fg, spec, faces=[])
+    photo = make_id_photo(image, alpha, fg, spec, no_face_ok=True, faces=[])
+    assert photo.image.shape == (413, 295, 3) and photo.warnings
+    photo = make_id_photo(image, alpha, fg, None, parse_color("red"), faces=[])
+    assert photo.image.shape == (200, 160, 3) and tuple(photo.image[0, 0]) == (0, 0, 255)
+
+
+@pytest.mark.skipif(not DEMO.is_file(), reason="needs ../shared/data (real portraits)")
+@pytest.mark.parametrize("spec_name", ["icao", "1inch", "us"])
+def test_face_lands_where_the_spec_says_on_a_real_portrait(spec_name):
+    image = load_image(DEMO)
+    faces = detect_faces(image)
+    assert len(faces) == 1
+    spec = get_spec(spec_name)
+    alpha = np.ones(image.shape[:2], np.float32)  # a mask reaching the top edge: the crown comes from the box rule
+    photo = make_id_photo(image, alpha, image.astype(np.float32) / 255, spec, faces=faces)
+    w, h = spec.size_px
+    assert photo.image.shape == (h, w, 3)
+    face, p = photo.face, photo.placement
+    crown = p.apply(0, face.crown_y(alpha))[1]
+    chin = p.apply(0, face.chin_y)[1]
+    assert crown == pytest.approx(spec.top_ratio * h, abs=1)
+    assert spec.head_range[0] <= (chin - crown) / h <= spec.head_range[1]
+    # independent check: find the face again in the ID photo itself
+    again = detect_faces(photo.image)
+    assert again, "no face in the ID photo"
+    f = again[0]
+    assert abs(f.center_x - w / 2) < 0.05 * w
+    expected_face_h = spec.head_ratio * h / (1 + 0.31 + 0.05)  # head = crown offset + box + chin offset
+    assert f.h == pytest.approx(expected_face_h, rel=0.15)
+    assert f.y == pytest.approx(spec.top_ratio * h + 0.31 * expected_face_h, abs=0.06 * h)
+
+
+# ------------------------------------------------------------------------------------------------- output
+def test_parse_color():
+    assert parse_color("white") == (255, 255, 255)
+    assert parse_color("#438EDB") == (219, 142, 67) == parse_color("blue")
+    assert parse_color("ff0000") == (0, 0, 255)
+    with pytest.raises(ValueError):
+        parse_color("#12345")
+
+
+def test_jpeg_dpi_and_max_kb():
+    rng = np.random.default_rng(0)
+    image = cv2.GaussianBlur(rng.integers(0, 255, (413, 295, 3), np.uint8), (0, 0), 2)
+    data = encode_jpeg(image, 300)
+    with Image.open(io.BytesIO(data)) as im:
+        assert im.size == (295, 413) and tuple(round(v) for v in im.info["dpi"]) == (300, 300)
+    limit = len(data) / 1024 * 0.5
+    small, quality = encode_jpeg_max_kb(image, limit, 300)
+    assert len(small) <= limit * 1024 and 1 <= quality < 95
+    assert len(encode_jpeg(image, 300, quality + 1)) > limit * 1024  # the highest quality that fits
+    with pytest.raises(IDPhotoError, match="max-kb"):
+        encode_jpeg_max_kb(image, 0.2, 300)
+
+
+def test_print_sheet_6inch():
+    photo = np.zeros((413, 295, 3), np.uint8)
+    sheet, copies = print_sheet(photo, 300, "6inch")
+    assert sorted(sheet.shape[:2]) == [1200, 1800]
+    assert copies == 16 and (sheet == 0).all(-1).sum() == 16 * 413 * 295  # 4×4 edge to edge
+    assert ((sheet == 200).all(-1)).any()  # cut lines
+    sheet, copies = print_sheet(np.zeros((600, 600, 3), np.uint8), 300, "6inch")
+    assert copies == 6  # 2×2 in photos: edge to edge fits 6, with gaps only 2
+
+
+def test_write_all_leaves_nothing_on_failure(tmp_path):
+    files = {tmp_path / "a.png": b"a", tmp_path / "sub" / "b.png": b"b"}
+    write_all(files)
+    assert (tmp_path / "a.png").read_bytes() == b"a"
+    blocker = tmp_path / "blocked"
+    blocker.write_text("a file, not a folder")
+    with pytest.raises(OSError):
+        write_all({tmp_path / "c.png": b"c", blocker / "d.png": b"d"})
+    assert not (tmp_path / "c.png").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "blocked", "sub"]
+
+
+def test_faces_off_the_person_are_ignored():
+    image, alpha, _ = disk_scene(200, 160)
+    fg = image.astype(np.float32) / 255
+    on = FaceBox(65, 90, 30, 30)       # centre (80, 105) on the disk
+    off = FaceBox(0, 0, 60, 60)        # larger, but on the background
+    photo = make_id_photo(image, alpha, fg, get_spec("1inch"), faces=[off, on])
+    assert photo.face == on and not photo.warnings
+    photo = make_id_photo(image, alpha, fg, get_spec("1inch"), faces=[FaceBox(60, 85, 40, 40), on])
+    assert photo.face.w == 40 and "2 faces" in photo.warnings[0]

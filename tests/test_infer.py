@@ -1,0 +1,227 @@
+"""End-to-end tests of infer.py: the whole pipeline with a small checkpoint made here, batch mode, bad input."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import infer
+import models
+from models import TNet
+from utils import save_checkpoint
+
+REPO = Path(__file__).resolve().parents[1]
+ASTRONAUT = REPO / "examples" / "astronaut.jpg"
+OUTPUT_NAMES = ("trimap.png", "alpha.png", "cutout.png", "idphoto.jpg")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """The CPU is shared (CI, training jobs): one thread avoids OpenMP oversubscription; restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A random-init compact TNet saved like train.py does (the trimap is meaningless; sizes and sets are not)."""
+    torch.manual_seed(0)
+    model = TNet("mobilenetv3")
+    path = tmp_path_factory.mktemp("ckpt") / "tnet.pth"
+    save_checkpoint({"arch": model.arch, "model": model.state_dict()}, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """Small test photos: a portrait with a face, and odd files."""
+    d = tmp_path_factory.mktemp("photos")
+    portrait = Image.open(ASTRONAUT).convert("RGB").resize((240, 240))
+    portrait.save(d / "face.jpg", quality=92)
+    portrait.convert("L").save(d / "gray.jpg")
+    rgba = portrait.convert("RGBA")
+    rgba.putalpha(Image.new("L", rgba.size, 255))
+    rgba.save(d / "with_alpha.png")
+    ex = Image.Exif()
+    ex[0x0112] = 6  # stored rotated: shown 240 wide × 180 high once upright
+    portrait.resize((240, 180)).transpose(Image.Transpose.ROTATE_90).save(d / "exif.jpg", exif=ex)
+    shutil.copy(d / "face.jpg", d / "证件照 测试.jpg")
+    (d / "not_an_image.jpg").write_bytes(b"this is text")
+    data = (d / "face.jpg").read_bytes()
+    (d / "truncated.jpg").write_bytes(data[: len(data) // 2])
+    Image.fromarray(np.full((200, 160, 3), 180, np.uint8)).save(d / "no_face.png")
+    return d
+
+
+def run_cli(capsys, *args):
+    rc = infer.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def outputs(out_dir: Path, stem: str) -> list[Path]:
+    return [out_dir / f"{stem}_{name}" for name in OUTPUT_NAMES]
+
+
+def test_full_pipeline_writes_correct_files(capsys, checkpoint, photos, tmp_path):
+    rc, out, err = run_cli(capsys, "--image", photos / "face.jpg", "--checkpoint", checkpoint, "--out-dir", tmp_path,
+                           "--input-size", 160, "--spec", "1inch", "--bg", "blue", "--layout", "6inch", "--max-kb", 40)
+    assert rc == 0, err
+    trimap_p, alpha_p, cutout_p, id_p = outputs(tmp_path, "face")
+    for p in (trimap_p, alpha_p, cutout_p, id_p):
+        assert str(p) in out
+    assert "time" in out and "trimap" in out and "alpha" in out
+    trimap = cv2.imread(str(trimap_p), cv2.IMREAD_UNCHANGED)
+    assert trimap.shape == (240, 240) and set(np.unique(trimap)) <= {0, 128, 255}
+    assert cv2.imread(str(alpha_p), cv2.IMREAD_UNCHANGED).shape == (240, 240)
+    assert cv2.imread(str(cutout_p), cv2.IMREAD_UNCHANGED).shape == (240, 240, 4)
+    with Image.open(id_p) as im:
+        assert im.size == (295, 413) and tuple(round(v) for v in im.info["dpi"]) == (300, 300)
+        corner = np.asarray(im.convert("RGB"))[:8, :8].reshape(-1, 3).astype(int)
+    assert np.abs(corner - (0x43, 0x8E, 0xDB)).max() <= 4  # far from the person: the background colour
+    assert id_p.stat().st_size <= 40 * 1024
+    with Image.open(tmp_path / "face_sheet_6inch.jpg") as sheet:
+        assert sorted(sheet.size) == [1200, 1800] and tuple(round(v) for v in sheet.info["dpi"]) == (300, 300)
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_custom_size_and_spec_none(capsys, checkpoint, photos, tmp_path):
+    rc, _, err = run_cli(capsys, "--image", photos / "face.jpg", "--checkpoint", checkpoint, "--out-dir", tmp_path,
+                         "--input-size", 160, "--size-mm", 35, 45, "--dpi", 600, "--bg", "#FF0000")
+    assert rc == 0, err
+    with Image.open(tmp_path / "face_idphoto.jpg") as im:
+        assert im.size == (827, 1063) and tuple(round(v) for v in im.info["dpi"]) == (600, 600)
+    rc, _, err = run_cli(capsys, "--image", photos / "exif.jpg", "--checkpoint", checkpoint, "--out-dir", tmp_path,
+                         "--input-size", 160, "--spec", "none")
+    assert rc == 0, err
+    with Image.open(tmp_path / "exif_idphoto.jpg") as im:
+        assert im.size == (240, 180)  # EXIF rotation applied
+    assert cv2.imread(str(tmp_path / "exif_trimap.png"), cv2.IMREAD_UNCHANGED).shape == (180, 240)
+
+
+@pytest.mark.parametrize("name", ["gray.jpg", "with_alpha.png", "证件照 测试.jpg"])
+def test_odd_but_valid_inputs(capsys, checkpoint, photos, tmp_path, name):
+    rc, _, err = run_cli(capsys, "--image", photos / name, "--checkpoint", checkpoint, "--out-dir", tmp_path / "输出",
+                         "--input-size", 160, "--spec", "small-2inch")
+    assert rc == 0, err
+    with Image.open(tmp_path / "输出" / f"{Path(name).stem}_idphoto.jpg") as im:
+        assert im.size == (413, 531)
+
+
+def test_twelve_megapixel_photo(capsys, checkpoint, tmp_path):
+    big = tmp_path / "big.jpg"
+    photo = Image.open(ASTRONAUT).convert("RGB").resize((3000, 4000), Image.Resampling.BILINEAR)
+    photo.save(big, quality=80)
+    rc, out, err = run_cli(capsys, "--image", big, "--checkpoint", checkpoint, "--out-dir", tmp_path / "o",
+                           "--input-size", 160, "--spec", "icao")
+    assert rc == 0, err
+    assert cv2.imread(str(tmp_path / "o" / "big_alpha.png"), cv2.IMREAD_UNCHANGED).shape == (4000, 3000)
+    with Image.open(tmp_path / "o" / "big_idphoto.jpg") as im:
+        assert im.size == (413, 531)
+
+
+def one_line_error(rc, err):
+    assert rc != 0
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("name,message", [
+    ("missing.jpg", "file not found"),
+    ("not_an_image.jpg", "not an image"),
+    ("truncated.jpg", "truncated"),
+    ("no_face.png", "no face"),
+])
+def test_bad_inputs_fail_in_one_line_and_leave_nothing(capsys, checkpoint, photos, tmp_path, name, message):
+    rc, _, err = run_cli(capsys, "--image", photos / name, "--checkpoint", checkpoint, "--out-dir", tmp_path,
+                         "--input-size", 160)
+    one_line_error(rc, err)
+    assert message in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_no_face_ok_centres_on_the_mask(capsys, checkpoint, photos, tmp_path):
+    rc, _, err = run_cli(capsys, "--image", photos / "no_face.png", "--checkpoint", checkpoint, "--out-dir", tmp_path,
+                         "--input-size", 160, "--no-face-ok")
+    assert rc == 0, err
+    assert "no face" in err  # a warning, not an error
+    with Image.open(tmp_path / "no_face_idphoto.jpg") as im:
+        assert im.size == (295, 413)
+
+
+def test_bad_checkpoints(capsys, photos, tmp_path, monkeypatch):
+    not_ckpt = tmp_path / "x.pth"
+    not_ckpt.write_bytes(b"not a checkpoint")
+    wrong = tmp_path / "wrong.pth"
+    m = TNet("mobilenetv3", num_classes=2)
+    save_checkpoint({"arch": {"backbone": "mobilenetv3", "num_classes": 3}, "model": m.state_dict()}, wrong)
+    out = tmp_path / "out"
+    for ckpt, message in ((not_ckpt, "not a readable PyTorch checkpoint"), (wrong, "do not fit"),
+                          (tmp_path / "absent.pth", "not found")):
+        rc, _, err = run_cli(capsys, "--image", photos / "face.jpg", "--checkpoint", ckpt, "--out-dir", out)
+        one_line_error(rc, err)
+        assert message in err
+    monkeypatch.setattr(models, "DEFAULT_WEIGHTS", tmp_path / "weights" / "tnet_mobilenetv3_pfcn.pth")
+    rc, _, err = run_cli(capsys, "--image", photos / "face.jpg", "--out-dir", out)
+    one_line_error(rc, err)
+    assert "no model weights" in err and "--checkpoint" in err
+    assert not out.exists()
+
+
+def test_max_kb_too_small_leaves_nothing(capsys, checkpoint, photos, tmp_path):
+    rc, _, err = run_cli(capsys, "--image", photos / "face.jpg", "--checkpoint", checkpoint, "--out-dir", tmp_path,
+                         "--input-size", 160, "--max-kb", 0.3)
+    one_line_error(rc, err)
+    assert "--max-kb" in err and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--spec", "3inch"], "unknown standard"),
+    (["--bg", "pink"], "not a colour"),
+    (["--size-px", "0", "10"], "positive"),
+    (["--spec", "none", "--size-px", "10", "10"], "--spec none"),
+    (["--matting", "magic"], "invalid choice"),
+])
+def test_usage_mistakes_are_one_line(capsys, photos, args, message):
+    with pytest.raises(SystemExit) as info:
+        infer.main(["--image", str(photos / "face.jpg"), *args])
+    _, err = capsys.readouterr()
+    assert info.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_batch_skips_bad_files_and_summarises(capsys, checkpoint, photos, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("face.jpg", "gray.jpg", "not_an_image.jpg", "truncated.jpg"):
+        shutil.copy(photos / name, folder / name)
+    (folder / "notes.txt").write_text("ignored")
+    out = tmp_path / "out"
+    rc, stdout, err = run_cli(capsys, "--input-dir", folder, "--checkpoint", checkpoint, "--out-dir", out,
+                              "--input-size", 160, "--spec", "uk")
+    assert rc == 1  # some photos were skipped
+    assert "2 of 4 photos done, 2 skipped" in stdout and "1 non-image files ignored" in stdout
+    assert "not_an_image.jpg" in err and "truncated.jpg" in err and "Traceback" not in err
+    for stem in ("face", "gray"):
+        assert all(p.is_file() for p in outputs(out, stem))
+    assert sorted(p.name.split("_")[0] for p in out.iterdir()) == ["face"] * 4 + ["gray"] * 4
+
+
+def test_cli_entry_point_never_shows_a_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, str(REPO / "infer.py"), "--image", str(tmp_path / "nope.jpg"),
+                           "--out-dir", str(tmp_path / "out")], capture_output=True, text=True, cwd=tmp_path)
+    one_line_error(proc.returncode, proc.stderr)
+    assert "file not found" in proc.stderr and not (tmp_path / "out").exists()
+    proc = subprocess.run([sys.executable, str(REPO / "infer.py"), "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0
+    for flag in ("--image", "--input-dir", "--checkpoint", "--matting", "--spec", "--size-px", "--size-mm", "--dpi",
+                 "--bg", "--no-face-ok", "--max-kb", "--layout", "--max-side", "--input-size", "--out-dir"):
+        assert flag in proc.stdout
