@@ -123,3 +123,24 @@ def test_pretrained_from_a_path_and_refusals(tmp_path):
     assert "random" in load_backbone_weights(TNet("mobilenetv3"), "none")
     with pytest.raises(WeightsError, match="not found"):
         load_backbone_weights(TNet("mobilenetv3"), str(tmp_path / "nope.pth"))
+
+
+def test_export_writes_fp16_weights_that_load(tmp_path):
+    from models.export import main as export_main
+
+    model = TNet("mobilenetv3").eval()
+    ckpt = tmp_path / "ckpt.pth"
+    save_checkpoint({"arch": model.arch, "model": model.state_dict(), "optimizer": {"state": {}}, "epoch": 7,
+                     "best_metric": 0.9, "args": {"patch": 256, "data_dir": "/private/path"}}, ckpt)
+    out = tmp_path / "w.pth"
+    assert export_main([str(ckpt), str(out)]) == 0
+    saved = torch.load(out, weights_only=True)
+    assert set(saved) == {"arch", "model", "meta"}
+    assert saved["meta"]["epoch"] == 7 and saved["meta"]["recipe"] == {"patch": 256}
+    assert all(v.dtype == torch.float16 for v in saved["model"].values() if v.is_floating_point())
+    assert out.stat().st_size < ckpt.stat().st_size * 0.6
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(load_tnet(out)(x), model(x), atol=0.05)
+    assert export_main([str(tmp_path / "missing.pth"), str(tmp_path / "x.pth")]) == 1
+    assert not (tmp_path / "x.pth").exists()

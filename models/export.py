@@ -1,0 +1,57 @@
+"""Export a training checkpoint as a compact inference weights file (fp16 by default).
+
+    python -m models.export results/best_tnet.pth weights/tnet_mobilenetv3_pfcn.pth
+
+The file holds ``{"arch", "model", "meta"}``: what :func:`models.load_tnet` reads; the optimiser state
+and the training arguments' paths are dropped (the epoch, metric and recipe are kept in ``meta``).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import torch
+
+from utils import save_checkpoint
+
+from .weights import WeightsError, _torch_load, _unwrap_state, load_tnet_state
+from .pspnet import TNet
+
+RECIPE_KEYS = ("backbone", "pretrained", "patch", "batch_size", "epochs", "lr", "weight_decay", "cosine",
+               "scale_prob", "scale_range", "crop_prob", "no_vflip", "dataname", "seed", "amp")
+
+
+def export_tnet(src: str | os.PathLike, dst: str | os.PathLike, half: bool = True) -> dict:
+    """Write ``dst`` from the checkpoint ``src``; returns its ``meta``."""
+    obj = _torch_load(src)
+    state = _unwrap_state(obj)
+    arch = obj.get("arch") or {"backbone": "resnet50", "num_classes": 3}
+    model = TNet(**arch)
+    load_tnet_state(model, state)  # refuse a file that does not fit before writing anything
+    weights = {k: v.half() if half and v.is_floating_point() else v for k, v in model.state_dict().items()}
+    args = obj.get("args") or {}
+    meta = {"epoch": obj.get("epoch"), "best_metric": obj.get("best_metric"),
+            "recipe": {k: args[k] for k in RECIPE_KEYS if k in args}, "dtype": "float16" if half else "float32"}
+    save_checkpoint({"arch": arch, "model": weights, "meta": meta}, dst)
+    return meta
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", help="a train.py checkpoint (results/best_tnet.pth)")
+    p.add_argument("output", help="the weights file to write")
+    p.add_argument("--fp32", action="store_true", help="keep float32 instead of float16")
+    args = p.parse_args(argv)
+    try:
+        meta = export_tnet(args.checkpoint, args.output, half=not args.fp32)
+    except WeightsError as exc:
+        print(f"export: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.output}: {os.path.getsize(args.output) / 2**20:.1f} MiB, epoch {meta['epoch']}, "
+          f"best metric {meta['best_metric']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
