@@ -233,7 +233,7 @@ def train(args) -> int:
 
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.999), weight_decay=args.weight_decay)
     steps_per_epoch = len(train_loader)
-    total_steps = args.max_steps or args.epochs * steps_per_epoch
+    total_steps = min(args.max_steps or math.inf, args.epochs * steps_per_epoch)  # the cosine horizon
     scaler = torch.amp.GradScaler("cuda") if args.amp and device.type == "cuda" else None
     start_epoch, global_step, best = 1, 0, -math.inf
     if resume is not None:
