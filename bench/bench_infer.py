@@ -1,0 +1,155 @@
+#!/usr/bin/env python
+"""Inference time of one photo: per stage and for the whole ``infer.py`` process, plus the matting alone
+against the original design (closed-form matting of the full-resolution photo, no crop).
+
+    python bench/bench_infer.py                       # first PFCN portrait (600×800) or a synthetic one
+    python bench/bench_infer.py --checkpoint results/best_tnet.pth --repeat 3
+
+Part 1 runs ``infer.py --image PHOTO --spec none`` in a fresh subprocess and reads its stage timings; the
+wall time includes Python start-up, imports and the model load, as a user sees it. An untrained model
+(used when no trained weights exist) gives a trimap without sure foreground, so its matting stages are
+near zero: part 2 therefore times the matting on the trimap of the photo's *ground-truth* mask, the
+project's cropped/capped estimate_alpha versus pymatting's estimate_alpha_cf on the whole photo.
+Prints one JSON line on stdout.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+from common import PFCN, REPO, emit, note, random_checkpoint, synthetic_portrait
+
+TIME_LINE = re.compile(r"^time\s+(?P<stages>.*?); model load (?P<load>[\d.]+) s; total (?P<total>[\d.]+) s", re.M)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--image", type=Path, default=None,
+                   help="photo to time (default: the first image of ../shared/data/pfcn_portrait_seg, else a synthetic 600×800 portrait)")
+    p.add_argument("--mask", type=Path, default=None, help="its ground-truth mask, for part 2 (default: the PFCN mask of the same id)")
+    p.add_argument("--checkpoint", type=Path, default=None,
+                   help="TNet weights (default: weights/tnet_mobilenetv3_pfcn.pth if present, else an untrained compact TNet)")
+    p.add_argument("--matting", default="cf", help="pymatting method for both parts")
+    p.add_argument("--threads", type=int, default=0, help="torch threads passed to infer.py (0: its default)")
+    p.add_argument("--repeat", type=int, default=1, help="runs of each measurement; the minimum is reported")
+    p.add_argument("--no-original", action="store_true", help="skip the (slow) full-resolution original-design matting")
+    p.add_argument("--size", type=int, nargs=2, default=(600, 800), metavar=("W", "H"), help="size of the synthetic photo")
+    return p.parse_args(argv)
+
+
+def pick_photo(args, tmp: Path) -> tuple[Path, Path | None, str]:
+    import cv2
+
+    if args.image is not None:
+        return args.image, args.mask, str(args.image)
+    if PFCN.is_dir():
+        images = sorted((PFCN / "images").glob("*.jpg"))
+        if images:
+            mask = PFCN / "masks" / f"{images[0].stem}.png"
+            return images[0], mask if mask.is_file() else None, f"pfcn_portrait_seg/{images[0].name}"
+    photo, alpha = synthetic_portrait(0, *args.size)
+    cv2.imwrite(str(tmp / "photo.jpg"), photo, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    cv2.imwrite(str(tmp / "mask.png"), alpha)
+    return tmp / "photo.jpg", tmp / "mask.png", f"synthetic {args.size[0]}x{args.size[1]}"
+
+
+def time_infer(photo: Path, checkpoint: Path, args, out: Path) -> dict:
+    cmd = [sys.executable, str(REPO / "infer.py"), "--image", str(photo), "--checkpoint", str(checkpoint),
+           "--spec", "none", "--no-face-ok", "--out-dir", str(out), "--matting", args.matting]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
+    t = time.perf_counter()
+    run = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    wall = time.perf_counter() - t
+    m = TIME_LINE.search(run.stdout)
+    if run.returncode != 0 or m is None:
+        raise SystemExit(f"bench_infer.py: infer.py failed (rc {run.returncode}): {run.stderr.strip()[-300:]}")
+    stages = {name: float(v) for name, v in re.findall(r"(\w+) ([\d.]+) s", m["stages"])}
+    return {"process_wall_s": wall, "model_load_s": float(m["load"]), "infer_total_s": float(m["total"]),
+            "stages_s": stages}
+
+
+def time_matting(photo: Path, mask: Path, args) -> dict:
+    import cv2
+    import numpy as np
+    import pymatting
+
+    from idphoto import estimate_alpha
+    from utils import make_trimap, read_image
+
+    image = read_image(photo)
+    gt = read_image(mask, cv2.IMREAD_GRAYSCALE)
+    if gt.shape != image.shape[:2]:
+        gt = cv2.resize(gt, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST)
+    trimap = make_trimap(gt)
+    res = {"trimap": "ground-truth mask → make_trimap (threshold 50, kernel 10)",
+           "unknown_share": float((trimap == 128).mean())}
+    # warm-up on a small copy: pymatting's numba kernels compile/load on first use (not what we time)
+    small = (cv2.resize(image, (64, 64), interpolation=cv2.INTER_AREA), cv2.resize(trimap, (64, 64), interpolation=cv2.INTER_NEAREST))
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        estimate_alpha(*small, args.matting)
+        pymatting.estimate_alpha_cf(cv2.cvtColor(small[0], cv2.COLOR_BGR2RGB) / 255.0, small[1] / 255.0)
+    times = []
+    for _ in range(args.repeat):
+        t = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            estimate_alpha(image, trimap, args.matting)
+        times.append(time.perf_counter() - t)
+    res["cropped_s"] = min(times)
+    if not args.no_original and args.matting == "cf":
+        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB).astype(np.float64) / 255.0
+        times = []
+        for _ in range(args.repeat):
+            t = time.perf_counter()
+            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+                warnings.simplefilter("ignore")
+                pymatting.estimate_alpha_cf(rgb, trimap.astype(np.float64) / 255.0)
+            times.append(time.perf_counter() - t)
+        res["original_full_cf_s"] = min(times)
+        res["speedup"] = res["original_full_cf_s"] / res["cropped_s"]
+    return res
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from models import DEFAULT_WEIGHTS
+
+    with tempfile.TemporaryDirectory(prefix="bench_infer_") as tmp:
+        tmp = Path(tmp)
+        photo, mask, source = pick_photo(args, tmp)
+        checkpoint, weights = args.checkpoint, str(args.checkpoint)
+        if checkpoint is None:
+            if DEFAULT_WEIGHTS.is_file():
+                checkpoint, weights = DEFAULT_WEIGHTS, str(DEFAULT_WEIGHTS.relative_to(REPO))
+            else:
+                checkpoint, weights = random_checkpoint(tmp / "tnet.pth"), "untrained mobilenetv3 (no trained weights found)"
+        note(f"photo: {source}; weights: {weights}")
+        runs = [time_infer(photo, checkpoint, args, tmp / "out") for _ in range(args.repeat)]
+        best = min(runs, key=lambda r: r["process_wall_s"])
+        note(f"infer.py: process {best['process_wall_s']:.2f} s, in-process total {best['infer_total_s']:.2f} s, "
+             + ", ".join(f"{k} {v:.2f}" for k, v in best["stages_s"].items()))
+        figures = {"infer": best}
+        if mask is not None:
+            figures["matting_on_gt_trimap"] = m = time_matting(photo, mask, args)
+            note(f"matting on the GT trimap: cropped {m['cropped_s']:.2f} s"
+                 + (f", original full-resolution cf {m['original_full_cf_s']:.2f} s" if "original_full_cf_s" in m else ""))
+        import cv2
+
+        h, w = cv2.imread(str(photo)).shape[:2]
+    emit("infer", {"photo": source, "size": [w, h], "weights": weights, "matting": args.matting,
+                   "threads": args.threads, "repeat": args.repeat}, figures)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

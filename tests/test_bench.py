@@ -1,0 +1,87 @@
+"""The benchmark scripts run with tiny settings and print exactly one parseable JSON line (no timing is asserted)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import cv2
+import pytest
+
+from conftest import REPO, synthetic_portrait
+
+COMMON_KEYS = {"bench", "commit", "date", "device", "cpu_count", "torch", "params", "figures"}
+
+
+def run_bench(script: str, *args: str, cwd=None) -> dict:
+    run = subprocess.run([sys.executable, str(REPO / "bench" / script), *args], capture_output=True, text=True,
+                         cwd=cwd or REPO, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    lines = run.stdout.splitlines()
+    assert len(lines) == 1, run.stdout  # human text goes to stderr
+    record = json.loads(lines[0])
+    assert set(record) >= COMMON_KEYS
+    commit = record["commit"]
+    assert commit is None or (isinstance(commit, str) and 4 <= len(commit) <= 40)
+    return record
+
+
+def positive(x) -> bool:
+    return isinstance(x, (int, float)) and x > 0
+
+
+def test_bench_infer(tmp_path):
+    photo, alpha = synthetic_portrait(0, 120, 160)
+    cv2.imwrite(str(tmp_path / "p.jpg"), photo)
+    cv2.imwrite(str(tmp_path / "m.png"), alpha)
+    r = run_bench("bench_infer.py", "--image", str(tmp_path / "p.jpg"), "--mask", str(tmp_path / "m.png"),
+                  "--threads", "1")
+    assert r["bench"] == "infer" and r["params"]["size"] == [120, 160]
+    infer = r["figures"]["infer"]
+    assert positive(infer["process_wall_s"]) and infer["process_wall_s"] >= infer["infer_total_s"]
+    assert set(infer["stages_s"]) >= {"load", "trimap", "alpha", "foreground"}
+    m = r["figures"]["matting_on_gt_trimap"]
+    assert positive(m["cropped_s"]) and positive(m["original_full_cf_s"]) and 0 < m["unknown_share"] < 1
+
+
+def test_bench_loader():
+    r = run_bench("bench_loader.py", "--synthetic", "4", "--batch-size", "2", "--patch", "64", "--workers", "0", "1",
+                  "--batches", "2")
+    assert r["bench"] == "loader" and r["params"]["samples"] == 4
+    runs = r["figures"]["runs"]
+    assert [x["workers"] for x in runs] == [0, 1]
+    assert all(x["images"] == 4 and positive(x["images_per_s"]) for x in runs)
+
+
+def test_bench_train():
+    r = run_bench("bench_train.py", "--device", "cpu", "--backbone", "mobilenetv3", "--patch", "64", "--batch-size", "1",
+                  "--steps", "1", "--warmup", "0", "--threads", "1")
+    assert r["bench"] == "train" and r["device"] == "cpu" and r["params"]["amp_dtype"] == "bfloat16"
+    combos = {(x["amp"], x["channels_last"]) for x in r["figures"]["runs"]}
+    assert combos == {(False, False), (False, True), (True, False), (True, True)}
+    assert all(positive(x["images_per_s"]) and x["loss_finite"] for x in r["figures"]["runs"])
+
+
+def test_bench_train_refuses_a_missing_gpu():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    run = subprocess.run([sys.executable, str(REPO / "bench" / "bench_train.py"), "--device", "cuda"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1 and run.stdout == "" and "no CUDA" in run.stderr
+
+
+def test_bench_prepare_links_a_pairs_folder(tmp_path):
+    src = tmp_path / "pairs"
+    (src / "images").mkdir(parents=True)
+    (src / "masks").mkdir()
+    for i in range(4):
+        photo, alpha = synthetic_portrait(i)
+        cv2.imwrite(str(src / "images" / f"{i}.jpg"), photo)
+        cv2.imwrite(str(src / "masks" / f"{i}.png"), alpha)
+    r = run_bench("bench_prepare.py", "--src", str(src), "--limit", "3", "--workers", "1")
+    assert r["bench"] == "prepare" and r["params"]["pairs"] == 3
+    (run,) = r["figures"]["runs"]
+    assert run["converted"] == 3 and run["skipped"] == 0 and positive(run["images_per_s"])
+    assert sorted(p.name for p in (src / "images").iterdir()) == ["0.jpg", "1.jpg", "2.jpg", "3.jpg"]  # source untouched

@@ -1,0 +1,359 @@
+"""matting_metrics.py on hand-computable cases, and evaluate.py end to end (synthetic data, random compact TNet)."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import scipy.ndimage
+import torch
+
+import evaluate
+import matting_metrics as mm
+from conftest import REPO, shared_path, synthetic_portrait
+from utils import make_trimap, read_image, save_checkpoint
+
+FAST = ["--input-size", "64", "--threads", "1", "--quiet"]
+
+
+# ------------------------------------------------------------------------------------------ the metrics
+def step_edge(h=10, w=20, col=5) -> np.ndarray:
+    a = np.zeros((h, w))
+    a[:, col:] = 1.0
+    return a
+
+
+def test_identical_alphas_have_zero_error():
+    gt = cv2.GaussianBlur(step_edge(40, 40, 20), (0, 0), 3)
+    errors = mm.matting_errors(gt.copy(), gt)
+    assert errors == {"sad": 0.0, "mse": 0.0, "grad": 0.0, "conn": 0.0}
+
+
+def test_sad_and_mse_of_a_one_pixel_shift():
+    gt, pred = step_edge(col=5), step_edge(col=6)  # one column of 10 pixels differs by 1
+    assert mm.sad(pred, gt) == pytest.approx(10 / 1000)
+    assert mm.mse(pred, gt) == pytest.approx(10 / 200)
+    region = np.zeros_like(gt, bool)
+    region[:, 4:8] = True  # 40 pixels, the 10 wrong ones among them
+    assert mm.mse(pred, gt, region) == pytest.approx(10 / 40)
+    assert mm.sad(pred, gt, region) == pytest.approx(10 / 1000)
+    region[:, 5] = False  # the wrong column left out
+    assert mm.sad(pred, gt, region) == 0.0
+
+
+def test_uint8_inputs_are_scaled_to_unit_range():
+    gt = np.zeros((4, 5), np.uint8)
+    pred = np.full((4, 5), 255, np.uint8)
+    assert mm.sad(pred, gt) == pytest.approx(20 / 1000)
+    assert mm.mse(np.full((4, 5), 0.5), gt) == pytest.approx(0.25)
+
+
+def test_empty_region_gives_nan_mse_and_zero_sums():
+    a, b = np.zeros((3, 3)), np.ones((3, 3))
+    empty = np.zeros((3, 3), bool)
+    assert math.isnan(mm.mse(a, b, empty))
+    assert mm.sad(a, b, empty) == 0.0 and mm.gradient_error(a, b, empty) == 0.0
+
+
+def test_shape_mismatch_is_refused():
+    with pytest.raises(ValueError):
+        mm.sad(np.zeros((3, 3)), np.zeros((3, 4)))
+    with pytest.raises(ValueError):
+        mm.sad(np.zeros((3, 3)), np.zeros((3, 3)), np.ones((2, 2), bool))
+
+
+def test_gradient_kernel_matches_the_reference_construction():
+    # The benchmark's gaussgradient: half-size 4 for sigma 1.4, 2-D kernel G(y)·G'(x) of unit L2 norm.
+    g, dg = mm.gaussian_gradient_kernels(1.4)
+    assert len(g) == len(dg) == 9
+    hx = np.outer(g, dg)
+    assert np.sqrt((hx**2).sum()) == pytest.approx(1.0)
+    assert dg[4] == 0.0 and dg[0] == pytest.approx(-dg[-1])
+
+
+def reference_gradient_error(pred, gt, sigma=1.4):
+    """The widely used Python port of the DIM MATLAB code (2-D kernel, scipy convolve, 'nearest' borders)."""
+    eps = 1e-2
+    half = int(np.ceil(sigma * np.sqrt(-2 * np.log(np.sqrt(2 * np.pi) * sigma * eps))))
+    x = np.arange(-half, half + 1)
+    gauss = np.exp(-x**2 / (2 * sigma**2)) / (sigma * np.sqrt(2 * np.pi))
+    hx = np.outer(gauss, -x * gauss / sigma**2)
+    hx /= np.sqrt((np.abs(hx) ** 2).sum())
+
+    def mag(a):
+        gx = scipy.ndimage.convolve(a, hx, mode="nearest")
+        gy = scipy.ndimage.convolve(a, hx.T, mode="nearest")
+        return np.sqrt(gx**2 + gy**2)
+
+    return ((mag(pred) - mag(gt)) ** 2).sum() / 1000
+
+
+def test_gradient_error_matches_the_reference_port():
+    rng = np.random.default_rng(0)
+    gt = cv2.GaussianBlur(rng.random((30, 40)), (0, 0), 2)
+    pred = np.clip(gt + 0.2 * rng.standard_normal(gt.shape), 0, 1)
+    assert mm.gradient_error(pred, gt) == pytest.approx(reference_gradient_error(pred, gt), rel=1e-9)
+
+
+def test_gradient_error_ignores_constant_offsets_but_sees_shifted_edges():
+    assert mm.gradient_error(np.full((20, 20), 0.3), np.full((20, 20), 0.8)) == pytest.approx(0.0, abs=1e-15)
+    gt = step_edge(20, 30, 10)
+    assert mm.gradient_error(step_edge(20, 30, 14), gt) > 0
+    # a shift by one column moves the gradient ridge: the error is symmetric in its arguments
+    assert mm.gradient_error(step_edge(20, 30, 11), gt) == pytest.approx(mm.gradient_error(gt, step_edge(20, 30, 11)))
+
+
+def test_connectivity_counts_a_disconnected_island():
+    gt = np.zeros((20, 20))
+    gt[2:10, 2:10] = 1.0
+    pred = gt.copy()
+    pred[15:17, 15:17] = 1.0  # a 4-pixel island where the truth is background
+    # island pixels: level 0 → φ(pred) = 1 − 1 = 0, φ(gt) = 1 − 0 = 1 → |Δ| = 1 each
+    assert mm.connectivity_error(pred, gt) == pytest.approx(4 / 1000)
+    region = np.ones_like(gt, bool)
+    region[15:17, 15:17] = False
+    assert mm.connectivity_error(pred, gt, region) == 0.0
+
+
+def test_connectivity_ignores_small_dips_that_sad_sees():
+    gt = np.zeros((20, 20))
+    gt[2:12, 2:12] = 1.0
+    pred = gt.copy()
+    pred[6, 6] = 0.95  # drops out of the source only at t = 1.0 → level 0.9; d = 0.05 and 0.1, both < 0.15
+    assert mm.connectivity_error(pred, gt) == 0.0
+    assert mm.sad(pred, gt) == pytest.approx(0.05 / 1000)
+
+
+def test_mask_iou_and_soft_share():
+    a, b = np.zeros((4, 4), bool), np.zeros((4, 4), bool)
+    a[:, :2], b[:, 1:3] = True, True  # 4 pixels in common, 12 in the union
+    assert mm.mask_iou(a, b) == pytest.approx(4 / 12)
+    assert mm.mask_iou(a, a) == 1.0
+    assert mm.mask_iou(np.zeros((2, 2)), np.zeros((2, 2))) == 1.0  # nothing to disagree on
+    assert mm.soft_share(np.array([[0, 255], [255, 0]], np.uint8)) == 0.0
+    assert mm.soft_share(np.array([[0, 128], [1, 255]], np.uint8)) == 0.5
+    _, alpha = synthetic_portrait(0)
+    assert mm.soft_share(alpha) > evaluate.SOFT_MIN_SHARE
+
+
+# ------------------------------------------------------------------------------------------- evaluate.py
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    from models import TNet
+
+    m = TNet("mobilenetv3")
+    path = tmp_path_factory.mktemp("ckpt") / "tnet.pth"
+    save_checkpoint({"arch": m.arch, "model": m.state_dict()}, path)
+    return path
+
+
+def make_folders(root, n=3, binary=False, mask_ext=".png"):
+    images, masks = root / "images", root / "masks"
+    images.mkdir(parents=True)
+    masks.mkdir(parents=True)
+    for i in range(n):
+        photo, alpha = synthetic_portrait(i)
+        if binary:
+            alpha = np.where(alpha >= 128, 255, 0).astype(np.uint8)
+        cv2.imwrite(str(images / f"p{i}.jpg"), photo)
+        cv2.imwrite(str(masks / f"p{i}{mask_ext}"), alpha)
+    return images, masks
+
+
+def read_outputs(out):
+    with open(out / "per_image.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return rows, json.loads((out / "summary.json").read_text())
+
+
+def in_unit(v) -> bool:
+    return 0.0 <= float(v) <= 1.0
+
+
+def test_folders_with_soft_mattes(tmp_path, checkpoint, capsys):
+    images, masks = make_folders(tmp_path)
+    out = tmp_path / "out"
+    rc = evaluate.main(["--checkpoint", str(checkpoint), "--images", str(images), "--masks", str(masks),
+                        "--out-dir", str(out), *FAST])
+    assert rc == 0
+    rows, summary = read_outputs(out)
+    assert [r["name"] for r in rows] == ["p0", "p1", "p2"]
+    assert list(rows[0]) == evaluate.CSV_FIELDS
+    for r in rows:
+        assert r["soft_gt"] == "1" and (r["width"], r["height"]) == ("96", "128")
+        for k in ("trimap_mIoU", "trimap_acc", "iou_tnet", "iou_alpha"):
+            assert in_unit(r[k]), (k, r[k])
+        for k in ("sad", "mse", "grad", "conn"):
+            assert float(r[k]) >= 0.0
+        assert float(r["t_trimap"]) > 0 and float(r["t_alpha"]) >= 0
+    assert summary["images"] == 3 and summary["backbone"] == "mobilenetv3"
+    assert set(summary) >= {"trimap", "person_iou", "matting", "seconds_per_image", "settings", "failed"}
+    assert set(summary["trimap"]["pooled"]) == {"mIoU", "pixel_acc", "IoU_bg", "IoU_unknown", "IoU_fg"}
+    assert summary["matting"]["images"] == 3 and summary["matting"]["sad"] is not None
+    assert summary["matting"]["sad"] == pytest.approx(np.mean([float(r["sad"]) for r in rows]), abs=1e-5)
+    table = capsys.readouterr().out
+    assert "trimap, pooled over pixels" in table and "SAD" in table
+
+
+def oracle(monkeypatch, pairs):
+    """Make TNet and the matting perfect: they return the ground truth of the photo they are given."""
+    import idphoto
+
+    truth = {hashlib.sha1(read_image(p).tobytes()).hexdigest(): a for p, a in pairs}
+    monkeypatch.setattr(idphoto, "predict_trimap", lambda m, img, *a, **k: make_trimap(truth[hashlib.sha1(img.tobytes()).hexdigest()]))
+    monkeypatch.setattr(idphoto, "estimate_alpha", lambda img, tri, *a, **k: truth[hashlib.sha1(img.tobytes()).hexdigest()] / 255.0)
+
+
+def test_a_perfect_prediction_scores_perfectly(tmp_path, checkpoint, monkeypatch):
+    images, masks = make_folders(tmp_path)
+    oracle(monkeypatch, [(images / f"p{i}.jpg", synthetic_portrait(i)[1]) for i in range(3)])
+    out = tmp_path / "out"
+    assert evaluate.main(["--checkpoint", str(checkpoint), "--images", str(images), "--masks", str(masks),
+                          "--out-dir", str(out), *FAST]) == 0
+    rows, s = read_outputs(out)
+    assert s["trimap"]["pooled"]["mIoU"] == 1.0 and s["trimap"]["pooled"]["pixel_acc"] == 1.0
+    assert s["person_iou"]["alpha_ge_0.5"] == 1.0
+    # TNet's fg+unknown mask is wider than the person by the unknown band: IoU < 1, but not by much
+    assert 0.6 < s["person_iou"]["tnet_fg_unknown"] < 1.0
+    assert all(s["matting"][k] == 0.0 for k in ("sad", "mse", "grad", "conn"))
+
+
+def test_binary_masks_skip_the_matting_errors(tmp_path, checkpoint, capsys):
+    images, masks = make_folders(tmp_path, n=2, binary=True)
+    out = tmp_path / "out"
+    assert evaluate.main(["--checkpoint", str(checkpoint), "--images", str(images), "--masks", str(masks),
+                          "--out-dir", str(out), *FAST]) == 0
+    rows, s = read_outputs(out)
+    assert all(r["soft_gt"] == "0" and r["sad"] == "" and r["conn"] == "" for r in rows)
+    assert all(in_unit(r["iou_alpha"]) for r in rows)
+    assert s["matting"]["images"] == 0 and "binary" in s["matting"]["skipped"]
+    assert "skipped" in capsys.readouterr().out
+
+
+def test_zero_one_masks_of_another_size_are_scaled_and_resized(tmp_path, checkpoint):
+    images, masks = tmp_path / "i", tmp_path / "m"
+    images.mkdir()
+    masks.mkdir()
+    photo, alpha = synthetic_portrait(3)
+    cv2.imwrite(str(images / "a.jpg"), photo)
+    small = cv2.resize((alpha >= 128).astype(np.uint8), (48, 64), interpolation=cv2.INTER_NEAREST)  # values 0/1
+    cv2.imwrite(str(masks / "a.png"), small)
+    out = tmp_path / "out"
+    assert evaluate.main(["--checkpoint", str(checkpoint), "--images", str(images), "--masks", str(masks),
+                          "--out-dir", str(out), "--no-matting", *FAST]) == 0
+    rows, s = read_outputs(out)
+    assert s["gt_resized"] == 1 and rows[0]["soft_gt"] == "0"
+    gt, resized = evaluate.read_ground_truth(masks / "a.png", photo.shape[:2])
+    assert resized and gt.shape == photo.shape[:2] and set(np.unique(gt)) == {0, 255}
+
+
+def test_prepared_lists_without_matting(prepared, tmp_path, checkpoint):
+    out = tmp_path / "out"
+    rc = evaluate.main(["--checkpoint", str(checkpoint), "--dataname", "synth_val", "--data-dir", str(prepared),
+                        "--out-dir", str(out), "--no-matting", "--limit", "3", *FAST])
+    assert rc == 0
+    rows, s = read_outputs(out)
+    assert len(rows) == 3 and s["images"] == 3
+    assert all(r["iou_alpha"] == "" and r["t_alpha"] == "" and in_unit(r["trimap_mIoU"]) for r in rows)
+    assert s["matting"]["skipped"] == "--no-matting" and s["person_iou"]["alpha_ge_0.5"] is None
+    assert s["settings"]["gt_trimap"] == "the lists' trimaps" and s["settings"]["matting"] is None
+
+
+# ------------------------------------------------------------------------------------------- bad inputs
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "Traceback" not in err, err
+    assert err.startswith("evaluate.py: error:"), err
+    return err
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--dataname", "x", "--images", "i", "--masks", "m"], "not both"),
+    ([], "no data"),
+    (["--images", "i"], "go together"),
+    (["--dataname", "x", "--input-size", "100"], "multiple of 8"),
+    (["--dataname", "x", "--limit", "-1"], "--limit"),
+])
+def test_usage_mistakes_exit_2_in_one_line(argv, words, capsys):
+    with pytest.raises(SystemExit) as exc:
+        evaluate.main(argv)
+    assert exc.value.code == 2
+    assert words in one_line_error(capsys)
+
+
+def test_missing_checkpoint(tmp_path, capsys):
+    images, masks = make_folders(tmp_path, n=1)
+    assert evaluate.main(["--checkpoint", str(tmp_path / "nope.pth"), "--images", str(images),
+                          "--masks", str(masks), "--out-dir", str(tmp_path / "out")]) == 1
+    assert "not found" in one_line_error(capsys)
+    assert not (tmp_path / "out").exists()
+
+
+def test_empty_folder_and_missing_lists(tmp_path, checkpoint, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    images, masks = make_folders(tmp_path, n=1)
+    assert evaluate.main(["--checkpoint", str(checkpoint), "--images", str(empty), "--masks", str(masks)]) == 1
+    assert "no images" in one_line_error(capsys)
+    assert evaluate.main(["--checkpoint", str(checkpoint), "--images", str(images), "--masks", str(empty)]) == 1
+    assert "no masks" in one_line_error(capsys)
+    assert evaluate.main(["--checkpoint", str(checkpoint), "--dataname", "nothing", "--data-dir", str(tmp_path)]) == 1
+    assert "prepare_aifenge.py" in one_line_error(capsys)
+
+
+def test_unmatched_files_are_listed_and_counted(tmp_path, checkpoint, capsys):
+    images, masks = make_folders(tmp_path, n=3)
+    (masks / "p1.png").rename(masks / "other.png")
+    cv2.imwrite(str(images / "p9.jpg"), synthetic_portrait(9)[0])
+    argv = ["--checkpoint", str(checkpoint), "--images", str(images), "--masks", str(masks),
+            "--out-dir", str(tmp_path / "out"), "--no-matting", *FAST]
+    assert evaluate.main(argv) == 1
+    err = one_line_error(capsys)
+    assert "2 photo(s)" in err and "p1.jpg" in err and "p9.jpg" in err
+    assert "1 mask(s)" in err and "other.png" in err and "--skip-unmatched" in err
+    assert not (tmp_path / "out").exists()
+    assert evaluate.main(argv + ["--skip-unmatched"]) == 0
+    rows, s = read_outputs(tmp_path / "out")
+    assert [r["name"] for r in rows] == ["p0", "p2"] and len(s["unmatched"]) == 2
+
+
+def test_unreadable_photo_is_skipped_and_the_exit_is_non_zero(tmp_path, checkpoint, capsys):
+    images, masks = make_folders(tmp_path, n=2)
+    (images / "p1.jpg").write_bytes(b"not a jpeg")
+    out = tmp_path / "out"
+    assert evaluate.main(["--checkpoint", str(checkpoint), "--images", str(images), "--masks", str(masks),
+                          "--out-dir", str(out), "--no-matting", *FAST]) == 1
+    rows, s = read_outputs(out)
+    assert [r["name"] for r in rows] == ["p0"] and s["failed"][0]["name"] == "p1"
+    assert "cannot read the photo" in capsys.readouterr().err
+
+
+def test_cli_help_and_error_without_traceback(tmp_path):
+    run = subprocess.run([sys.executable, str(REPO / "evaluate.py"), "--help"], capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0
+    for flag in ("--checkpoint", "--dataname", "--data-dir", "--images", "--masks", "--input-size", "--matting",
+                 "--no-matting", "--limit", "--device", "--out-dir", "--threads", "--skip-unmatched"):
+        assert flag in run.stdout
+    run = subprocess.run([sys.executable, str(REPO / "evaluate.py"), "--checkpoint", str(tmp_path / "x.pth"),
+                          "--dataname", "x", "--data-dir", str(tmp_path)], capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 1 and "Traceback" not in run.stderr and run.stderr.count("\n") == 1
+
+
+# ----------------------------------------------------------------------------------------- shared data
+def test_three_pfcn_portraits(tmp_path, checkpoint):
+    root = shared_path("data", "pfcn_portrait_seg")
+    out = tmp_path / "out"
+    rc = evaluate.main(["--checkpoint", str(checkpoint), "--images", str(root / "images"), "--masks", str(root / "masks"),
+                        "--limit", "3", "--out-dir", str(out), "--threads", "1", "--quiet", "--input-size", "128"])
+    assert rc == 0
+    rows, s = read_outputs(out)
+    assert len(rows) == 3 and all((r["width"], r["height"]) == ("600", "800") for r in rows)
+    assert all(r["soft_gt"] == "0" and in_unit(r["iou_tnet"]) and in_unit(r["iou_alpha"]) for r in rows)
+    assert "binary" in s["matting"]["skipped"]
