@@ -23,7 +23,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+from cli import EXIT_ERROR, EXIT_OK, OneLineParser, guarded
+
 SOFT_MIN_SHARE = 0.01  # share of 0 < α < 255 pixels above which a ground truth counts as a soft matte
 CSV_FIELDS = ["name", "width", "height", "soft_gt", "trimap_mIoU", "trimap_acc", "trimap_IoU_bg",
               "trimap_IoU_unknown", "trimap_IoU_fg", "iou_tnet", "iou_alpha", "sad", "mse", "grad", "conn",
@@ -33,12 +34,6 @@ CSV_FIELDS = ["name", "width", "height", "soft_gt", "trimap_mIoU", "trimap_acc",
 class EvalError(Exception):
     """A problem the user can fix (missing checkpoint or data, unmatched files); the message is one line."""
 
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse that reports a usage mistake in one line (exit 2) instead of the usage block."""
-
-    def error(self, message):
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -203,7 +198,6 @@ def read_ground_truth(path: Path, shape: tuple[int, int]):
 def evaluate_one(sample: Sample, model, args, device) -> tuple[dict, "object"]:
     """Metrics of one sample; returns (CSV row, the sample's 3×3 trimap confusion matrix)."""
     import cv2
-    import numpy as np
     import torch
 
     from idphoto import estimate_alpha, predict_trimap
@@ -420,24 +414,8 @@ def run(args, parser) -> int:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return run(args, parser)
-    except KeyboardInterrupt:
-        print("evaluate.py: interrupted (nothing written)", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except EvalError as exc:
-        print(f"evaluate.py: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except OSError as exc:  # e.g. the output folder can't be written
-        print(f"evaluate.py: error: {exc.filename or ''} {exc.strerror or exc}".strip(), file=sys.stderr)
-        return EXIT_ERROR
-    except Exception as exc:
-        if args.debug:
-            raise
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        print(f"evaluate.py: error: unexpected {type(exc).__name__}: {first} (rerun with --debug for the traceback)",
-              file=sys.stderr)
-        return EXIT_ERROR
+    return guarded("evaluate.py", lambda: run(args, parser), (EvalError,), args.debug,
+                   interrupted="interrupted (nothing written)")
 
 
 if __name__ == "__main__":

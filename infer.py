@@ -15,16 +15,11 @@ import time
 import warnings
 from pathlib import Path
 
+from cli import EXIT_ERROR, EXIT_OK, OneLineParser, guarded
+
 from idphoto.specs import SPECS, custom_spec, describe_specs, get_spec  # light: no torch yet
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse that reports a usage mistake in one line (and exits 2) instead of usage + message."""
-
-    def error(self, message):
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -307,26 +302,9 @@ def run(args, parser) -> int:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        from idphoto.errors import IDPhotoError
+    from idphoto.errors import IDPhotoError  # after parsing: --help answers without loading torch
 
-        return run(args, parser)
-    except KeyboardInterrupt:
-        print("infer.py: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except IDPhotoError as exc:
-        print(f"infer.py: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except OSError as exc:  # e.g. the output folder can't be written
-        print(f"infer.py: error: {exc.filename or ''} {exc.strerror or exc}".replace("  ", " "), file=sys.stderr)
-        return EXIT_ERROR
-    except Exception as exc:
-        if args.debug:
-            raise
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        print(f"infer.py: error: unexpected {type(exc).__name__}: {first} (rerun with --debug for the traceback)",
-              file=sys.stderr)
-        return EXIT_ERROR
+    return guarded("infer.py", lambda: run(args, parser), (IDPhotoError,), args.debug)
 
 
 if __name__ == "__main__":

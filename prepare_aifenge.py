@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, OneLineParser
 from utils import atomic_path, atomic_write_bytes, make_trimap, read_image, write_image
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -151,7 +152,7 @@ def write_lists(samples: list[dict], out: Path, lists_dir: Path, name: str) -> l
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--src", required=True, type=Path, help="raw data root: holds clip_img/ + matting/ or images/ + masks/")
     p.add_argument("--out", type=Path, default=Path("data/AiFenGe"), help="output root for img/, alpha/, trimap/ (default: %(default)s)")
     p.add_argument("--name", default="aifenge", help="data set name used in the list file names (default: %(default)s)")
@@ -181,7 +182,7 @@ def main(argv=None) -> int:
             raise PrepareError(f"no photo/matte pairs found under {args.src}")
     except PrepareError as exc:
         print(f"prepare_aifenge.py: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     print(f"{layout} layout: {len(samples)} pairs found in {args.src}" + (f", {len(problems)} photos without a matte" if problems else ""))
 
     jobs = [(s, args.out, layout, args.threshold, args.kernel) for s in samples]
@@ -212,7 +213,7 @@ def main(argv=None) -> int:
     if not val and args.val_fraction > 0:
         print("  note: a single shoot group cannot be split; the validation lists are empty")
     print("lists: " + ", ".join(str(p) for p in lists))
-    return 0 if good else 1
+    return EXIT_OK if good else EXIT_ERROR
 
 
 class _Serial:

@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
+from cli import EXIT_ERROR, EXIT_INTERRUPTED, OneLineParser
 from datasets import HumanDataset, list_paths, tensor_to_image, train_transforms, val_transforms
 from loss import ClassificationLoss
 from models import BACKBONES, TNet, WeightsError, load_backbone_weights, load_tnet_state
@@ -38,7 +39,7 @@ class TrainError(Exception):
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     d = p.add_argument_group("data")
     d.add_argument("--data-dir", default="data", help="folder holding the JSON lists (default: %(default)s)")
     d.add_argument("--dataname", default="aifenge", help="list name: reads <data-dir>/<dataname>_{img,alpha,trimap}.json for training "
@@ -190,6 +191,18 @@ def log_images(writer, tag: str, images, pred, truth, step: int, n: int) -> None
         writer.add_image(f"{tag}/{name}", vutils.make_grid(grey, nrow=n), step)
 
 
+def optimizer_step(loss: torch.Tensor, optimizer, scaler) -> None:
+    """Backward and step, through the AMP GradScaler when there is one (it skips steps with inf/NaN grads)."""
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        optimizer.step()
+
+
 def checkpoint_state(model, optimizer, scaler, epoch, best, global_step, args, interrupted=False) -> dict:
     bare = unwrap(model)
     return {"epoch": epoch, "global_step": global_step, "best_metric": best, "interrupted": interrupted,
@@ -291,14 +304,7 @@ def train(args) -> int:
                 if args.cosine:  # from the step count, so a resumed run (even with other --epochs) continues the curve
                     for group in optimizer.param_groups:
                         group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * min(global_step / total_steps, 1.0)))
-                optimizer.zero_grad(set_to_none=True)
-                if scaler is not None:
-                    scaler.scale(loss).backward()
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    loss.backward()
-                    optimizer.step()
+                optimizer_step(loss, optimizer, scaler)
                 global_step += 1
                 meter.update(loss.item(), image.shape[0])
                 if main_process:
@@ -340,7 +346,7 @@ def train(args) -> int:
             save_checkpoint(checkpoint_state(model, optimizer, scaler, epoch - 1, best, global_step, args,
                                              interrupted=True), out / "checkpoint_tnet.pth")
             print(f"\ninterrupted: checkpoint saved to {out / 'checkpoint_tnet.pth'} (resume with --resume)", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     finally:
         if writer is not None:
             writer.close()
@@ -357,7 +363,7 @@ def main(argv=None) -> int:
         return train(args)
     except (TrainError, FileNotFoundError, ValueError) as exc:
         print(f"train.py: error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

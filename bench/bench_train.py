@@ -41,7 +41,7 @@ def measure(args, device, amp: bool, channels_last: bool) -> dict:
 
     from loss import ClassificationLoss
     from models import TNet
-    from train import autocast
+    from train import autocast, optimizer_step
 
     torch.manual_seed(0)
     model = TNet(backbone=args.backbone).to(device)
@@ -60,14 +60,7 @@ def measure(args, device, amp: bool, channels_last: bool) -> dict:
         with autocast(device, amp):
             logits = model(image)
         loss = criterion(logits, target)
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            optimizer.step()
+        optimizer_step(loss, optimizer, scaler)
         return loss
 
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)

@@ -11,7 +11,6 @@ import argparse
 import os
 import sys
 
-import torch
 
 from utils import save_checkpoint
 

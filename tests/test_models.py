@@ -5,7 +5,6 @@ import pytest
 import torch
 import torchvision
 
-import models.weights as weights
 from models import TNet, WeightsError, load_backbone_weights, load_tnet, load_tnet_state
 from utils import save_checkpoint
 
