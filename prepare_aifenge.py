@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 from collections import Counter
@@ -25,7 +26,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, OneLineParser
+from cli import EXIT_ERROR, EXIT_OK, OneLineParser, guarded
 from utils import atomic_path, atomic_write_bytes, make_trimap, read_image, write_image
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -48,20 +49,20 @@ def find_samples(src: Path) -> tuple[str, list[dict], list[tuple[str, str]]]:
     else:
         raise PrepareError(f"{src} holds neither clip_img/ + matting/ (AISegment) nor images/ + masks/ (pairs)")
 
-    def group_of(path: Path, root: Path) -> str:
+    def group_of(path: Path, root: Path, stem: str) -> str:
         # AISegment: the shoot folder right under the root; pairs: every sample is its own group
-        return path.relative_to(root).parts[0] if layout == "aisegment" else path.stem
+        return path.relative_to(root).parts[0] if layout == "aisegment" else stem
 
     mattes: dict[tuple[str, str], Path] = {}
     for m in matte_root.rglob("*"):
         if m.suffix.lower() == ".png" and m.is_file():
             stem = m.stem[:-5] if layout == "pairs" and m.stem.endswith("_mask") else m.stem
-            mattes[(group_of(m, matte_root), stem)] = m
+            mattes[(group_of(m, matte_root, stem), stem)] = m
     samples, problems, seen = [], [], set()
     for p in sorted(photo_root.rglob("*")):
         if p.suffix.lower() not in PHOTO_SUFFIXES or not p.is_file():
             continue
-        group = group_of(p, photo_root)
+        group = group_of(p, photo_root, p.stem)
         matte = mattes.get((group, p.stem))
         if matte is None:
             problems.append((str(p), "no matte with the same name"))
@@ -90,37 +91,49 @@ def is_truncated_jpeg(path: str) -> bool:
 
 
 def convert(job: tuple) -> tuple[str, str | None, bool]:
-    """Convert one sample; returns (name, problem or None, skipped_as_done). Runs in worker processes."""
-    sample, out, layout, threshold, kernel = job
+    """Convert one sample; returns (name, problem or None, skipped_as_done). Runs in worker processes.
+
+    Any failure (unreadable input, a full disk…) becomes the sample's problem, never a crash of the run.
+    """
+    sample, out, layout, threshold, kernel, redo = job
     paths = output_paths(out, sample)
-    if all(p.is_file() for p in paths.values()):  # every file is written atomically: present means complete
+    if not redo and all(p.is_file() for p in paths.values()):  # files are written atomically: present = complete
         return sample["name"], None, True
+    try:
+        return sample["name"], convert_sample(sample, paths, layout, threshold, kernel), False
+    except Exception as exc:
+        return sample["name"], f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", False
+
+
+def convert_sample(sample: dict, paths: dict, layout: str, threshold: int, kernel: int) -> str | None:
+    """Write img/, alpha/ and trimap/ for one sample; returns the reason it was skipped, or None."""
     photo = read_image(sample["photo"], cv2.IMREAD_COLOR)
     if photo is None:
-        return sample["name"], "photo unreadable", False
+        return "photo unreadable"
     if Path(sample["photo"]).suffix.lower() in (".jpg", ".jpeg") and is_truncated_jpeg(sample["photo"]):
-        return sample["name"], "photo is a truncated JPEG", False
+        return "photo is a truncated JPEG"
     matte = read_image(sample["matte"], cv2.IMREAD_UNCHANGED)
     if matte is None:
-        return sample["name"], "matte unreadable", False
-    if layout == "aisegment":
-        if matte.ndim != 3 or matte.shape[2] != 4:
-            return sample["name"], "matte has no alpha channel", False
+        return "matte unreadable"
+    has_alpha = matte.ndim == 3 and matte.shape[2] == 4
+    if layout == "aisegment" and not has_alpha:
+        return "matte has no alpha channel"
+    if has_alpha:
         alpha = matte[:, :, 3]
-    else:
+    else:  # a pairs-layout mask: grey, or colour read as grey
         alpha = matte if matte.ndim == 2 else cv2.cvtColor(matte[:, :, :3], cv2.COLOR_BGR2GRAY)
     if alpha.dtype != np.uint8:  # 16-bit PNG
         alpha = (alpha.astype(np.float32) * (255.0 / np.iinfo(alpha.dtype).max)).round().astype(np.uint8)
     h, w = photo.shape[:2]
     if alpha.shape != (h, w):
         if layout == "aisegment" or abs(alpha.shape[1] / alpha.shape[0] - w / h) > 0.02:
-            return sample["name"], f"matte is {alpha.shape[1]}×{alpha.shape[0]}, photo {w}×{h}", False
+            return f"matte is {alpha.shape[1]}×{alpha.shape[0]}, photo {w}×{h}"
         alpha = cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)  # same aspect, smaller mask
     write_image(paths["alpha"], alpha)
     write_image(paths["trimap"], make_trimap(alpha, threshold, kernel))
     with atomic_path(paths["img"]) as tmp:  # the photo's own bytes: no re-encoding
         shutil.copyfile(sample["photo"], tmp)
-    return sample["name"], None, False
+    return None
 
 
 def split_by_group(samples: list[dict], val_fraction: float) -> tuple[list[dict], list[dict]]:
@@ -171,24 +184,36 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def init_worker() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is handled once, by the main process
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    return guarded("prepare_aifenge.py", lambda: prepare(args), (PrepareError,),
+                   interrupted="interrupted; finished samples are kept, run again to continue")
+
+
+def prepare(args: argparse.Namespace) -> int:
     start = time.perf_counter()
-    try:
-        if not args.src.is_dir():
-            raise PrepareError(f"--src {args.src} is not a folder")
-        layout, samples, problems = find_samples(args.src)
-        if not samples:
-            raise PrepareError(f"no photo/matte pairs found under {args.src}")
-    except PrepareError as exc:
-        print(f"prepare_aifenge.py: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    if not args.src.is_dir():
+        raise PrepareError(f"--src {args.src} is not a folder")
+    layout, samples, problems = find_samples(args.src)
+    if not samples:
+        raise PrepareError(f"no photo/matte pairs found under {args.src}")
     print(f"{layout} layout: {len(samples)} pairs found in {args.src}" + (f", {len(problems)} photos without a matte" if problems else ""))
 
-    jobs = [(s, args.out, layout, args.threshold, args.kernel) for s in samples]
+    params_file = args.out / "prepare_params.json"
+    params = {"threshold": args.threshold, "kernel": args.kernel}
+    old = json.loads(params_file.read_text()) if params_file.is_file() else params
+    redo = old != params
+    if redo:
+        print(f"  trimap settings changed ({old} → {params}): converting every sample again")
+    jobs = [(s, args.out, layout, args.threshold, args.kernel, redo) for s in samples]
     done, skipped_done = set(), 0
-    cv2.setNumThreads(1)  # parallelism comes from the processes
-    with Pool(args.workers) if args.workers > 1 else _Serial() as pool:
+    # parallelism comes from the processes; set before the fork (OpenCV's thread pool does not survive one)
+    cv2.setNumThreads(1)
+    with Pool(args.workers, initializer=init_worker) if args.workers > 1 else _Serial() as pool:
         for name, problem, was_done in tqdm(pool.imap_unordered(convert, jobs, chunksize=8), total=len(jobs),
                                              desc="converting", unit="img", dynamic_ncols=True):
             if problem:
@@ -197,6 +222,7 @@ def main(argv=None) -> int:
                 done.add(name)
                 skipped_done += was_done
     good = [s for s in samples if s["name"] in done]
+    atomic_write_bytes(params_file, json.dumps(params).encode())
     train, val = split_by_group(good, args.val_fraction)
     lists = write_lists(train, args.out, args.lists_dir, args.name) + write_lists(val, args.out, args.lists_dir, args.name + "_val")
 

@@ -95,3 +95,49 @@ def test_bad_src_is_one_line_error(tmp_path):
         assert r.returncode != 0
         assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_pairs_layout_mask_suffix_and_rgba_masks(tmp_path):
+    """`<id>_mask.png` pairs with `<id>.jpg`; an RGBA mask gives its alpha channel, not its grey colours."""
+    src = tmp_path / "pairs"
+    (src / "images").mkdir(parents=True)
+    (src / "masks").mkdir()
+    photo, alpha = synthetic_portrait(1)
+    cv2.imwrite(str(src / "images" / "a.jpg"), photo)
+    cv2.imwrite(str(src / "masks" / "a_mask.png"), alpha)
+    cv2.imwrite(str(src / "images" / "b.jpg"), photo)
+    cv2.imwrite(str(src / "masks" / "b.png"), np.dstack([np.zeros_like(photo), alpha]))  # black RGB, real alpha
+    assert run(src, tmp_path, "--val-fraction", "0") == 0
+    for name in ("a", "b"):
+        out = cv2.imread(str(tmp_path / "out" / "alpha" / f"{name}.png"), cv2.IMREAD_UNCHANGED)
+        assert (out == alpha).all()
+
+
+def test_changed_trimap_settings_rebuild_the_trimaps(raw_tree, tmp_path, capsys):
+    src, expected = raw_tree
+    assert run(src, tmp_path) == 0
+    trimap_file = next((tmp_path / "out" / "trimap").iterdir())
+    wide = (cv2.imread(str(trimap_file), cv2.IMREAD_UNCHANGED) == 128).sum()
+    capsys.readouterr()
+    assert run(src, tmp_path, "--kernel", "4") == 0
+    assert "settings changed" in capsys.readouterr().out
+    narrow = (cv2.imread(str(trimap_file), cv2.IMREAD_UNCHANGED) == 128).sum()
+    assert narrow < wide
+    assert run(src, tmp_path, "--kernel", "4") == 0
+    assert f"already done {expected['good']}" in capsys.readouterr().out
+
+
+def test_a_failing_sample_is_reported_not_fatal(raw_tree, tmp_path, monkeypatch):
+    src, expected = raw_tree
+    real = prepare_aifenge.write_image
+
+    def disk_full_once(path, image, params=None):
+        if "1803151818-00000000" in str(path):
+            raise OSError(28, "No space left on device")
+        return real(path, image, params)
+
+    monkeypatch.setattr(prepare_aifenge, "write_image", disk_full_once)
+    assert run(src, tmp_path, "--workers", "1") == 0
+    report = (tmp_path / "out" / "prepare_report.txt").read_text()
+    assert "No space left on device" in report
+    assert len(list((tmp_path / "out" / "trimap").iterdir())) == expected["good"] - 1
