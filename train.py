@@ -86,13 +86,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 # ------------------------------------------------------------------------------------------ distributed
-def setup_distributed() -> tuple[int, int, int]:
-    """(rank, world size, local rank); initialises the process group when started by torchrun."""
+def setup_distributed(device: str) -> tuple[int, int, int]:
+    """(rank, world size, local rank); initialises the process group when started by torchrun —
+    NCCL for GPUs, gloo when the run is on the CPU (``--device cpu``, or no CUDA)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
         return 0, 1, 0
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    backend = "nccl" if torch.cuda.is_available() and device != "cpu" else "gloo"
     if backend == "nccl":
         torch.cuda.set_device(local)
     dist.init_process_group(backend)
@@ -211,7 +212,7 @@ def checkpoint_state(model, optimizer, scaler, epoch, best, global_step, args, i
 
 
 def train(args) -> int:
-    rank, world, local_rank = setup_distributed()
+    rank, world, local_rank = setup_distributed(args.device)
     main_process = rank == 0
     device = pick_device(args.device, local_rank, world > 1)
     torch.manual_seed(args.seed + rank)
@@ -222,20 +223,26 @@ def train(args) -> int:
 
     train_loader, val_loader, sampler = make_loaders(args, rank, world, pin=device.type == "cuda")
 
-    model = TNet(backbone=args.backbone)
     resume = None
     if args.resume:
         if not Path(args.resume).is_file():
             raise TrainError(f"--resume {args.resume}: no such file")
         try:
             resume = load_checkpoint(args.resume)
+            model = TNet(**resume.get("arch", {"backbone": args.backbone}))  # the checkpoint's own backbone
             load_tnet_state(model, resume["model"])
         except WeightsError as exc:
             raise TrainError(f"--resume {args.resume}: {exc}") from None
         except Exception as exc:
             raise TrainError(f"--resume {args.resume} is not a training checkpoint ({type(exc).__name__})") from None
-        init = f"resumed from {args.resume} (epoch {resume.get('epoch', 0)})"
+        done = int(resume.get("epoch", 0))
+        if done >= args.epochs:
+            raise TrainError(f"--resume {args.resume} has already trained {done} epochs; pass --epochs above {done}")
+        init = f"resumed from {args.resume} (epoch {done})"
+        if model.arch["backbone"] != args.backbone:
+            init += f"; backbone {model.arch['backbone']} from the checkpoint (not --backbone {args.backbone})"
     else:
+        model = TNet(backbone=args.backbone)
         try:
             init = load_backbone_weights(model, args.pretrained)
         except WeightsError as exc:
@@ -274,7 +281,7 @@ def train(args) -> int:
         from torch.utils.tensorboard import SummaryWriter
         run_name = args.run_name or f"{args.dataname}-{args.backbone}-{time.strftime('%Y%m%d-%H%M%S')}"
         writer = SummaryWriter(str(Path(args.logdir) / run_name))
-        print(f"TNet({args.backbone}) on {mode}; {init}")
+        print(f"TNet({unwrap(model).arch['backbone']}) on {mode}; {init}")
         print(f"train: {len(train_loader.dataset)} samples, {steps_per_epoch} steps/epoch; "
               f"val: {len(val_loader.dataset) if val_loader else 0} samples; TensorBoard: {writer.log_dir}")
         if val_loader is None:
@@ -289,7 +296,7 @@ def train(args) -> int:
             meter = AverageMeter()
             bar = tqdm(train_loader, desc=f"epoch {epoch}/{args.epochs}", disable=not main_process,
                        dynamic_ncols=True, unit="batch")
-            batch = None
+            batch, steps_this_epoch = None, 0
             for batch in bar:
                 image = batch["image"].to(device, non_blocking=True)
                 target = batch["trimap"].to(device, non_blocking=True)
@@ -306,6 +313,7 @@ def train(args) -> int:
                         group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * min(global_step / total_steps, 1.0)))
                 optimizer_step(loss, optimizer, scaler)
                 global_step += 1
+                steps_this_epoch += 1
                 meter.update(loss.item(), image.shape[0])
                 if main_process:
                     bar.set_postfix(loss=f"{meter.avg:.4f}")
@@ -313,6 +321,7 @@ def train(args) -> int:
                 if args.max_steps and global_step >= args.max_steps:
                     break
             pred = logits.detach().argmax(1) if batch is not None else None
+            completed = epoch if steps_this_epoch == steps_per_epoch else epoch - 1
 
             total, count = all_reduce_sum([meter.sum, meter.count], device)
             epoch_loss = total / max(count, 1)
@@ -330,7 +339,8 @@ def train(args) -> int:
                     if shown is not None:
                         log_images(writer, "val", *shown, epoch, args.log_images)
                 writer.flush()
-                state = checkpoint_state(model, optimizer, scaler, epoch, best, global_step, args)
+                # an epoch cut short by --max-steps is not counted as done: a resume repeats it
+                state = checkpoint_state(model, optimizer, scaler, completed, best, global_step, args)
                 save_checkpoint(state, out / "checkpoint_tnet.pth")
                 if improved:
                     save_checkpoint(state, out / "best_tnet.pth")

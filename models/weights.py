@@ -92,11 +92,14 @@ def load_backbone_weights(model: TNet, pretrained: str) -> str:
 
 def normalize_tnet_keys(state: dict) -> dict:
     """Map the key layouts found in the wild onto TNet's: DataParallel's ``module.``, a bare PSPNet,
-    and the original's ``final.0.`` (a Sequential around the classifier)."""
+    and the original's ``final.0.`` (a Sequential around the classifier). The original PSPNet's auxiliary
+    image-level ``classifier`` head (unused for trimaps) is dropped."""
     out = {}
     for key, value in state.items():
         if key.startswith("module."):
             key = key[len("module."):]
+        if key.startswith(("classifier.", "backbone.classifier.")):
+            continue
         if not key.startswith("backbone."):
             key = "backbone." + key
         key = key.replace("backbone.final.0.", "backbone.final.")

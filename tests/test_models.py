@@ -48,6 +48,8 @@ def test_original_layout_state_dict_loads(resnet_tnet):
     for key, value in resnet_tnet.state_dict().items():
         key = key.replace("backbone.", "module.", 1).replace("module.final.", "module.final.0.")
         original[key] = value.clone()
+    original["module.classifier.0.weight"] = torch.randn(256, 1024)  # the original's auxiliary head
+    original["module.classifier.0.bias"] = torch.randn(256)
     assert "module.feats.layer1.0.conv1.weight" in original and "module.psp.stages.0.1.weight" in original
     fresh = TNet("resnet50").eval()
     load_tnet_state(fresh, original)

@@ -73,7 +73,8 @@ def test_nan_loss_stops_with_a_clear_message(prepared, tmp_path, monkeypatch, ca
 
 def test_max_steps_and_missing_data(prepared, tmp_path, capsys):
     assert train.main(args_for(prepared, tmp_path, "--max-steps", "2")) == 0
-    assert load_checkpoint(tmp_path / "results" / "checkpoint_tnet.pth")["global_step"] == 2
+    ckpt = load_checkpoint(tmp_path / "results" / "checkpoint_tnet.pth")
+    assert ckpt["global_step"] == 2 and ckpt["epoch"] == 0  # the cut-short epoch is not counted as done
     assert train.main(args_for(prepared, tmp_path, "--dataname", "nothing")) == 1
     assert "prepare_aifenge.py" in capsys.readouterr().err
 
@@ -107,3 +108,15 @@ def test_distributed_data_parallel_with_torchrun_on_cpu(prepared, tmp_path):
     ckpt = load_checkpoint(tmp_path / "results" / "checkpoint_tnet.pth")
     assert ckpt["epoch"] == 1 and ckpt["global_step"] == 6  # 24 samples, 2 per process per step
     assert not any(k.startswith("module.") for k in ckpt["model"])
+
+
+def test_resume_takes_the_backbone_from_the_checkpoint_and_refuses_a_finished_run(prepared, tmp_path, capsys):
+    assert train.main(args_for(prepared, tmp_path, "--epochs", "1")) == 0
+    ckpt = str(tmp_path / "results" / "checkpoint_tnet.pth")
+    resumed = [a if a != "mobilenetv3" else "resnet50" for a in args_for(prepared, tmp_path, "--resume", ckpt)]
+    assert train.main(resumed + ["--epochs", "2"]) == 0  # --backbone resnet50 given, the checkpoint's wins
+    out = capsys.readouterr().out
+    assert "TNet(mobilenetv3)" in out and "backbone mobilenetv3 from the checkpoint" in out
+    assert load_checkpoint(ckpt)["epoch"] == 2
+    assert train.main(args_for(prepared, tmp_path, "--resume", ckpt, "--epochs", "2")) == 1
+    assert "already trained 2 epochs" in capsys.readouterr().err
