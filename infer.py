@@ -10,6 +10,7 @@ written only when the whole photo succeeded, each atomically, so no partial file
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 import warnings
@@ -61,8 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"standard size and head framing at 300 DPI, or 'none' to keep the photo's own framing "
                           f"and size. Known: {describe_specs()} (aliases: passport=icao)")
     size = idp.add_mutually_exclusive_group()
-    size.add_argument("--size-px", type=int, nargs=2, metavar=("W", "H"), help="custom size in pixels (head 60%% of the height)")
-    size.add_argument("--size-mm", type=float, nargs=2, metavar=("W", "H"), help="custom size in millimetres at --dpi")
+    size.add_argument("--size-px", type=int, nargs=2, metavar=("W", "H"),
+                      help="custom size in pixels, framed by --spec's head rule (1inch: head 60%% of the height)")
+    size.add_argument("--size-mm", type=float, nargs=2, metavar=("W", "H"),
+                      help="custom size in millimetres at --dpi, framed by --spec's head rule")
     idp.add_argument("--dpi", type=int, default=300, metavar="N",
                      help="print resolution stored in the JPEG (and used by --size-mm and --layout)")
     idp.add_argument("--bg", default="white", metavar="COLOUR",
@@ -114,12 +117,14 @@ def resolve_options(args, parser):
         base = get_spec(args.spec)
     except KeyError:
         parser.error(f"--spec: unknown standard {args.spec!r}; known: none, {', '.join(SPECS)}")
-    if args.size_px:
-        spec = custom_spec(size_px=tuple(args.size_px), dpi=args.dpi)
-    elif args.size_mm:
-        spec = custom_spec(size_mm=tuple(args.size_mm), dpi=args.dpi)
-        if max(spec.size_px) > 10000 or min(spec.size_px) < 1:
-            parser.error("--size-mm at --dpi gives an unusable pixel size")
+    if args.size_px or args.size_mm:  # a custom size framed by --spec's head rule
+        if args.size_px:
+            spec = custom_spec(size_px=tuple(args.size_px), dpi=args.dpi, base=base)
+        else:
+            spec = custom_spec(size_mm=tuple(args.size_mm), dpi=args.dpi, base=base)
+            if max(spec.size_px) > 10000 or min(spec.size_px) < 1:
+                parser.error("--size-mm at --dpi gives an unusable pixel size")
+        spec = dataclasses.replace(spec, name=f"custom size, {base.name} framing")
     elif args.dpi != base.dpi:  # same physical size at another resolution
         spec = custom_spec(size_mm=(base.width_mm, base.height_mm), dpi=args.dpi, base=base)
     else:

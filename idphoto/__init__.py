@@ -12,7 +12,7 @@ from .image_io import IMAGE_EXTENSIONS, list_images, load_image
 from .maker import IDPhoto, make_id_photo
 from .output import COLORS, encode_jpeg, encode_jpeg_max_kb, parse_color, print_sheet
 from .pipeline import (DEFAULT_MAX_SIDE, MATTING_METHODS, MattingResult, MattingWarning, Pipeline,
-                       estimate_alpha, estimate_foreground, predict_trimap)
+                       estimate_alpha, estimate_foreground, predict_trimap, predict_trimap_pair)
 from .specs import SPECS, PhotoSpec, custom_spec, get_spec
 
 __all__ = [
@@ -20,5 +20,6 @@ __all__ = [
     "render", "IMAGE_EXTENSIONS", "list_images", "load_image", "IDPhoto", "make_id_photo", "COLORS",
     "encode_jpeg", "encode_jpeg_max_kb", "parse_color", "print_sheet", "DEFAULT_MAX_SIDE", "MATTING_METHODS",
     "MattingResult", "MattingWarning", "Pipeline", "estimate_alpha", "estimate_foreground", "predict_trimap",
+    "predict_trimap_pair",
     "SPECS", "PhotoSpec", "custom_spec", "get_spec",
 ]

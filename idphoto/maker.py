@@ -10,6 +10,8 @@ from .face import FaceBox, detect_faces
 from .framing import Placement, composite, place_by_face, place_by_mask, place_centre, render
 from .specs import PhotoSpec
 
+MIN_PERSON_SHARE = 0.01  # below this share of alpha ≥ 0.5 pixels the segmentation found no person
+
 
 @dataclass
 class IDPhoto:
@@ -27,8 +29,11 @@ def make_id_photo(image_bgr: np.ndarray, alpha: np.ndarray, foreground: np.ndarr
 
     The face (largest one, with a warning when there are several) sets the scale and position; without a
     face this is an :class:`IDPhotoError` unless ``no_face_ok``, which centres on the person's mask.
-    ``faces`` may be passed when already detected.
+    ``faces`` may be passed when already detected. An (almost) empty alpha — TNet saw no person — is an
+    :class:`IDPhotoError` with any spec, ``None`` included: the result would be a plain-colour picture.
     """
+    if float((alpha >= 0.5).mean()) < MIN_PERSON_SHARE:
+        raise IDPhotoError("no person found in the photo (the segmentation is empty)")
     if spec is None:
         return IDPhoto(composite(foreground, alpha, background_bgr), dpi)
     size = spec.size_px

@@ -49,15 +49,22 @@ def predict_trimap(model: torch.nn.Module, image_bgr: np.ndarray, input_size: in
     forward → argmax → 0/128/255 (the scaling the original lost) → erode/dilate refinement (SPEC §2)
     → nearest-neighbour resize back to the photo. ``refine_kernel=0`` skips the refinement.
     """
+    return predict_trimap_pair(model, image_bgr, input_size, device, refine_kernel)[1]
+
+
+def predict_trimap_pair(model: torch.nn.Module, image_bgr: np.ndarray, input_size: int = 400,
+                        device: str | torch.device = "cpu", refine_kernel: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """(raw, refined) trimaps from one forward pass, both at the photo's size: TNet's own argmax trimap
+    (what it was trained to predict, so what evaluation scores) and the refined one of :func:`predict_trimap`
+    (its unknown band widened by the erode/dilate, what the matting uses)."""
     h, w = image_bgr.shape[:2]
     small = cv2.resize(image_bgr, (input_size, input_size), interpolation=cv2.INTER_CUBIC)
     x = image_to_tensor(cv2.cvtColor(small, cv2.COLOR_BGR2RGB)).unsqueeze(0).to(device)
     with torch.inference_mode():
         classes = model(x).argmax(1)[0]
-    trimap = trimap_to_image(classes)
-    if refine_kernel:
-        trimap = erode_dilate(trimap, refine_kernel)
-    return cv2.resize(trimap, (w, h), interpolation=cv2.INTER_NEAREST)
+    raw = trimap_to_image(classes)
+    refined = erode_dilate(raw, refine_kernel) if refine_kernel else raw
+    return tuple(cv2.resize(t, (w, h), interpolation=cv2.INTER_NEAREST) for t in (raw, refined))
 
 
 # ----------------------------------------------------------------------------------------------- helpers

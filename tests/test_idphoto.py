@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import cv2
@@ -13,7 +14,7 @@ from PIL import Image
 
 from idphoto import (IDPhotoError, Pipeline, detect_faces, encode_jpeg, encode_jpeg_max_kb, estimate_alpha,
                      estimate_foreground, get_spec, load_image, make_id_photo, parse_color, predict_trimap,
-                     print_sheet, render)
+                     predict_trimap_pair, print_sheet, render)
 from idphoto.face import FaceBox
 from idphoto.framing import Placement, place_by_face, place_by_mask
 from idphoto.output import write_all
@@ -101,6 +102,28 @@ def test_predict_trimap_shape_values_and_rgb_normalisation(monkeypatch):
     # channel 0 must be R (ImageNet normalised: (1 - 0.485) / 0.229), channel 2 B ((0 - 0.406) / 0.225)
     assert x[0, 0].mean().item() == pytest.approx((1 - 0.485) / 0.229, abs=1e-3)
     assert x[0, 2].mean().item() == pytest.approx(-0.406 / 0.225, abs=1e-3)
+
+
+def class_logits(classes: torch.Tensor):
+    """A spy 'TNet' whose logits make ``classes`` (H×W of 0/1/2, resized to its input) win the argmax."""
+    def model(x):
+        c = torch.nn.functional.interpolate(classes[None, None].float(), size=x.shape[-2:], mode="nearest")[0, 0].long()
+        return torch.nn.functional.one_hot(c, 3).permute(2, 0, 1)[None].float() * 5.0
+    return model
+
+
+def test_predict_trimap_maps_unknown_to_128():
+    # SPEC §7: the original wrote the argmax classes unscaled, or squashed "unknown" into the foreground
+    image = np.zeros((90, 60, 3), np.uint8)
+    trimap = predict_trimap(class_logits(torch.ones(8, 8, dtype=torch.long)), image, input_size=64)
+    assert trimap.shape == (90, 60) and np.all(trimap == 128)
+    bands = torch.tensor([[0, 0, 1, 1, 2, 2]]).repeat(6, 1)  # background | unknown | foreground, left to right
+    trimap = predict_trimap(class_logits(bands), image, input_size=48, refine_kernel=0)
+    assert np.all(trimap[:, :15] == 0) and np.all(trimap[:, 25:35] == 128) and np.all(trimap[:, 45:] == 255)
+    raw, refined = predict_trimap_pair(class_logits(bands), image, input_size=48)
+    assert np.array_equal(raw, trimap)
+    assert (refined == 128).sum() > (raw == 128).sum()  # the refinement widens the unknown band
+    assert np.array_equal(refined, predict_trimap(class_logits(bands), image, input_size=48))
 
 
 # ------------------------------------------------------------------------------------------------ matting
@@ -243,6 +266,20 @@ def test_make_id_photo_without_face():
     assert photo.image.shape == (200, 160, 3) and tuple(photo.image[0, 0]) == (0, 0, 255)
 
 
+@pytest.mark.parametrize("spec_name", ["1inch", None])
+def test_make_id_photo_without_person_is_an_error(spec_name):
+    image, _, _ = disk_scene(200, 160)
+    fg = image.astype(np.float32) / 255
+    spec = spec_name and get_spec(spec_name)
+    face = [FaceBox(60, 80, 40, 40)]  # a face found on the raw photo does not make up for an empty segmentation
+    for alpha in (np.zeros((200, 160), np.float32), np.where(np.arange(200 * 160) < 200, 1.0, 0.0).reshape(200, 160)):
+        with pytest.raises(IDPhotoError, match="no person found"):
+            make_id_photo(image, alpha.astype(np.float32), fg, spec, no_face_ok=True, faces=face)
+    small = np.zeros((200, 160), np.float32)
+    small[80:100, 60:80] = 1.0  # 400 px = 1.25 %: a (small) person
+    assert make_id_photo(image, small, fg, spec, no_face_ok=True, faces=[]).image.dtype == np.uint8
+
+
 @pytest.mark.skipif(not DEMO.is_file(), reason="needs ../shared/data (real portraits)")
 @pytest.mark.parametrize("spec_name", ["icao", "1inch", "us"])
 def test_face_lands_where_the_spec_says_on_a_real_portrait(spec_name):
@@ -309,9 +346,34 @@ def test_write_all_leaves_nothing_on_failure(tmp_path):
     blocker = tmp_path / "blocked"
     blocker.write_text("a file, not a folder")
     with pytest.raises(OSError):
-        write_all({tmp_path / "c.png": b"c", blocker / "d.png": b"d"})
+        write_all({tmp_path / "a.png": b"new a", tmp_path / "c.png": b"c", blocker / "d.png": b"d"})
+    assert (tmp_path / "a.png").read_bytes() == b"a"  # the previous run's output is kept
     assert not (tmp_path / "c.png").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "blocked", "sub"]
+
+
+def test_write_all_failing_rename_keeps_the_previous_outputs(tmp_path, monkeypatch):
+    names = ["trimap.png", "alpha.png", "cutout.png", "idphoto.jpg"]
+    write_all({tmp_path / n: b"old " + n.encode() for n in names[:3]})  # a previous run, without the ID photo
+    real_replace, calls = os.replace, []
+
+    def replace(src, dst):
+        calls.append(dst)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(OSError, match="disk full"):
+        write_all({tmp_path / n: b"new " + n.encode() for n in names})
+    monkeypatch.undo()
+    assert len(calls) > 3  # the first two files had been replaced, then were put back
+    for n in names[:3]:
+        assert (tmp_path / n).read_bytes() == b"old " + n.encode()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[:3])  # no temporary or backup files
+    assert write_all({tmp_path / n: b"new " + n.encode() for n in names}) == [tmp_path / n for n in names]
+    assert all((tmp_path / n).read_bytes() == b"new " + n.encode() for n in names)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)
 
 
 def test_faces_off_the_person_are_ignored():

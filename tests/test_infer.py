@@ -41,6 +41,48 @@ def checkpoint(tmp_path_factory):
     return path
 
 
+class KnownTNet(torch.nn.Module):
+    """Stands in for a trained TNet: its logits make a fixed 'person' (head + shoulders, in relative coordinates
+    chosen to hold the astronaut's face) the foreground, or — ``person=False`` — everything background."""
+
+    def __init__(self, person: bool = True):
+        super().__init__()
+        self.person = person
+        self.dummy = torch.nn.Parameter(torch.zeros(1))  # so .to(device) works
+
+    def forward(self, x):
+        n, _, h, w = x.shape
+        classes = torch.zeros(n, h, w, dtype=torch.long)
+        if self.person:
+            classes[:] = torch.from_numpy(person_mask(h, w) // 255).long() * 2
+        return torch.nn.functional.one_hot(classes, 3).permute(0, 3, 1, 2).float() * 5.0
+
+
+def person_mask(h: int, w: int) -> np.ndarray:
+    """0/255 mask: head ellipse about the astronaut's face, body ellipse rising from the bottom edge."""
+    mask = np.zeros((h, w), np.uint8)
+    cv2.ellipse(mask, (round(0.435 * w), round(0.21 * h)), (round(0.13 * w), round(0.16 * h)), 0, 0, 360, 255, -1)
+    cv2.ellipse(mask, (round(0.45 * w), h), (round(0.4 * w), round(0.62 * h)), 0, 180, 360, 255, -1)
+    return mask
+
+
+def use_known_tnet(monkeypatch, person: bool = True):
+    """infer.py loads (and checks) the checkpoint as usual, but segments with :class:`KnownTNet`."""
+    real = models.load_tnet
+
+    def load(path, device="cpu"):
+        real(path, device)
+        return KnownTNet(person)
+
+    monkeypatch.setattr(models, "load_tnet", load)
+
+
+@pytest.fixture
+def person(monkeypatch):
+    """A TNet that sees a known person (a random-init one segments no one: the ID photo would be blank)."""
+    use_known_tnet(monkeypatch)
+
+
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory):
     """Small test photos: a portrait with a face, and odd files."""
@@ -72,7 +114,7 @@ def outputs(out_dir: Path, stem: str) -> list[Path]:
     return [out_dir / f"{stem}_{name}" for name in OUTPUT_NAMES]
 
 
-def test_full_pipeline_writes_correct_files(capsys, checkpoint, photos, tmp_path):
+def test_full_pipeline_writes_correct_files(capsys, checkpoint, photos, tmp_path, person):
     rc, out, err = run_cli(capsys, "--image", photos / "face.jpg", "--checkpoint", checkpoint, "--out-dir", tmp_path,
                            "--input-size", 160, "--spec", "1inch", "--bg", "blue", "--layout", "6inch", "--max-kb", 40)
     assert rc == 0, err
@@ -81,20 +123,28 @@ def test_full_pipeline_writes_correct_files(capsys, checkpoint, photos, tmp_path
         assert str(p) in out
     assert "time" in out and "trimap" in out and "alpha" in out
     trimap = cv2.imread(str(trimap_p), cv2.IMREAD_UNCHANGED)
-    assert trimap.shape == (240, 240) and set(np.unique(trimap)) <= {0, 128, 255}
-    assert cv2.imread(str(alpha_p), cv2.IMREAD_UNCHANGED).shape == (240, 240)
-    assert cv2.imread(str(cutout_p), cv2.IMREAD_UNCHANGED).shape == (240, 240, 4)
+    assert trimap.shape == (240, 240) and set(np.unique(trimap)) == {0, 128, 255}
+    alpha = cv2.imread(str(alpha_p), cv2.IMREAD_UNCHANGED)
+    assert alpha.shape == (240, 240)
+    assert np.mean((alpha >= 128) == (person_mask(240, 240) > 0)) > 0.97  # the matte follows the person
+    cutout = cv2.imread(str(cutout_p), cv2.IMREAD_UNCHANGED)
+    assert cutout.shape == (240, 240, 4) and np.array_equal(cutout[..., 3], alpha)
     with Image.open(id_p) as im:
         assert im.size == (295, 413) and tuple(round(v) for v in im.info["dpi"]) == (300, 300)
-        corner = np.asarray(im.convert("RGB"))[:8, :8].reshape(-1, 3).astype(int)
-    assert np.abs(corner - (0x43, 0x8E, 0xDB)).max() <= 4  # far from the person: the background colour
+        photo = np.asarray(im.convert("RGB")).astype(int)
+    blue = (0x43, 0x8E, 0xDB)
+    for corner in (photo[:8, :8], photo[:8, -8:]):  # above and beside the head: the background colour
+        assert np.abs(corner.reshape(-1, 3) - blue).max() <= 6
+    # the face is where the spec puts it (head from 10 % to 70 % of the height, centred): not background
+    face = photo[int(0.40 * 413) - 4:int(0.40 * 413) + 4, 147 - 4:147 + 4].reshape(-1, 3)
+    assert np.abs(face - blue).max(1).min() > 60
     assert id_p.stat().st_size <= 40 * 1024
     with Image.open(tmp_path / "face_sheet_6inch.jpg") as sheet:
         assert sorted(sheet.size) == [1200, 1800] and tuple(round(v) for v in sheet.info["dpi"]) == (300, 300)
     assert not list(tmp_path.glob(".*.tmp"))
 
 
-def test_custom_size_and_spec_none(capsys, checkpoint, photos, tmp_path):
+def test_custom_size_and_spec_none(capsys, checkpoint, photos, tmp_path, person):
     rc, _, err = run_cli(capsys, "--image", photos / "face.jpg", "--checkpoint", checkpoint, "--out-dir", tmp_path,
                          "--input-size", 160, "--size-mm", 35, 45, "--dpi", 600, "--bg", "#FF0000")
     assert rc == 0, err
@@ -105,11 +155,15 @@ def test_custom_size_and_spec_none(capsys, checkpoint, photos, tmp_path):
     assert rc == 0, err
     with Image.open(tmp_path / "exif_idphoto.jpg") as im:
         assert im.size == (240, 180)  # EXIF rotation applied
+        photo = np.asarray(im.convert("RGB")).astype(int)
+    for corner in (photo[:6, :6], photo[:6, -6:], photo[-6:, :6], photo[-6:, -6:]):  # off the person: white
+        assert np.abs(corner.reshape(-1, 3) - 255).max() <= 6
+    assert np.abs(photo[int(0.21 * 180), int(0.435 * 240)] - 255).max() > 40  # the face is still there
     assert cv2.imread(str(tmp_path / "exif_trimap.png"), cv2.IMREAD_UNCHANGED).shape == (180, 240)
 
 
 @pytest.mark.parametrize("name", ["gray.jpg", "with_alpha.png", "证件照 测试.jpg"])
-def test_odd_but_valid_inputs(capsys, checkpoint, photos, tmp_path, name):
+def test_odd_but_valid_inputs(capsys, checkpoint, photos, tmp_path, name, person):
     rc, _, err = run_cli(capsys, "--image", photos / name, "--checkpoint", checkpoint, "--out-dir", tmp_path / "输出",
                          "--input-size", 160, "--spec", "small-2inch")
     assert rc == 0, err
@@ -117,7 +171,7 @@ def test_odd_but_valid_inputs(capsys, checkpoint, photos, tmp_path, name):
         assert im.size == (413, 531)
 
 
-def test_twelve_megapixel_photo(capsys, checkpoint, tmp_path):
+def test_twelve_megapixel_photo(capsys, checkpoint, tmp_path, person):
     big = tmp_path / "big.jpg"
     photo = Image.open(ASTRONAUT).convert("RGB").resize((3000, 4000), Image.Resampling.BILINEAR)
     photo.save(big, quality=80)
@@ -141,7 +195,7 @@ def one_line_error(rc, err):
     ("truncated.jpg", "truncated"),
     ("no_face.png", "no face"),
 ])
-def test_bad_inputs_fail_in_one_line_and_leave_nothing(capsys, checkpoint, photos, tmp_path, name, message):
+def test_bad_inputs_fail_in_one_line_and_leave_nothing(capsys, checkpoint, photos, tmp_path, name, message, person):
     rc, _, err = run_cli(capsys, "--image", photos / name, "--checkpoint", checkpoint, "--out-dir", tmp_path,
                          "--input-size", 160)
     one_line_error(rc, err)
@@ -149,7 +203,7 @@ def test_bad_inputs_fail_in_one_line_and_leave_nothing(capsys, checkpoint, photo
     assert list(tmp_path.iterdir()) == []
 
 
-def test_no_face_ok_centres_on_the_mask(capsys, checkpoint, photos, tmp_path):
+def test_no_face_ok_centres_on_the_mask(capsys, checkpoint, photos, tmp_path, person):
     rc, _, err = run_cli(capsys, "--image", photos / "no_face.png", "--checkpoint", checkpoint, "--out-dir", tmp_path,
                          "--input-size", 160, "--no-face-ok")
     assert rc == 0, err
@@ -177,11 +231,43 @@ def test_bad_checkpoints(capsys, photos, tmp_path, monkeypatch):
     assert not out.exists()
 
 
-def test_max_kb_too_small_leaves_nothing(capsys, checkpoint, photos, tmp_path):
+def test_max_kb_too_small_leaves_nothing(capsys, checkpoint, photos, tmp_path, person):
     rc, _, err = run_cli(capsys, "--image", photos / "face.jpg", "--checkpoint", checkpoint, "--out-dir", tmp_path,
                          "--input-size", 160, "--max-kb", 0.3)
     one_line_error(rc, err)
     assert "--max-kb" in err and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("spec", ["1inch", "none"])
+def test_no_person_is_an_error_not_a_blank_photo(capsys, checkpoint, photos, tmp_path, monkeypatch, spec):
+    use_known_tnet(monkeypatch, person=False)  # TNet sees only background
+    rc, _, err = run_cli(capsys, "--image", photos / "face.jpg", "--checkpoint", checkpoint, "--out-dir", tmp_path / "o",
+                         "--input-size", 160, "--spec", spec, "--no-face-ok")
+    one_line_error(rc, err)
+    assert "no person found" in err and not (tmp_path / "o").exists()
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(photos / "face.jpg", folder / "face.jpg")
+    rc, stdout, err = run_cli(capsys, "--input-dir", folder, "--checkpoint", checkpoint, "--out-dir", tmp_path / "o",
+                              "--input-size", 160, "--spec", spec, "--quiet")
+    assert rc == 1 and "0 of 1 photos done, 1 skipped" in stdout and "no person found" in err
+    assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
+
+
+@pytest.mark.parametrize("spec,size,head_ratio", [("icao", ["--size-px", "600", "800"], 0.75),
+                                                  ("icao", ["--size-mm", "40", "50"], 0.75),
+                                                  ("us", ["--size-px", "500", "500"], 0.60),
+                                                  ("1inch", ["--size-mm", "30", "40"], 0.60)])
+def test_custom_size_keeps_the_specs_head_rule(spec, size, head_ratio):
+    parser = infer.build_parser()
+    args = parser.parse_args(["--image", "x.jpg", "--spec", spec, *size])
+    custom, _ = infer.resolve_options(args, parser)
+    base = infer.get_spec(spec)
+    assert (custom.head_ratio, custom.head_range, custom.top_ratio) == (base.head_ratio, base.head_range, base.top_ratio)
+    assert custom.head_ratio == head_ratio and custom.name == f"custom size, {base.name} framing"
+    expected = tuple(int(v) for v in size[1:]) if size[0] == "--size-px" else \
+        tuple(round(float(v) / 25.4 * 300) for v in size[1:])
+    assert custom.size_px == expected
 
 
 @pytest.mark.parametrize("args,message", [
@@ -198,7 +284,7 @@ def test_usage_mistakes_are_one_line(capsys, photos, args, message):
     assert info.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
-def test_batch_skips_bad_files_and_summarises(capsys, checkpoint, photos, tmp_path):
+def test_batch_skips_bad_files_and_summarises(capsys, checkpoint, photos, tmp_path, person):
     folder = tmp_path / "in"
     folder.mkdir()
     for name in ("face.jpg", "gray.jpg", "not_an_image.jpg", "truncated.jpg"):
