@@ -4,9 +4,11 @@
     python evaluate.py --checkpoint results/best_tnet.pth --dataname aifenge_val
     python evaluate.py --checkpoint results/best_tnet.pth --images photos/ --masks masks/ --no-matting
 
-Per image: the trimap metrics of TNet's refined trimap against the ground-truth trimap (per-class IoU,
-mean IoU, pixel accuracy), the person-mask IoU of TNet (foreground + unknown) and of the pipeline's alpha
-(alpha ≥ 0.5), and — when the ground truth is a soft matte — SAD, MSE, gradient and connectivity errors
+Per image: the trimap metrics of TNet's own argmax trimap against the ground-truth trimap (per-class IoU,
+mean IoU, pixel accuracy) and the mean IoU of the refined trimap (erode/dilate, as infer.py; its unknown
+band is wider, so it is the matting's input but not what TNet was trained to predict), the person-mask IoU
+of TNet (argmax foreground + unknown) and of the pipeline's alpha (alpha ≥ 0.5, matted from the refined
+trimap), and — when the ground truth is a soft matte — SAD, MSE, gradient and connectivity errors
 (matting_metrics.py). Writes <out-dir>/per_image.csv and <out-dir>/summary.json (atomically) and prints a
 table. Usage mistakes are reported in one line with a non-zero exit.
 """
@@ -27,8 +29,8 @@ from cli import EXIT_ERROR, EXIT_OK, OneLineParser, guarded
 
 SOFT_MIN_SHARE = 0.01  # share of 0 < α < 255 pixels above which a ground truth counts as a soft matte
 CSV_FIELDS = ["name", "width", "height", "soft_gt", "trimap_mIoU", "trimap_acc", "trimap_IoU_bg",
-              "trimap_IoU_unknown", "trimap_IoU_fg", "iou_tnet", "iou_alpha", "sad", "mse", "grad", "conn",
-              "t_read", "t_trimap", "t_alpha", "t_metrics"]
+              "trimap_IoU_unknown", "trimap_IoU_fg", "trimap_refined_mIoU", "iou_tnet", "iou_alpha",
+              "sad", "mse", "grad", "conn", "t_read", "t_trimap", "t_alpha", "t_metrics"]
 
 
 class EvalError(Exception):
@@ -41,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = OneLineParser(
         prog="evaluate.py",
-        description="Score a TNet checkpoint on a data set: trimap IoU/accuracy against the ground-truth trimap, "
+        description="Score a TNet checkpoint on a data set: trimap IoU/accuracy of TNet's argmax trimap against the "
+                    "ground-truth trimap (and the mIoU of the refined trimap the matting uses), "
                     "person-mask IoU against the ground-truth mask (GT alpha ≥ 128), and the matting errors SAD, "
                     "MSE, gradient and connectivity (alphamatting.com conventions, over the unknown band of the GT "
                     "trimap) where the ground truth is a soft matte. Writes per_image.csv and summary.json.",
@@ -71,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "default: weights/tnet_mobilenetv3_pfcn.pth")
     model.add_argument("--input-size", type=int, default=400, metavar="N", help="side of the square TNet input")
     model.add_argument("--refine-kernel", type=int, default=10, metavar="K",
-                       help="erode/dilate kernel of the predicted trimap's refinement, as infer.py (0: none)")
+                       help="erode/dilate kernel of the refinement of the predicted trimap before the matting, "
+                            "as infer.py (0: none); the trimap metrics score TNet's trimap before it")
     model.add_argument("--matting", choices=sorted(MATTING_METHODS), default="cf",
                        help="pymatting method for the alpha (closed-form, KNN, large-kernel, random-walk, learning-based)")
     model.add_argument("--no-matting", action="store_true",
@@ -121,11 +125,24 @@ def samples_from_lists(data_dir: Path, dataname: str) -> list[Sample]:
 
     try:
         lists = read_lists(data_dir, dataname)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # before ValueError, which both subclass
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8 text"
+        raise EvalError(f"{_broken_list(data_dir, dataname)}: not a valid JSON list ({reason})") from None
     except (FileNotFoundError, ValueError) as exc:
         raise EvalError(str(exc)) from None
-    except json.JSONDecodeError as exc:
-        raise EvalError(f"a list of {dataname!r} in {data_dir} is not valid JSON ({exc.msg})") from None
     return [Sample(i.stem, i, a, t) for i, a, t in zip(lists["img"], lists["alpha"], lists["trimap"])]
+
+
+def _broken_list(data_dir: Path, dataname: str) -> str:
+    """The first list file of ``dataname`` that does not parse (read_lists reads them in this order)."""
+    from datasets import list_paths
+
+    for path in list_paths(data_dir, dataname).values():
+        try:
+            json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            return str(path)
+    return f"a list of {dataname!r} in {data_dir}"
 
 
 def _shorten(names: list[str], n: int = 5) -> str:
@@ -195,12 +212,13 @@ def read_ground_truth(path: Path, shape: tuple[int, int]):
 
 
 # ------------------------------------------------------------------------------------------- evaluation
-def evaluate_one(sample: Sample, model, args, device) -> tuple[dict, "object"]:
-    """Metrics of one sample; returns (CSV row, the sample's 3×3 trimap confusion matrix)."""
+def evaluate_one(sample: Sample, model, args, device) -> tuple[dict, "object", "object"]:
+    """Metrics of one sample; returns (CSV row, the 3×3 trimap confusion matrices of TNet's argmax trimap
+    and of the refined trimap)."""
     import cv2
     import torch
 
-    from idphoto import estimate_alpha, predict_trimap
+    from idphoto import estimate_alpha, predict_trimap_pair
     from matting_metrics import mask_iou, matting_errors, soft_share
     from utils import ConfusionMatrix, make_trimap, read_image, trimap_to_classes
 
@@ -219,22 +237,26 @@ def evaluate_one(sample: Sample, model, args, device) -> tuple[dict, "object"]:
     else:
         gt_trimap = make_trimap(gt)
     t1 = time.perf_counter()
-    trimap = predict_trimap(model, image, args.input_size, device, args.refine_kernel)
+    # TNet's own trimap is scored; the refined one (wider unknown band) is what the matting gets, as in infer.py
+    raw, trimap = predict_trimap_pair(model, image, args.input_size, device, args.refine_kernel)
     t2 = time.perf_counter()
     alpha = None
     if not args.no_matting:
         alpha = estimate_alpha(image, trimap, args.matting, args.max_side or None)
     t3 = time.perf_counter()
 
-    cm = ConfusionMatrix(3)
-    cm.update(torch.from_numpy(trimap_to_classes(trimap)), torch.from_numpy(trimap_to_classes(gt_trimap)))
+    gt_classes = torch.from_numpy(trimap_to_classes(gt_trimap))
+    cm, cm_refined = ConfusionMatrix(3), ConfusionMatrix(3)
+    cm.update(torch.from_numpy(trimap_to_classes(raw)), gt_classes)
+    cm_refined.update(torch.from_numpy(trimap_to_classes(trimap)), gt_classes)
     tri = cm.summary()
     gt_mask = gt >= 128
     soft = soft_share(gt) >= args.soft_min_share
     row = {"name": sample.name, "width": w, "height": h, "soft_gt": int(soft),
            "trimap_mIoU": tri["mIoU"], "trimap_acc": tri["pixel_acc"], "trimap_IoU_bg": tri["IoU_bg"],
            "trimap_IoU_unknown": tri["IoU_unknown"], "trimap_IoU_fg": tri["IoU_fg"],
-           "iou_tnet": mask_iou(trimap >= 128, gt_mask), "iou_alpha": None,
+           "trimap_refined_mIoU": cm_refined.mean_iou(), "iou_tnet": mask_iou(raw >= 128, gt_mask),
+           "iou_alpha": None,
            "sad": None, "mse": None, "grad": None, "conn": None, "_gt_resized": resized}
     if alpha is not None:
         row["iou_alpha"] = mask_iou(alpha >= 0.5, gt_mask)
@@ -242,7 +264,7 @@ def evaluate_one(sample: Sample, model, args, device) -> tuple[dict, "object"]:
             row.update(matting_errors(alpha, gt, gt_trimap == 128))
     t4 = time.perf_counter()
     row.update(t_read=t1 - t0, t_trimap=t2 - t1, t_alpha=(t3 - t2) if alpha is not None else None, t_metrics=t4 - t3)
-    return row, cm
+    return row, cm, cm_refined
 
 
 def _mean(values) -> float | None:
@@ -261,7 +283,7 @@ def _clean(obj):
     return obj
 
 
-def summarise(rows: list[dict], total_cm, args, meta: dict) -> dict:
+def summarise(rows: list[dict], total_cm, total_cm_refined, args, meta: dict) -> dict:
     soft_rows = [r for r in rows if r["sad"] is not None]
     matting = {"images": len(soft_rows),
                "region": "unknown band (128) of the ground-truth trimap",
@@ -279,10 +301,14 @@ def summarise(rows: list[dict], total_cm, args, meta: dict) -> dict:
         **meta,
         "images": len(rows),
         "gt_resized": sum(bool(r["_gt_resized"]) for r in rows),
-        "trimap": {"pooled": total_cm.summary(),  # over all pixels of all images
+        "trimap": {"scored": "TNet's argmax trimap, before the erode/dilate refinement",
+                   "pooled": total_cm.summary(),  # over all pixels of all images
                    "mean_per_image": {k: _mean(r[f"trimap_{k}"] for r in rows)
-                                      for k in ("mIoU", "acc", "IoU_bg", "IoU_unknown", "IoU_fg")}},
-        "person_iou": {"tnet_fg_unknown": _mean(r["iou_tnet"] for r in rows),
+                                      for k in ("mIoU", "acc", "IoU_bg", "IoU_unknown", "IoU_fg")},
+                   "refined_mIoU": {"pooled": total_cm_refined.mean_iou(),
+                                    "mean_per_image": _mean(r["trimap_refined_mIoU"] for r in rows),
+                                    "refine_kernel": args.refine_kernel}},
+        "person_iou": {"tnet_fg_unknown": _mean(r["iou_tnet"] for r in rows),  # of the argmax trimap
                        "alpha_ge_0.5": _mean(r["iou_alpha"] for r in rows),
                        "gt_mask": "GT alpha >= 128"},
         "matting": matting,
@@ -294,15 +320,17 @@ def format_table(s: dict) -> str:
     def f(v, fmt=".4f"):
         return "—" if v is None else format(v, fmt)
 
-    pooled, per = s["trimap"]["pooled"], s["trimap"]["mean_per_image"]
+    pooled, per, refined = s["trimap"]["pooled"], s["trimap"]["mean_per_image"], s["trimap"]["refined_mIoU"]
     m, iou, t = s["matting"], s["person_iou"], s["seconds_per_image"]
     lines = [
         f"{s['images']} image(s) of {s['data']}; checkpoint {s['checkpoint']} ({s['backbone']}); device {s['device']}",
-        f"{'':30}{'mIoU':>8}{'acc':>8}{'bg':>8}{'unknown':>9}{'fg':>8}",
-        f"{'trimap, pooled over pixels':30}{f(pooled['mIoU']):>8}{f(pooled['pixel_acc']):>8}"
+        f"{'':32}{'mIoU':>8}{'acc':>8}{'bg':>8}{'unknown':>9}{'fg':>8}",
+        f"{'TNet trimap, pooled over pixels':32}{f(pooled['mIoU']):>8}{f(pooled['pixel_acc']):>8}"
         f"{f(pooled['IoU_bg']):>8}{f(pooled['IoU_unknown']):>9}{f(pooled['IoU_fg']):>8}",
-        f"{'trimap, mean per image':30}{f(per['mIoU']):>8}{f(per['acc']):>8}"
+        f"{'TNet trimap, mean per image':32}{f(per['mIoU']):>8}{f(per['acc']):>8}"
         f"{f(per['IoU_bg']):>8}{f(per['IoU_unknown']):>9}{f(per['IoU_fg']):>8}",
+        f"refined trimap (erode/dilate {refined['refine_kernel']}, the matting's input): mIoU pooled "
+        f"{f(refined['pooled'])}, mean per image {f(refined['mean_per_image'])}",
         f"person IoU (mean per image): TNet fg+unknown {f(iou['tnet_fg_unknown'])}, alpha ≥ 0.5 {f(iou['alpha_ge_0.5'])}",
     ]
     if m.get("skipped"):
@@ -373,14 +401,14 @@ def run(args, parser) -> int:
         raise EvalError(f"checkpoint: {exc}{hint}") from None
     t_model = time.perf_counter() - t
 
-    total_cm = None
+    total_cm = total_cm_refined = None
     rows, failed, warned = [], [], 0
     bar = tqdm(samples, desc="evaluate", unit="img", file=sys.stderr, disable=args.quiet, dynamic_ncols=True)
     for sample in bar:
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", MattingWarning)
-                row, cm = evaluate_one(sample, model, args, device)
+                row, cm, cm_refined = evaluate_one(sample, model, args, device)
         except EvalError as exc:
             failed.append({"name": sample.name, "error": str(exc)})
             bar.write(f"evaluate.py: skipped: {exc}", file=sys.stderr)
@@ -388,9 +416,10 @@ def run(args, parser) -> int:
         warned += sum(issubclass(w.category, MattingWarning) for w in caught)
         rows.append(row)
         if total_cm is None:
-            total_cm = cm
+            total_cm, total_cm_refined = cm, cm_refined
         else:
             total_cm.matrix += cm.matrix
+            total_cm_refined.matrix += cm_refined.matrix
     bar.close()
     if not rows:
         raise EvalError(f"none of the {len(samples)} sample(s) could be evaluated (first: {failed[0]['error']})")
@@ -403,7 +432,7 @@ def run(args, parser) -> int:
                                       "built from the GT alpha (alpha > 50, 10×10 elliptical band)"},
             "failed": failed, "unmatched": notes, "matting_warnings": warned,
             "seconds_model_load": t_model}
-    summary = summarise(rows, total_cm, args, meta)
+    summary = summarise(rows, total_cm, total_cm_refined, args, meta)
     summary["seconds_total"] = time.perf_counter() - t_start
     csv_path, json_path = write_outputs(args.out_dir, rows, summary)
     print(format_table(summary))

@@ -10,6 +10,8 @@ import pytest
 
 from conftest import REPO, synthetic_portrait
 
+sys.path.insert(0, str(REPO / "bench"))
+
 COMMON_KEYS = {"bench", "commit", "date", "device", "cpu_count", "torch", "params", "figures"}
 
 
@@ -34,8 +36,11 @@ def test_bench_infer(tmp_path):
     photo, alpha = synthetic_portrait(0, 120, 160)
     cv2.imwrite(str(tmp_path / "p.jpg"), photo)
     cv2.imwrite(str(tmp_path / "m.png"), alpha)
+    from common import random_checkpoint  # bench/common.py: an untrained TNet that sees a person everywhere
+
+    ckpt = random_checkpoint(tmp_path / "tnet.pth")
     r = run_bench("bench_infer.py", "--image", str(tmp_path / "p.jpg"), "--mask", str(tmp_path / "m.png"),
-                  "--threads", "1")
+                  "--threads", "1", "--checkpoint", str(ckpt))
     assert r["bench"] == "infer" and r["params"]["size"] == [120, 160]
     infer = r["figures"]["infer"]
     assert positive(infer["process_wall_s"]) and infer["process_wall_s"] >= infer["infer_total_s"]

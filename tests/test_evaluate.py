@@ -17,7 +17,7 @@ import torch
 import evaluate
 import matting_metrics as mm
 from conftest import REPO, shared_path, synthetic_portrait
-from utils import make_trimap, read_image, save_checkpoint
+from utils import erode_dilate, make_trimap, read_image, save_checkpoint
 
 FAST = ["--input-size", "64", "--threads", "1", "--quiet"]
 
@@ -188,7 +188,7 @@ def test_folders_with_soft_mattes(tmp_path, checkpoint, capsys):
     assert list(rows[0]) == evaluate.CSV_FIELDS
     for r in rows:
         assert r["soft_gt"] == "1" and (r["width"], r["height"]) == ("96", "128")
-        for k in ("trimap_mIoU", "trimap_acc", "iou_tnet", "iou_alpha"):
+        for k in ("trimap_mIoU", "trimap_acc", "trimap_refined_mIoU", "iou_tnet", "iou_alpha"):
             assert in_unit(r[k]), (k, r[k])
         for k in ("sad", "mse", "grad", "conn"):
             assert float(r[k]) >= 0.0
@@ -196,19 +196,31 @@ def test_folders_with_soft_mattes(tmp_path, checkpoint, capsys):
     assert summary["images"] == 3 and summary["backbone"] == "mobilenetv3"
     assert set(summary) >= {"trimap", "person_iou", "matting", "seconds_per_image", "settings", "failed"}
     assert set(summary["trimap"]["pooled"]) == {"mIoU", "pixel_acc", "IoU_bg", "IoU_unknown", "IoU_fg"}
+    assert in_unit(summary["trimap"]["refined_mIoU"]["pooled"]) and summary["trimap"]["refined_mIoU"]["refine_kernel"] == 10
     assert summary["matting"]["images"] == 3 and summary["matting"]["sad"] is not None
     assert summary["matting"]["sad"] == pytest.approx(np.mean([float(r["sad"]) for r in rows]), abs=1e-5)
     table = capsys.readouterr().out
-    assert "trimap, pooled over pixels" in table and "SAD" in table
+    assert "trimap, pooled over pixels" in table and "refined trimap" in table and "SAD" in table
 
 
 def oracle(monkeypatch, pairs):
-    """Make TNet and the matting perfect: they return the ground truth of the photo they are given."""
+    """Make TNet and the matting perfect: TNet's argmax trimap is the ground-truth trimap (refined like the real
+    one: erode/dilate), and the matting — which must be given the refined trimap — returns the ground truth."""
     import idphoto
 
     truth = {hashlib.sha1(read_image(p).tobytes()).hexdigest(): a for p, a in pairs}
-    monkeypatch.setattr(idphoto, "predict_trimap", lambda m, img, *a, **k: make_trimap(truth[hashlib.sha1(img.tobytes()).hexdigest()]))
-    monkeypatch.setattr(idphoto, "estimate_alpha", lambda img, tri, *a, **k: truth[hashlib.sha1(img.tobytes()).hexdigest()] / 255.0)
+    gt = lambda img: truth[hashlib.sha1(img.tobytes()).hexdigest()]  # noqa: E731
+
+    def trimaps(model, img, input_size, device, refine_kernel):
+        raw = make_trimap(gt(img))
+        return raw, erode_dilate(raw, refine_kernel)
+
+    def alpha(img, trimap, *a, **k):
+        assert np.array_equal(trimap, erode_dilate(make_trimap(gt(img)), 10)), "the matting must get the refined trimap"
+        return gt(img) / 255.0
+
+    monkeypatch.setattr(idphoto, "predict_trimap_pair", trimaps)
+    monkeypatch.setattr(idphoto, "estimate_alpha", alpha)
 
 
 def test_a_perfect_prediction_scores_perfectly(tmp_path, checkpoint, monkeypatch):
@@ -218,7 +230,11 @@ def test_a_perfect_prediction_scores_perfectly(tmp_path, checkpoint, monkeypatch
     assert evaluate.main(["--checkpoint", str(checkpoint), "--images", str(images), "--masks", str(masks),
                           "--out-dir", str(out), *FAST]) == 0
     rows, s = read_outputs(out)
+    # TNet's own trimap is scored: a perfect one scores 1, though the refinement widens the band it hands on
     assert s["trimap"]["pooled"]["mIoU"] == 1.0 and s["trimap"]["pooled"]["pixel_acc"] == 1.0
+    assert all(float(r["trimap_mIoU"]) == 1.0 and float(r["trimap_IoU_unknown"]) == 1.0 for r in rows)
+    assert 0.5 < s["trimap"]["refined_mIoU"]["pooled"] < 1.0
+    assert all(0.5 < float(r["trimap_refined_mIoU"]) < 1.0 for r in rows)
     assert s["person_iou"]["alpha_ge_0.5"] == 1.0
     # TNet's fg+unknown mask is wider than the person by the unknown band: IoU < 1, but not by much
     assert 0.6 < s["person_iou"]["tnet_fg_unknown"] < 1.0
@@ -286,6 +302,19 @@ def test_usage_mistakes_exit_2_in_one_line(argv, words, capsys):
         evaluate.main(argv)
     assert exc.value.code == 2
     assert words in one_line_error(capsys)
+
+
+def test_corrupt_list_is_named(prepared, tmp_path, checkpoint, capsys):
+    data = tmp_path / "lists"
+    data.mkdir()
+    for kind in ("img", "alpha", "trimap"):
+        (data / f"synth_val_{kind}.json").write_text((prepared / f"synth_val_{kind}.json").read_text())
+    (data / "synth_val_alpha.json").write_text('["a.png", ')  # truncated JSON
+    assert evaluate.main(["--checkpoint", str(checkpoint), "--dataname", "synth_val", "--data-dir", str(data),
+                          "--out-dir", str(tmp_path / "out"), *FAST]) == 1
+    err = one_line_error(capsys)
+    assert str(data / "synth_val_alpha.json") in err and "not a valid JSON list" in err
+    assert not (tmp_path / "out").exists()
 
 
 def test_missing_checkpoint(tmp_path, capsys):
