@@ -30,7 +30,7 @@ from tqdm import tqdm
 from cli import EXIT_ERROR, EXIT_INTERRUPTED, OneLineParser
 from datasets import HumanDataset, list_paths, tensor_to_image, train_transforms, val_transforms
 from loss import ClassificationLoss
-from models import BACKBONES, TNet, WeightsError, load_backbone_weights, load_tnet_state
+from models import BACKBONES, TNet, WeightsError, load_backbone_weights, load_tnet, load_tnet_state
 from utils import AverageMeter, ConfusionMatrix, load_checkpoint, save_checkpoint
 
 
@@ -73,6 +73,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     r.add_argument("--logdir", default="runs", help="TensorBoard folder; each run gets a sub-folder (default: %(default)s)")
     r.add_argument("--run-name", default=None, help="TensorBoard sub-folder name (default: <dataname>-<backbone>-<time>)")
     r.add_argument("--resume", default=None, help="checkpoint to resume from: model, optimiser, scaler, epoch and best metric")
+    r.add_argument("--init", default=None, metavar="PATH", help="start from the whole TNet of a checkpoint or weights file "
+                   "(e.g. weights/tnet_mobilenetv3_pfcn.pth) with a fresh optimiser and epoch count: fine-tuning")
     r.add_argument("--log-images", type=int, default=4, help="samples per TensorBoard image grid, 0 to disable (default: %(default)s)")
     args = p.parse_args(argv)
     for name in ("epochs", "batch_size", "patch", "lr"):
@@ -80,6 +82,8 @@ def parse_args(argv=None) -> argparse.Namespace:
             p.error(f"--{name.replace('_', '-')} must be positive")
     if not (0 <= args.scale_prob <= 1 and 0 <= args.crop_prob <= 1) or not 0 < args.scale_range[0] <= args.scale_range[1]:
         p.error("--scale-prob and --crop-prob must be in [0, 1], --scale-range LO HI with 0 < LO <= HI")
+    if args.resume and args.init:
+        p.error("--resume continues a run, --init starts a new one from given weights: use one")
     if args.workers < 0 or args.max_steps < 0:
         p.error("--workers and --max-steps must not be negative")
     return args
@@ -241,6 +245,12 @@ def train(args) -> int:
         init = f"resumed from {args.resume} (epoch {done})"
         if model.arch["backbone"] != args.backbone:
             init += f"; backbone {model.arch['backbone']} from the checkpoint (not --backbone {args.backbone})"
+    elif args.init:
+        try:
+            model = load_tnet(args.init).train()
+        except WeightsError as exc:
+            raise TrainError(f"--init: {exc}") from None
+        init = f"initialised from {args.init} (backbone {model.arch['backbone']})"
     else:
         model = TNet(backbone=args.backbone)
         try:

@@ -120,3 +120,18 @@ def test_resume_takes_the_backbone_from_the_checkpoint_and_refuses_a_finished_ru
     assert load_checkpoint(ckpt)["epoch"] == 2
     assert train.main(args_for(prepared, tmp_path, "--resume", ckpt, "--epochs", "2")) == 1
     assert "already trained 2 epochs" in capsys.readouterr().err
+
+
+def test_init_fine_tunes_from_weights_with_a_fresh_run(prepared, tmp_path, capsys):
+    from models.export import export_tnet
+
+    assert train.main(args_for(prepared, tmp_path, "--max-steps", "2")) == 0
+    weights = tmp_path / "w.pth"
+    export_tnet(tmp_path / "results" / "checkpoint_tnet.pth", weights)
+    out = tmp_path / "tuned"
+    assert train.main(args_for(prepared, tmp_path, "--init", str(weights), "--max-steps", "1", "--out", str(out))) == 0
+    assert "initialised from" in capsys.readouterr().out
+    tuned = load_checkpoint(out / "checkpoint_tnet.pth")
+    assert tuned["global_step"] == 1 and tuned["arch"]["backbone"] == "mobilenetv3"
+    r = cli(tmp_path, *args_for(prepared, tmp_path, "--init", str(weights), "--resume", str(weights)))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
