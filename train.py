@@ -168,9 +168,10 @@ def autocast(device: torch.device, enabled: bool):
 
 @torch.no_grad()
 def validate(model, loader, device, args) -> tuple[dict, tuple]:
-    """Trimap metrics over the validation lists; returns (summary, one batch for the image grid)."""
+    """Trimap metrics over the validation lists, and the person-mask IoU (predicted foreground + unknown
+    against alpha ≥ 0.5); returns (summary, one batch for the image grid)."""
     model.eval()
-    cm = ConfusionMatrix(3)
+    cm, person = ConfusionMatrix(3), ConfusionMatrix(2)
     shown = None
     for batch in loader:
         image = batch["image"].to(device, non_blocking=True)
@@ -179,11 +180,14 @@ def validate(model, loader, device, args) -> tuple[dict, tuple]:
         with autocast(device, args.amp):
             pred = model(image).argmax(1)
         cm.update(pred, batch["trimap"])
+        person.update(pred.cpu() > 0, batch["alpha"] >= 0.5)
         if shown is None:
             shown = (batch["image"], pred.cpu(), batch["trimap"])
-    cm.matrix = torch.tensor(all_reduce_sum(cm.matrix.flatten().tolist(), device), dtype=torch.int64).view(3, 3)
+    for m in (cm, person):
+        n = m.num_classes
+        m.matrix = torch.tensor(all_reduce_sum(m.matrix.flatten().tolist(), device), dtype=torch.int64).view(n, n)
     model.train()
-    return cm.summary(), shown
+    return {**cm.summary(), "person_IoU": float(person.iou()[1])}, shown
 
 
 def log_images(writer, tag: str, images, pred, truth, step: int, n: int) -> None:

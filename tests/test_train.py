@@ -42,7 +42,9 @@ def test_training_learns_checkpoints_and_resumes(prepared, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     acc = EventAccumulator(str(tmp_path / "runs" / "t"), size_guidance={"images": 0}).Reload()
     tags = acc.Tags()
-    assert {"train/loss_step", "train/loss_epoch", "train/lr", "val/mIoU"} <= set(tags["scalars"])
+    assert {"train/loss_step", "train/loss_epoch", "train/lr", "val/mIoU", "val/person_IoU"} <= set(tags["scalars"])
+    person = [e.value for e in acc.Scalars("val/person_IoU")]
+    assert 0 <= min(person) and max(person) <= 1 and person[-1] > 0.7  # the easy synthetic person is found
     assert {"train/input", "train/predicted_trimap", "train/true_trimap", "val/predicted_trimap"} <= set(tags["images"])
     losses = [e.value for e in acc.Scalars("train/loss_epoch")]
     assert losses[-1] < losses[0]
