@@ -293,7 +293,7 @@ def train(args) -> int:
     out = Path(args.out)
     if main_process:
         from torch.utils.tensorboard import SummaryWriter
-        run_name = args.run_name or f"{args.dataname}-{args.backbone}-{time.strftime('%Y%m%d-%H%M%S')}"
+        run_name = args.run_name or f"{args.dataname}-{unwrap(model).arch['backbone']}-{time.strftime('%Y%m%d-%H%M%S')}"
         writer = SummaryWriter(str(Path(args.logdir) / run_name))
         print(f"TNet({unwrap(model).arch['backbone']}) on {mode}; {init}")
         print(f"train: {len(train_loader.dataset)} samples, {steps_per_epoch} steps/epoch; "
