@@ -85,3 +85,18 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is not available (../shared is only beside the project's own checkouts)")
     return path
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory) -> Path:
+    """A random-init compact TNet saved like train.py does (its trimap is meaningless; sizes and sets are not)."""
+    import torch
+
+    from models import TNet
+    from utils import save_checkpoint
+
+    torch.manual_seed(0)
+    model = TNet("mobilenetv3")
+    path = tmp_path_factory.mktemp("ckpt") / "tnet.pth"
+    save_checkpoint({"arch": model.arch, "model": model.state_dict()}, path)
+    return path

@@ -12,12 +12,11 @@ import cv2
 import numpy as np
 import pytest
 import scipy.ndimage
-import torch
 
 import evaluate
 import matting_metrics as mm
 from conftest import REPO, shared_path, synthetic_portrait
-from utils import erode_dilate, make_trimap, read_image, save_checkpoint
+from utils import erode_dilate, make_trimap, read_image
 
 FAST = ["--input-size", "64", "--threads", "1", "--quiet"]
 
@@ -143,17 +142,6 @@ def test_mask_iou_and_soft_share():
 
 
 # ------------------------------------------------------------------------------------------- evaluate.py
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    from models import TNet
-
-    m = TNet("mobilenetv3")
-    path = tmp_path_factory.mktemp("ckpt") / "tnet.pth"
-    save_checkpoint({"arch": m.arch, "model": m.state_dict()}, path)
-    return path
-
-
 def make_folders(root, n=3, binary=False, mask_ext=".png"):
     images, masks = root / "images", root / "masks"
     images.mkdir(parents=True)

@@ -31,16 +31,6 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    """A random-init compact TNet saved like train.py does (the trimap is meaningless; sizes and sets are not)."""
-    torch.manual_seed(0)
-    model = TNet("mobilenetv3")
-    path = tmp_path_factory.mktemp("ckpt") / "tnet.pth"
-    save_checkpoint({"arch": model.arch, "model": model.state_dict()}, path)
-    return path
-
-
 class KnownTNet(torch.nn.Module):
     """Stands in for a trained TNet: its logits make a fixed 'person' (head + shoulders, in relative coordinates
     chosen to hold the astronaut's face) the foreground, or — ``person=False`` — everything background."""
