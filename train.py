@@ -23,14 +23,15 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
-from torch.utils.data import DataLoader
+from torch.utils.data import ConcatDataset, DataLoader
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
 from cli import EXIT_ERROR, EXIT_INTERRUPTED, OneLineParser
 from datasets import HumanDataset, list_paths, tensor_to_image, train_transforms, val_transforms
+from datasets.human import RandomBackgrounds
 from loss import ClassificationLoss
-from models import BACKBONES, TNet, WeightsError, load_backbone_weights, load_tnet, load_tnet_state
+from models import BACKBONES, DECODERS, TNet, WeightsError, load_backbone_weights, load_tnet, load_tnet_state
 from utils import AverageMeter, ConfusionMatrix, load_checkpoint, save_checkpoint
 
 
@@ -38,12 +39,50 @@ class TrainError(Exception):
     """A problem the user can fix (bad flag, missing data, diverged run): one line, non-zero exit."""
 
 
+def load_config(path: str, parser: argparse.ArgumentParser) -> dict:
+    """Defaults from a TOML recipe: each key is a flag's name (``batch_size`` or ``batch-size``)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as f:
+            config = tomllib.load(f)
+    except OSError as exc:
+        parser.error(f"--config {path}: {exc.strerror or exc}")
+    except tomllib.TOMLDecodeError as exc:
+        parser.error(f"--config {path} is not valid TOML ({exc})")
+    known = {a.dest: a for a in parser._actions}
+    out = {}
+    for key, value in config.items():
+        dest = key.replace("-", "_")
+        if dest not in known or dest in ("help", "config"):
+            parser.error(f"--config {path}: unknown key {key!r}")
+        action = known[dest]
+        if action.nargs in ("+", 2, 3) and not isinstance(value, list):
+            value = [value]
+        if action.type is not None and value is not None:
+            try:
+                value = [action.type(v) for v in value] if isinstance(value, list) else action.type(value)
+            except (TypeError, ValueError):
+                parser.error(f"--config {path}: {key} = {value!r} is not a valid {action.type.__name__}")
+        if action.choices is not None and value not in action.choices:
+            parser.error(f"--config {path}: {key} must be one of {', '.join(map(str, action.choices))}")
+        out[dest] = value
+    return out
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default=None, metavar="TOML", help="a recipe file whose keys set the flags' defaults "
+                   "(e.g. configs/tnet_compact.toml); flags on the command line override it")
     d = p.add_argument_group("data")
     d.add_argument("--data-dir", default="data", help="folder holding the JSON lists (default: %(default)s)")
-    d.add_argument("--dataname", default="aifenge", help="list name: reads <data-dir>/<dataname>_{img,alpha,trimap}.json for training "
-                   "and <dataname>_val_* for validation (default: %(default)s)")
+    d.add_argument("--dataname", nargs="+", default=["aifenge"], help="list name(s): reads <data-dir>/<dataname>_{img,alpha,trimap}.json "
+                   "for training and <dataname>_val_* for validation; several names train on all of them and validate "
+                   "on each (default: aifenge)")
+    d.add_argument("--repeat", type=int, nargs="+", default=None, metavar="K", help="with several --dataname, how many times each "
+                   "list is seen per epoch (e.g. 1 3 oversamples a small second set; default: 1 each)")
     d.add_argument("--patch", type=int, default=400, help="training patch side in pixels; validation resizes to it too (default: %(default)s)")
     d.add_argument("--scale-prob", type=float, default=0.5, help="probability of the random rescale (default: %(default)s)")
     d.add_argument("--scale-range", type=float, nargs=2, default=(0.75, 1.25), metavar=("LO", "HI"),
@@ -51,9 +90,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     d.add_argument("--crop-prob", type=float, default=0.5, help="probability of a random patch crop instead of resizing the "
                    "whole image to the patch (default: %(default)s)")
     d.add_argument("--no-vflip", action="store_true", help="disable the random vertical flip (on in the original)")
+    a = p.add_argument_group("extra augmentations (off by default; the compact recipe turns them on)")
+    a.add_argument("--portrait-crop-prob", type=float, default=0.0, help="probability of a head-and-shoulders crop framed like an ID-photo input")
+    a.add_argument("--rotate-prob", type=float, default=0.0, help="probability of a small rotation (see --rotate-degrees)")
+    a.add_argument("--rotate-degrees", type=float, default=10.0, help="largest rotation angle (default: %(default)s)")
+    a.add_argument("--bg-prob", type=float, default=0.0, help="probability of pasting the person onto a new background: another "
+                   "photo's with its person removed, or a synthetic one")
+    a.add_argument("--color-prob", type=float, default=0.0, help="probability of brightness/contrast/saturation/hue/gamma jitter")
+    a.add_argument("--blur-prob", type=float, default=0.0, help="probability of a Gaussian blur")
+    a.add_argument("--noise-prob", type=float, default=0.0, help="probability of Gaussian sensor noise")
+    a.add_argument("--jpeg-prob", type=float, default=0.0, help="probability of JPEG re-compression artefacts")
     d.add_argument("--workers", type=int, default=4, help="DataLoader worker processes (default: %(default)s)")
     m = p.add_argument_group("model")
     m.add_argument("--backbone", default="resnet50", choices=list(BACKBONES), help="feature extractor (default: %(default)s)")
+    m.add_argument("--decoder", default="psp", choices=DECODERS, help="psp: the PSPNet head of the design (any backbone); "
+                   "unet: the compact MobileNetV3 U-Net with pyramid pooling (backbone mobilenetv3) (default: %(default)s)")
     m.add_argument("--pretrained", default="imagenet", help="backbone initialisation: 'imagenet' (torchvision weights, cached in "
                    "$TORCH_HOME), 'none' (random) or a path to a torchvision-format .pth (default: %(default)s)")
     o = p.add_argument_group("optimisation")
@@ -62,10 +113,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     o.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default: %(default)s)")
     o.add_argument("--weight-decay", type=float, default=5e-4, help="Adam weight decay (default: %(default)s)")
     o.add_argument("--class-weights", type=float, nargs=3, metavar=("BG", "UNKNOWN", "FG"), help="cross-entropy class weights")
+    o.add_argument("--dice-weight", type=float, default=0.0, help="add this weight × the soft Dice loss over the 3 classes to the "
+                   "cross-entropy (0 = cross-entropy only, the design's loss)")
     o.add_argument("--cosine", action="store_true", help="cosine learning-rate decay over the run (default: constant, as the original)")
     o.add_argument("--max-steps", type=int, default=0, help="stop after this many optimiser steps in total (smoke runs; 0 = no limit)")
     r = p.add_argument_group("run")
     r.add_argument("--device", default="auto", help="'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N' (default: %(default)s)")
+    r.add_argument("--threads", type=int, default=0, help="PyTorch CPU threads (0 = PyTorch's default); 1 on a busy shared "
+                   "machine, where two competing threads per core run many times slower")
     r.add_argument("--amp", action="store_true", help="mixed precision: float16 with loss scaling on CUDA, bfloat16 on the CPU")
     r.add_argument("--channels-last", action="store_true", help="channels_last memory format (faster convolutions on recent GPUs)")
     r.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
@@ -76,6 +131,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     r.add_argument("--init", default=None, metavar="PATH", help="start from the whole TNet of a checkpoint or weights file "
                    "(e.g. weights/tnet_mobilenetv3_pfcn.pth) with a fresh optimiser and epoch count: fine-tuning")
     r.add_argument("--log-images", type=int, default=4, help="samples per TensorBoard image grid, 0 to disable (default: %(default)s)")
+    config_path = _config_flag(argv)
+    if config_path:
+        p.set_defaults(**load_config(config_path, p))
     args = p.parse_args(argv)
     for name in ("epochs", "batch_size", "patch", "lr"):
         if getattr(args, name) <= 0:
@@ -84,9 +142,26 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error("--scale-prob and --crop-prob must be in [0, 1], --scale-range LO HI with 0 < LO <= HI")
     if args.resume and args.init:
         p.error("--resume continues a run, --init starts a new one from given weights: use one")
-    if args.workers < 0 or args.max_steps < 0:
-        p.error("--workers and --max-steps must not be negative")
+    if args.workers < 0 or args.max_steps < 0 or args.threads < 0:
+        p.error("--workers, --max-steps and --threads must not be negative")
+    probs = ("portrait_crop_prob", "rotate_prob", "bg_prob", "color_prob", "blur_prob", "noise_prob", "jpeg_prob")
+    for name in probs:
+        if not 0 <= getattr(args, name) <= 1:
+            p.error(f"--{name.replace('_', '-')} must be in [0, 1]")
+    if args.dice_weight < 0:
+        p.error("--dice-weight must not be negative")
+    if args.repeat is not None and (len(args.repeat) != len(args.dataname) or min(args.repeat) < 1):
+        p.error("--repeat needs one positive count per --dataname")
+    if args.decoder == "unet" and args.backbone != "mobilenetv3":
+        p.error("--decoder unet needs --backbone mobilenetv3")
     return args
+
+
+def _config_flag(argv) -> str | None:
+    """The value of --config in ``argv`` (read before the full parse, since it sets the defaults)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config", default=None)
+    return pre.parse_known_args(argv)[0].config
 
 
 # ------------------------------------------------------------------------------------------ distributed
@@ -133,26 +208,56 @@ def all_reduce_sum(values: list[float], device) -> list[float]:
 
 # ----------------------------------------------------------------------------------------------- loops
 def make_loaders(args, rank: int, world: int, pin: bool):
-    train_set = HumanDataset(args.dataname, train_transforms(args.patch, vflip=not args.no_vflip, scale_prob=args.scale_prob,
-                                                    scale_range=tuple(args.scale_range), crop_prob=args.crop_prob), args.data_dir)
-    if len(train_set) == 0:
-        raise TrainError(f"the list {list_paths(args.data_dir, args.dataname)['img']} is empty")
-    val_lists = list_paths(args.data_dir, args.dataname + "_val")
-    val_set = None
-    if all(p.is_file() for p in val_lists.values()):
-        val_set = HumanDataset(args.dataname + "_val", val_transforms(args.patch), args.data_dir)
-        val_set = val_set if len(val_set) else None
+    """Training loader over every --dataname (each --repeat times), and one validation loader per name
+    that has ``<name>_val`` lists: {name: loader}."""
+    sets = [HumanDataset(name, None, args.data_dir) for name in args.dataname]
+    for name, ds in zip(args.dataname, sets):
+        if len(ds) == 0:
+            raise TrainError(f"the list {list_paths(args.data_dir, name)['img']} is empty")
+    backgrounds = None
+    if args.bg_prob > 0:
+        backgrounds = RandomBackgrounds([p for ds in sets for p in ds.images], [p for ds in sets for p in ds.alphas])
+    transforms = train_transforms(args.patch, vflip=not args.no_vflip, scale_prob=args.scale_prob,
+                                  scale_range=tuple(args.scale_range), crop_prob=args.crop_prob,
+                                  portrait_crop_prob=args.portrait_crop_prob, rotate_prob=args.rotate_prob,
+                                  rotate_degrees=args.rotate_degrees, bg_prob=args.bg_prob, backgrounds=backgrounds,
+                                  color_prob=args.color_prob, blur_prob=args.blur_prob, noise_prob=args.noise_prob,
+                                  jpeg_prob=args.jpeg_prob)
+    for ds in sets:
+        ds.transforms = transforms
+    repeats = args.repeat or [1] * len(sets)
+    train_set = sets[0] if len(sets) == 1 and repeats[0] == 1 else ConcatDataset([ds for ds, k in zip(sets, repeats) for _ in range(k)])
     per_process = max(1, args.batch_size // world)
     sampler = DistributedSampler(train_set, world, rank, shuffle=True, seed=args.seed) if world > 1 else None
     common = dict(num_workers=args.workers, pin_memory=pin, persistent_workers=args.workers > 0,
                   worker_init_fn=seed_worker)
     train_loader = DataLoader(train_set, per_process, shuffle=sampler is None, sampler=sampler,
                               drop_last=len(train_set) >= per_process * world, **common)
-    val_loader = None
-    if val_set is not None:
-        val_sampler = DistributedSampler(val_set, world, rank, shuffle=False) if world > 1 else None
-        val_loader = DataLoader(val_set, per_process, shuffle=False, sampler=val_sampler, **common)
-    return train_loader, val_loader, sampler
+    val_loaders = {}
+    for name in args.dataname:
+        if all(p.is_file() for p in list_paths(args.data_dir, name + "_val").values()):
+            val_set = HumanDataset(name + "_val", val_transforms(args.patch), args.data_dir)
+            if len(val_set):
+                val_sampler = DistributedSampler(val_set, world, rank, shuffle=False) if world > 1 else None
+                val_loaders[name] = DataLoader(val_set, per_process, shuffle=False, sampler=val_sampler, **common)
+    return train_loader, val_loaders, sampler
+
+
+def validate_all(model, loaders: dict, device, args) -> tuple[dict, tuple]:
+    """:func:`validate` on each validation set. With one set its metrics keep their plain names; with
+    several they are ``<name>/<metric>``, plus each metric's mean over the sets under its plain name
+    (what picks the best checkpoint, so no set is ignored)."""
+    results, shown = {}, None
+    for name, loader in loaders.items():
+        summary, batch = validate(model, loader, device, args)
+        results[name] = summary
+        shown = shown or batch
+    if len(results) == 1:
+        return next(iter(results.values())), shown
+    merged = {f"{name}/{k}": v for name, summary in results.items() for k, v in summary.items()}
+    keys = next(iter(results.values())).keys()
+    merged.update({k: sum(r[k] for r in results.values()) / len(results) for k in keys})
+    return merged, shown
 
 
 def seed_worker(worker_id: int) -> None:
@@ -220,6 +325,8 @@ def checkpoint_state(model, optimizer, scaler, epoch, best, global_step, args, i
 
 
 def train(args) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
     rank, world, local_rank = setup_distributed(args.device)
     main_process = rank == 0
     device = pick_device(args.device, local_rank, world > 1)
@@ -229,7 +336,7 @@ def train(args) -> int:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
 
-    train_loader, val_loader, sampler = make_loaders(args, rank, world, pin=device.type == "cuda")
+    train_loader, val_loaders, sampler = make_loaders(args, rank, world, pin=device.type == "cuda")
 
     resume = None
     if args.resume:
@@ -256,7 +363,7 @@ def train(args) -> int:
             raise TrainError(f"--init: {exc}") from None
         init = f"initialised from {args.init} (backbone {model.arch['backbone']})"
     else:
-        model = TNet(backbone=args.backbone)
+        model = TNet(backbone=args.backbone, decoder=args.decoder)
         try:
             init = load_backbone_weights(model, args.pretrained)
         except WeightsError as exc:
@@ -287,18 +394,18 @@ def train(args) -> int:
         mode = f"DataParallel over {torch.cuda.device_count()} GPUs"
     else:
         mode = str(device)
-    criterion = ClassificationLoss(args.class_weights).to(device)
+    criterion = ClassificationLoss(args.class_weights, args.dice_weight).to(device)
 
     writer = None
     out = Path(args.out)
     if main_process:
         from torch.utils.tensorboard import SummaryWriter
-        run_name = args.run_name or f"{args.dataname}-{unwrap(model).arch['backbone']}-{time.strftime('%Y%m%d-%H%M%S')}"
+        run_name = args.run_name or f"{'+'.join(args.dataname)}-{unwrap(model).arch['backbone']}-{time.strftime('%Y%m%d-%H%M%S')}"
         writer = SummaryWriter(str(Path(args.logdir) / run_name))
         print(f"TNet({unwrap(model).arch['backbone']}) on {mode}; {init}")
         print(f"train: {len(train_loader.dataset)} samples, {steps_per_epoch} steps/epoch; "
-              f"val: {len(val_loader.dataset) if val_loader else 0} samples; TensorBoard: {writer.log_dir}")
-        if val_loader is None:
+              f"val: {sum(len(v.dataset) for v in val_loaders.values())} samples; TensorBoard: {writer.log_dir}")
+        if not val_loaders:
             print("  no validation lists (<dataname>_val_*.json): best_tnet.pth follows the training loss")
 
     epoch = start_epoch - 1
@@ -339,7 +446,7 @@ def train(args) -> int:
 
             total, count = all_reduce_sum([meter.sum, meter.count], device)
             epoch_loss = total / max(count, 1)
-            summary, shown = validate(model, val_loader, device, args) if val_loader is not None else ({}, None)
+            summary, shown = validate_all(model, val_loaders, device, args) if val_loaders else ({}, None)
             metric = summary.get("mIoU", -epoch_loss)
             improved = metric > best
             best = max(best, metric)
@@ -377,7 +484,7 @@ def train(args) -> int:
         if world > 1 and dist.is_initialized():
             dist.destroy_process_group()
     if main_process:
-        print(f"done: {out / 'checkpoint_tnet.pth'}" + (f", best {best:.4f} in {out / 'best_tnet.pth'}" if val_loader else ""))
+        print(f"done: {out / 'checkpoint_tnet.pth'}" + (f", best {best:.4f} in {out / 'best_tnet.pth'}" if val_loaders else ""))
     return 0
 
 

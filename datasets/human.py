@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 from pathlib import Path
 
 import cv2
@@ -32,6 +33,25 @@ def read_lists(lists_dir: str | os.PathLike, dataname: str) -> dict[str, list[Pa
     if len(set(sizes.values())) != 1:
         raise ValueError(f"the lists of {dataname!r} differ in length: {sizes}")
     return lists
+
+
+class RandomBackgrounds:
+    """A random (RGB image, alpha) pair from the given files, for :class:`datasets.transforms.BackgroundSwap`."""
+
+    def __init__(self, images: list, alphas: list):
+        if len(images) != len(alphas) or not images:
+            raise ValueError("RandomBackgrounds needs as many alphas as images, and at least one")
+        self.images, self.alphas = list(images), list(alphas)
+
+    def __call__(self) -> tuple:
+        i = random.randrange(len(self.images))
+        image = read_image(self.images[i], cv2.IMREAD_COLOR)
+        alpha = read_image(self.alphas[i], cv2.IMREAD_GRAYSCALE)
+        if image is None or alpha is None:
+            raise OSError(f"cannot read the background sample {self.images[i]}")
+        if alpha.shape != image.shape[:2]:
+            alpha = cv2.resize(alpha, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST)
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), alpha
 
 
 class HumanDataset(torch.utils.data.Dataset):

@@ -15,7 +15,7 @@ import sys
 from utils import save_checkpoint
 
 from .weights import WeightsError, _torch_load, _unwrap_state, load_tnet_state
-from .pspnet import TNet
+from .tnet import TNet
 
 RECIPE_KEYS = ("backbone", "pretrained", "patch", "batch_size", "epochs", "lr", "weight_decay", "cosine",
                "scale_prob", "scale_range", "crop_prob", "no_vflip", "dataname", "seed", "amp")

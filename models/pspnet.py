@@ -119,15 +119,3 @@ class PSPNet(nn.Module):
         if logits.shape[-2:] != size:  # output stride 16, or an input side not divisible by 8
             logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
         return logits
-
-
-class TNet(nn.Module):
-    """The trimap network of SHM (Chen et al. 2018): a PSPNet giving background/unknown/foreground logits."""
-
-    def __init__(self, backbone: str = "resnet50", num_classes: int = 3):
-        super().__init__()
-        self.arch = {"backbone": backbone, "num_classes": num_classes}
-        self.backbone = PSPNet(num_classes=num_classes, backbone=backbone)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone(x)

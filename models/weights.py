@@ -11,7 +11,8 @@ from pathlib import Path
 import torch
 import torchvision
 
-from .pspnet import BACKBONES, TNet
+from .pspnet import BACKBONES
+from .tnet import DECODERS, TNet
 
 
 # The compact model that ships with the project (see weights/MODEL_CARD.md); infer.py's default.
@@ -77,7 +78,7 @@ def load_backbone_weights(model: TNet, pretrained: str) -> str:
         state, source = _unwrap_state(_torch_load(pretrained)), str(pretrained)
     if backbone == "mobilenetv3":  # torchvision's MobileNetV3 keeps its trunk under 'features.'
         state = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
-    feats = model.backbone.feats
+    feats = model.encoder_features()
     expected = feats.state_dict()
     usable = {k: v for k, v in state.items() if k in expected and v.shape == expected[k].shape}
     missing = [k for k in expected if k not in usable and not k.endswith("num_batches_tracked")]
@@ -135,7 +136,13 @@ def load_tnet(path: str | os.PathLike, device: str | torch.device = "cpu") -> TN
     backbone = (arch or {}).get("backbone", "resnet50")
     if backbone not in BACKBONES:
         raise WeightsError(f"{path}: unknown backbone {backbone!r} in the checkpoint")
-    model = TNet(backbone=backbone, num_classes=(arch or {}).get("num_classes", 3))
+    decoder = (arch or {}).get("decoder", "psp")
+    if decoder not in DECODERS:
+        raise WeightsError(f"{path}: unknown decoder {decoder!r} in the checkpoint")
+    try:
+        model = TNet(backbone=backbone, num_classes=(arch or {}).get("num_classes", 3), decoder=decoder)
+    except ValueError as exc:
+        raise WeightsError(f"{path}: {exc}") from None
     try:
         load_tnet_state(model, state)
     except WeightsError as exc:
