@@ -145,3 +145,64 @@ def test_export_writes_fp16_weights_that_load(tmp_path):
         assert torch.allclose(load_tnet(out)(x), model(x), atol=0.05)
     assert export_main([str(tmp_path / "missing.pth"), str(tmp_path / "x.pth")]) == 1
     assert not (tmp_path / "x.pth").exists()
+
+
+# ------------------------------------------------------------------------------------------ compact U-Net TNet
+def test_unet_tnet_feeds_every_stride_to_the_decoder():
+    model = TNet("mobilenetv3", decoder="unet").eval()
+    assert model.arch == {"backbone": "mobilenetv3", "num_classes": 3, "decoder": "unet"}
+    net = model.backbone
+    x = torch.randn(1, 3, 128, 96)
+    with torch.no_grad():
+        feats = net.encoder(x)
+        assert [tuple(f.shape[-2:]) for f in feats] == [(64, 48), (32, 24), (16, 12), (8, 6), (4, 3)]  # strides 2…32
+        assert [f.shape[1] for f in feats] == [16, 24, 40, 112, 960]
+        # each up-block concatenates the encoder map of its stride
+        assert net.up16.conv[0].in_channels == 128 + 112 and net.up2.conv[0].in_channels == 32 + 16
+        assert [s[0].output_size for s in net.psp.stages] == [1, 2, 3, 6]
+        for h, w in ((64, 64), (70, 50), (320, 320)):
+            assert model(torch.randn(2, 3, h, w)).shape == (2, 3, h, w)
+    n = sum(p.numel() for p in model.parameters())
+    assert n * 2 < 20 * 2**20   # the default weights' budget, in float16
+
+
+def test_unet_decoder_skip_connections_carry_detail():
+    """The output depends on the stride-2 encoder features: zeroing them changes the logits (a decoder that
+    ignored its skips would not notice)."""
+    torch.manual_seed(0)
+    model = TNet("mobilenetv3", decoder="unet").eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        ref = model(x)
+        up2 = model.backbone.up2
+        original = up2.forward
+        up2.forward = lambda y, skip: original(y, torch.zeros_like(skip))
+        assert not torch.allclose(model(x), ref)
+
+
+def test_unet_needs_the_mobilenet_backbone_and_decoders_are_checked():
+    with pytest.raises(ValueError, match="unet decoder needs"):
+        TNet("resnet50", decoder="unet")
+    with pytest.raises(ValueError, match="unknown decoder"):
+        TNet("mobilenetv3", decoder="fpn")
+
+
+def test_unet_checkpoint_round_trip_and_imagenet_trunk(tmp_path):
+    model = TNet("mobilenetv3", decoder="unet").eval()
+    path = tmp_path / "unet.pth"
+    save_checkpoint({"arch": model.arch, "model": model.state_dict()}, path)
+    loaded = load_tnet(path)
+    assert loaded.arch["decoder"] == "unet"
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(loaded(x), model(x), atol=1e-6)
+    # a torchvision-format MobileNetV3 file initialises the U-Net's encoder
+    tv = torchvision.models.mobilenet_v3_large(weights=None)
+    torch.save(tv.state_dict(), tmp_path / "mnv3.pth")
+    fresh = TNet("mobilenetv3", decoder="unet")
+    load_backbone_weights(fresh, str(tmp_path / "mnv3.pth"))
+    assert torch.equal(fresh.backbone.encoder.features[4].block[0][0].weight, tv.features[4].block[0][0].weight)
+    # a checkpoint naming an unknown decoder is refused in one line
+    save_checkpoint({"arch": {**model.arch, "decoder": "nope"}, "model": model.state_dict()}, tmp_path / "bad.pth")
+    with pytest.raises(WeightsError, match="unknown decoder"):
+        load_tnet(tmp_path / "bad.pth")

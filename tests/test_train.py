@@ -137,3 +137,67 @@ def test_init_fine_tunes_from_weights_with_a_fresh_run(prepared, tmp_path, capsy
     assert tuned["global_step"] == 1 and tuned["arch"]["backbone"] == "mobilenetv3"
     r = cli(tmp_path, *args_for(prepared, tmp_path, "--init", str(weights), "--resume", str(weights)))
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+
+
+# -------------------------------------------------------------------------------------------- recipes (--config)
+def test_config_file_sets_defaults_and_flags_override(tmp_path):
+    cfg = tmp_path / "r.toml"
+    cfg.write_text('dataname = ["a", "b"]\nrepeat = [1, 3]\nbatch-size = 3\nlr = 0.01\ncosine = true\n'
+                   'decoder = "unet"\nbackbone = "mobilenetv3"\nscale_range = [0.5, 0.6]\n')
+    args = train.parse_args(["--config", str(cfg), "--lr", "0.5"])
+    assert args.dataname == ["a", "b"] and args.repeat == [1, 3] and args.batch_size == 3
+    assert args.lr == 0.5 and args.cosine is True and args.decoder == "unet" and list(args.scale_range) == [0.5, 0.6]
+    assert train.parse_args([]).lr == 1e-4   # without --config the design's defaults
+
+
+def test_the_shipped_recipe_parses():
+    args = train.parse_args(["--config", str(REPO / "configs" / "tnet_compact.toml")])
+    assert args.decoder == "unet" and args.backbone == "mobilenetv3" and args.dice_weight > 0
+    assert args.dataname == ["pfcn", "vikram"] and args.bg_prob > 0 and args.threads == 1
+
+
+@pytest.mark.parametrize("text, expect", [
+    ("nonsense_key = 1\n", "unknown key 'nonsense_key'"),
+    ("lr = 'fast'\n", "not a valid float"),
+    ("decoder = 'fpn'\n", "decoder must be one of"),
+    ("lr = \n", "not valid TOML"),
+])
+def test_bad_config_is_one_line(tmp_path, capsys, text, expect):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(text)
+    for path, message in ((cfg, expect), (tmp_path / "missing.toml", "missing.toml")):
+        with pytest.raises(SystemExit) as exc:
+            train.parse_args(["--config", str(path)])
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_unet_recipe_trains_on_several_sets_with_every_augmentation(prepared, tmp_path, capsys):
+    """Two list names (the second oversampled), the U-Net decoder, the Dice term and all augmentations:
+    one short epoch runs, each set is validated on its own, and the checkpoint records the decoder."""
+    import json
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    for f in prepared.glob("synth*.json"):   # the same samples under a second name, with absolute paths
+        entries = [str((prepared / p).resolve()) for p in json.loads(f.read_text())]
+        for name in ("synth", "other"):
+            (lists / f.name.replace("synth", name, 1)).write_text(json.dumps(entries))
+    args = args_for(lists, tmp_path, "--dataname", "synth", "other", "--repeat", "1", "2", "--decoder", "unet",
+                    "--dice-weight", "0.5", "--portrait-crop-prob", "0.5", "--rotate-prob", "0.5", "--bg-prob", "0.5",
+                    "--color-prob", "0.5", "--blur-prob", "0.5", "--noise-prob", "0.5", "--jpeg-prob", "0.5",
+                    "--epochs", "1", "--threads", "1")
+    assert train.main(args) == 0
+    out = capsys.readouterr().out
+    assert "train: 72 samples" in out                         # 24 + 2 × 24
+    assert "synth/mIoU" in out and "other/mIoU" in out and " mIoU " in out
+    ckpt = load_checkpoint(tmp_path / "results" / "checkpoint_tnet.pth")
+    assert ckpt["arch"]["decoder"] == "unet" and ckpt["global_step"] == 18
+    assert ckpt["args"]["dice_weight"] == 0.5
+
+
+def test_repeat_must_match_the_list_names(capsys):
+    for argv, message in ((["--dataname", "a", "b", "--repeat", "2"], "--repeat"),
+                          (["--decoder", "unet", "--backbone", "resnet50"], "mobilenetv3")):
+        with pytest.raises(SystemExit) as exc:
+            train.parse_args(argv)
+        assert exc.value.code == 2 and message in capsys.readouterr().err
