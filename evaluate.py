@@ -72,7 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--checkpoint", type=Path, default=None, metavar="PATH",
                        help="TNet weights (train.py checkpoint or shipped weights); "
                             "default: weights/tnet_mobilenetv3_pfcn.pth")
-    model.add_argument("--input-size", type=int, default=400, metavar="N", help="side of the square TNet input")
+    model.add_argument("--input-size", type=int, default=None, metavar="N",
+                       help="side of the square TNet input (default: the size the weights were trained for, "
+                            "recorded in the weights file; 400 for files that don't say)")
+    model.add_argument("--tta", choices=("none", "flip"), default="none",
+                       help="test-time augmentation of the trimap: 'flip' averages the photo and its mirror image "
+                            "(about twice the network time)")
     model.add_argument("--refine-kernel", type=int, default=10, metavar="K",
                        help="erode/dilate kernel of the refinement of the predicted trimap before the matting, "
                             "as infer.py (0: none); the trimap metrics score TNet's trimap before it")
@@ -102,7 +107,7 @@ def check_args(args, parser) -> None:
         parser.error("no data: give --dataname NAME (lists in --data-dir) or --images DIR --masks DIR")
     if folders and (args.images is None or args.masks is None):
         parser.error("--images and --masks go together")
-    if args.input_size <= 0 or args.input_size % 8:
+    if args.input_size is not None and (args.input_size <= 0 or args.input_size % 8):
         parser.error("--input-size must be a positive multiple of 8")
     for name in ("limit", "refine_kernel", "max_side", "threads"):
         if getattr(args, name) < 0:
@@ -219,6 +224,7 @@ def evaluate_one(sample: Sample, model, args, device) -> tuple[dict, "object", "
     import torch
 
     from idphoto import estimate_alpha, predict_trimap_pair
+    from idphoto.pipeline import model_input_size
     from matting_metrics import mask_iou, matting_errors, soft_share
     from utils import ConfusionMatrix, make_trimap, read_image, trimap_to_classes
 
@@ -238,7 +244,8 @@ def evaluate_one(sample: Sample, model, args, device) -> tuple[dict, "object", "
         gt_trimap = make_trimap(gt)
     t1 = time.perf_counter()
     # TNet's own trimap is scored; the refined one (wider unknown band) is what the matting gets, as in infer.py
-    raw, trimap = predict_trimap_pair(model, image, args.input_size, device, args.refine_kernel)
+    raw, trimap = predict_trimap_pair(model, image, args.input_size or model_input_size(model), device,
+                                      args.refine_kernel, flip=args.tta == "flip")
     t2 = time.perf_counter()
     alpha = None
     if not args.no_matting:
@@ -424,8 +431,12 @@ def run(args, parser) -> int:
     if not rows:
         raise EvalError(f"none of the {len(samples)} sample(s) could be evaluated (first: {failed[0]['error']})")
 
-    meta = {"data": data, "checkpoint": str(checkpoint), "backbone": model.arch["backbone"], "device": str(device),
-            "settings": {"input_size": args.input_size, "refine_kernel": args.refine_kernel,
+    from idphoto.pipeline import model_input_size
+
+    meta = {"data": data, "checkpoint": str(checkpoint), "backbone": model.arch["backbone"],
+            "decoder": model.arch.get("decoder", "psp"), "device": str(device),
+            "settings": {"input_size": args.input_size or model_input_size(model), "tta": args.tta,
+                         "refine_kernel": args.refine_kernel,
                          "matting": None if args.no_matting else args.matting, "max_side": args.max_side,
                          "soft_min_share": args.soft_min_share, "limit": args.limit,
                          "gt_trimap": "the lists' trimaps" if args.dataname else

@@ -45,7 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--checkpoint", type=Path, default=None, metavar="PATH",
                        help="TNet weights (a train.py checkpoint such as results/checkpoint_tnet.pth); "
                             "default: the shipped compact model weights/tnet_mobilenetv3_pfcn.pth")
-    model.add_argument("--input-size", type=int, default=400, metavar="N", help="side of the square TNet input")
+    model.add_argument("--input-size", type=int, default=None, metavar="N",
+                       help="side of the square TNet input (default: the size the weights were trained for, "
+                            "recorded in the weights file; 400 for files that don't say)")
+    model.add_argument("--tta", choices=("none", "flip"), default="none",
+                       help="test-time augmentation of the trimap: 'flip' averages the photo and its mirror image "
+                            "(about twice the network time)")
     model.add_argument("--refine-kernel", type=int, default=10, metavar="K",
                        help="erode/dilate kernel of the trimap refinement (0: none; 6: the 'smooth' variant)")
     model.add_argument("--matting", choices=sorted(MATTING_METHODS), default="cf",
@@ -89,11 +94,10 @@ def resolve_options(args, parser):
     """Check the arguments that argparse can't; returns (spec or None, background BGR)."""
     from idphoto.output import parse_color
 
-    for name in ("input_size", "dpi"):
-        if getattr(args, name) <= 0:
-            parser.error(f"--{name.replace('_', '-')} must be positive")
-    if args.input_size % 8:
-        parser.error("--input-size must be a multiple of 8")
+    if args.dpi <= 0:
+        parser.error("--dpi must be positive")
+    if args.input_size is not None and (args.input_size <= 0 or args.input_size % 8):
+        parser.error("--input-size must be a positive multiple of 8")
     if args.refine_kernel < 0 or args.max_side < 0 or args.threads < 0:
         parser.error("--refine-kernel and --max-side must not be negative")
     if not 1 <= args.quality <= 95:
@@ -261,7 +265,8 @@ def run(args, parser) -> int:
         torch.set_num_threads(args.threads)
     t = time.perf_counter()
     model = load_model(args.checkpoint, device)
-    pipeline = Pipeline(model, device, args.input_size, args.matting, args.refine_kernel, args.max_side or None)
+    pipeline = Pipeline(model, device, args.input_size, args.matting, args.refine_kernel, args.max_side or None,
+                        flip=args.tta == "flip")
     t_model = time.perf_counter() - t
 
     if args.image is not None:

@@ -41,27 +41,43 @@ class MattingWarning(UserWarning):
 
 
 # ------------------------------------------------------------------------------------------------ trimap
+DEFAULT_INPUT_SIZE = 400  # for checkpoints that don't say at what size they were trained
+
+
+def model_input_size(model: torch.nn.Module) -> int:
+    """The square input side a model was trained for (its weights file's ``meta``), else 400."""
+    return int((getattr(model, "meta", None) or {}).get("input_size") or DEFAULT_INPUT_SIZE)
+
+
 def predict_trimap(model: torch.nn.Module, image_bgr: np.ndarray, input_size: int = 400,
-                   device: str | torch.device = "cpu", refine_kernel: int = 10) -> np.ndarray:
+                   device: str | torch.device = "cpu", refine_kernel: int = 10, flip: bool = False) -> np.ndarray:
     """TNet's trimap of ``image_bgr`` at the photo's full size: H×W uint8 with values in {0, 128, 255}.
 
     Resize to ``input_size``² (bicubic) → RGB, ImageNet-normalised (the training normalisation) →
     forward → argmax → 0/128/255 (the scaling the original lost) → erode/dilate refinement (SPEC §2)
     → nearest-neighbour resize back to the photo. ``refine_kernel=0`` skips the refinement.
     """
-    return predict_trimap_pair(model, image_bgr, input_size, device, refine_kernel)[1]
+    return predict_trimap_pair(model, image_bgr, input_size, device, refine_kernel, flip)[1]
 
 
 def predict_trimap_pair(model: torch.nn.Module, image_bgr: np.ndarray, input_size: int = 400,
-                        device: str | torch.device = "cpu", refine_kernel: int = 10) -> tuple[np.ndarray, np.ndarray]:
+                        device: str | torch.device = "cpu", refine_kernel: int = 10,
+                        flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(raw, refined) trimaps from one forward pass, both at the photo's size: TNet's own argmax trimap
     (what it was trained to predict, so what evaluation scores) and the refined one of :func:`predict_trimap`
-    (its unknown band widened by the erode/dilate, what the matting uses)."""
+    (its unknown band widened by the erode/dilate, what the matting uses).
+
+    ``flip``: test-time augmentation — the photo and its mirror image go through the network as one batch
+    and their class probabilities are averaged (about twice the network time)."""
     h, w = image_bgr.shape[:2]
     small = cv2.resize(image_bgr, (input_size, input_size), interpolation=cv2.INTER_CUBIC)
     x = image_to_tensor(cv2.cvtColor(small, cv2.COLOR_BGR2RGB)).unsqueeze(0).to(device)
     with torch.inference_mode():
-        classes = model(x).argmax(1)[0]
+        if flip:
+            probs = model(torch.cat([x, x.flip(-1)])).softmax(1)
+            classes = (probs[0] + probs[1].flip(-1)).argmax(0)
+        else:
+            classes = model(x).argmax(1)[0]
     raw = trimap_to_image(classes)
     refined = erode_dilate(raw, refine_kernel) if refine_kernel else raw
     return tuple(cv2.resize(t, (w, h), interpolation=cv2.INTER_NEAREST) for t in (raw, refined))
@@ -182,18 +198,20 @@ class MattingResult:
 class Pipeline:
     """The whole chain with one model: ``Pipeline(load_tnet(path)).run(image_bgr)`` → :class:`MattingResult`."""
 
-    def __init__(self, model: torch.nn.Module, device: str | torch.device = "cpu", input_size: int = 400,
-                 matting: str = "cf", refine_kernel: int = 10, max_side: int | None = DEFAULT_MAX_SIDE):
+    def __init__(self, model: torch.nn.Module, device: str | torch.device = "cpu", input_size: int | None = None,
+                 matting: str = "cf", refine_kernel: int = 10, max_side: int | None = DEFAULT_MAX_SIDE,
+                 flip: bool = False):
         if matting not in MATTING_METHODS:
             raise ValueError(f"unknown matting method {matting!r}; choose one of {', '.join(MATTING_METHODS)}")
         self.model = model.to(device).eval()
-        self.device, self.input_size, self.matting = device, input_size, matting
+        self.device, self.input_size, self.matting = device, input_size or model_input_size(model), matting
+        self.flip = flip
         self.refine_kernel, self.max_side = refine_kernel, max_side
 
     def run(self, image_bgr: np.ndarray) -> MattingResult:
         timings = {}
         t = time.perf_counter()
-        trimap = predict_trimap(self.model, image_bgr, self.input_size, self.device, self.refine_kernel)
+        trimap = predict_trimap(self.model, image_bgr, self.input_size, self.device, self.refine_kernel, self.flip)
         timings["trimap"] = time.perf_counter() - t
         t = time.perf_counter()
         alpha = estimate_alpha(image_bgr, trimap, self.matting, self.max_side)

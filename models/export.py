@@ -17,12 +17,15 @@ from utils import save_checkpoint
 from .weights import WeightsError, _torch_load, _unwrap_state, load_tnet_state
 from .tnet import TNet
 
-RECIPE_KEYS = ("backbone", "pretrained", "patch", "batch_size", "epochs", "lr", "weight_decay", "cosine",
-               "scale_prob", "scale_range", "crop_prob", "no_vflip", "dataname", "seed", "amp")
+RECIPE_KEYS = ("config", "backbone", "decoder", "pretrained", "patch", "batch_size", "epochs", "lr", "weight_decay",
+               "cosine", "dice_weight", "class_weights", "scale_prob", "scale_range", "crop_prob", "no_vflip",
+               "portrait_crop_prob", "rotate_prob", "rotate_degrees", "bg_prob", "color_prob", "blur_prob", "noise_prob",
+               "jpeg_prob", "dataname", "repeat", "seed", "amp", "channels_last")
 
 
-def export_tnet(src: str | os.PathLike, dst: str | os.PathLike, half: bool = True) -> dict:
-    """Write ``dst`` from the checkpoint ``src``; returns its ``meta``."""
+def export_tnet(src: str | os.PathLike, dst: str | os.PathLike, half: bool = True, input_size: int | None = None) -> dict:
+    """Write ``dst`` from the checkpoint ``src``; returns its ``meta``. ``input_size`` (default: the training
+    patch) is the square side inference feeds the model unless told otherwise."""
     obj = _torch_load(src)
     state = _unwrap_state(obj)
     arch = obj.get("arch") or {"backbone": "resnet50", "num_classes": 3}
@@ -32,6 +35,9 @@ def export_tnet(src: str | os.PathLike, dst: str | os.PathLike, half: bool = Tru
     args = obj.get("args") or {}
     meta = {"epoch": obj.get("epoch"), "best_metric": obj.get("best_metric"),
             "recipe": {k: args[k] for k in RECIPE_KEYS if k in args}, "dtype": "float16" if half else "float32"}
+    size = input_size or args.get("patch")
+    if size:
+        meta["input_size"] = int(size)
     save_checkpoint({"arch": arch, "model": weights, "meta": meta}, dst)
     return meta
 
@@ -41,9 +47,11 @@ def main(argv=None) -> int:
     p.add_argument("checkpoint", help="a train.py checkpoint (results/best_tnet.pth)")
     p.add_argument("output", help="the weights file to write")
     p.add_argument("--fp32", action="store_true", help="keep float32 instead of float16")
+    p.add_argument("--input-size", type=int, default=None, help="square input side that infer.py/evaluate.py use by "
+                   "default with these weights (default: the training patch)")
     args = p.parse_args(argv)
     try:
-        meta = export_tnet(args.checkpoint, args.output, half=not args.fp32)
+        meta = export_tnet(args.checkpoint, args.output, half=not args.fp32, input_size=args.input_size)
     except WeightsError as exc:
         print(f"export: error: {exc}", file=sys.stderr)
         return 1

@@ -147,4 +147,6 @@ def load_tnet(path: str | os.PathLike, device: str | torch.device = "cpu") -> TN
         load_tnet_state(model, state)
     except WeightsError as exc:
         raise WeightsError(f"{path}: {exc}") from None
+    meta = obj.get("meta") if isinstance(obj, dict) else None
+    model.meta = meta if isinstance(meta, dict) else {}   # e.g. the input size it was trained for
     return model.to(device).eval()

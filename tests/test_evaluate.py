@@ -199,7 +199,7 @@ def oracle(monkeypatch, pairs):
     truth = {hashlib.sha1(read_image(p).tobytes()).hexdigest(): a for p, a in pairs}
     gt = lambda img: truth[hashlib.sha1(img.tobytes()).hexdigest()]  # noqa: E731
 
-    def trimaps(model, img, input_size, device, refine_kernel):
+    def trimaps(model, img, input_size, device, refine_kernel, flip=False):
         raw = make_trimap(gt(img))
         return raw, erode_dilate(raw, refine_kernel)
 

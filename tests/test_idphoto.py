@@ -385,3 +385,30 @@ def test_faces_off_the_person_are_ignored():
     assert photo.face == on and not photo.warnings
     photo = make_id_photo(image, alpha, fg, get_spec("1inch"), faces=[FaceBox(60, 85, 40, 40), on])
     assert photo.face.w == 40 and "2 faces" in photo.warnings[0]
+
+
+def test_flip_tta_averages_the_photo_and_its_mirror():
+    """With flip TTA the trimap of a photo is the mirror of the trimap of the mirrored photo (the averaged
+    probabilities are symmetric), and a model that only sees one half of the photo becomes symmetric."""
+    import torch
+
+    from idphoto.pipeline import model_input_size, predict_trimap_pair
+
+    class LeftOnly(torch.nn.Module):      # 'person' wherever x < half the width: foreground logits there
+        def forward(self, x):
+            n, _, h, w = x.shape
+            logits = torch.zeros(n, 3, h, w)
+            logits[:, 2, :, : w // 2] = 5.0
+            logits[:, 0, :, w // 2:] = 1.0
+            return logits
+
+    photo = np.zeros((64, 64, 3), np.uint8)
+    raw, _ = predict_trimap_pair(LeftOnly(), photo, 64, refine_kernel=0)
+    assert (raw[:, :32] == 255).all() and (raw[:, 32:] == 0).all()
+    raw_tta, _ = predict_trimap_pair(LeftOnly(), photo, 64, refine_kernel=0, flip=True)
+    # averaged: each side has p(fg) ≈ 0.5 from one view and p(bg) from the other → both sides agree
+    assert np.array_equal(raw_tta, raw_tta[:, ::-1]) and (raw_tta == 255).all()
+    model = LeftOnly()
+    assert model_input_size(model) == 400
+    model.meta = {"input_size": 256}
+    assert model_input_size(model) == 256

@@ -138,6 +138,7 @@ def test_export_writes_fp16_weights_that_load(tmp_path):
     saved = torch.load(out, weights_only=True)
     assert set(saved) == {"arch", "model", "meta"}
     assert saved["meta"]["epoch"] == 7 and saved["meta"]["recipe"] == {"patch": 256}
+    assert saved["meta"]["input_size"] == 256 and load_tnet(out).meta["input_size"] == 256
     assert all(v.dtype == torch.float16 for v in saved["model"].values() if v.is_floating_point())
     assert out.stat().st_size < ckpt.stat().st_size * 0.6
     x = torch.randn(1, 3, 64, 64)
