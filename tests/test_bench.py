@@ -90,3 +90,39 @@ def test_bench_prepare_links_a_pairs_folder(tmp_path):
     (run,) = r["figures"]["runs"]
     assert run["converted"] == 3 and run["skipped"] == 0 and positive(run["images_per_s"])
     assert sorted(p.name for p in (src / "images").iterdir()) == ["0.jpg", "1.jpg", "2.jpg", "3.jpg"]  # source untouched
+
+
+def test_learning_curve_table_from_tensorboard_events(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    from learning_curve import read_scalars, table
+
+    w = SummaryWriter(str(tmp_path))
+    for epoch, (loss, iou) in enumerate([(0.9, 0.5), (0.7, 0.6), (0.5, 0.8)], start=1):
+        w.add_scalar("train/loss_epoch", loss, epoch)
+        w.add_scalar("train/lr", 1e-3 / epoch, epoch)
+        w.add_scalar("val/pfcn/person_IoU", iou, epoch)
+        w.add_scalar("val/pfcn/pixel_acc", 0.99, epoch)   # not a shown tag
+    w.add_scalar("val/pfcn/person_IoU", 0.85, 3)           # a resumed epoch: the later value wins
+    w.close()
+    lines = table(read_scalars(str(tmp_path)), every=2).splitlines()
+    assert lines[0] == "| epoch | train loss | lr | pfcn/person_IoU |"
+    assert [line.split("|")[1].strip() for line in lines[2:]] == ["1", "2", "3"]
+    assert lines[-1].split("|")[4].strip() == "0.8500" and "pixel_acc" not in lines[0]
+
+
+def test_ablation_trains_and_scores_a_variant(prepared, tmp_path):
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text('dataname = ["synth"]\nbackbone = "mobilenetv3"\ndecoder = "unet"\npretrained = "none"\n'
+                   'patch = 64\nbatch_size = 4\nworkers = 0\ndevice = "cpu"\ndice_weight = 0.5\nthreads = 1\n')
+    run = subprocess.run([sys.executable, str(REPO / "bench" / "ablation.py"), "--config", str(cfg), "--data-dir",
+                          str(prepared), "--work", str(tmp_path / "w"), "--epochs", "1", "--variants", "no-dice",
+                          "--val", "synth_val", "--limit", "2"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    record = json.loads(run.stdout.splitlines()[-1])
+    scores = record["figures"]["no-dice"]["synth_val"]
+    assert 0 <= scores["person_iou"] <= 1 and 0 <= scores["unknown_iou"] <= 1
+    assert record["figures"]["no-dice"]["overrides"] == "--dice-weight 0"
+    import torch
+    ckpt = torch.load(tmp_path / "w" / "no-dice" / "checkpoint_tnet.pth", weights_only=False)
+    assert ckpt["args"]["dice_weight"] == 0 and ckpt["arch"]["decoder"] == "unet"   # the override reached train.py
