@@ -305,6 +305,14 @@ def log_images(writer, tag: str, images, pred, truth, step: int, n: int) -> None
         writer.add_image(f"{tag}/{name}", vutils.make_grid(grey, nrow=n), step)
 
 
+def get_lr(step: int, total_steps: float, base_lr: float, cosine: bool) -> float:
+    """The learning rate of optimiser step ``step`` (0-based): constant, or cosine-decayed from ``base_lr`` to 0
+    over ``total_steps``. From the step count, so a resumed run (even with other --epochs) continues the curve."""
+    if not cosine:
+        return base_lr
+    return base_lr * 0.5 * (1 + math.cos(math.pi * min(step / total_steps, 1.0)))
+
+
 def optimizer_step(loss: torch.Tensor, optimizer, scaler) -> None:
     """Backward and step, through the AMP GradScaler when there is one (it skips steps with inf/NaN grads)."""
     optimizer.zero_grad(set_to_none=True)
@@ -429,9 +437,8 @@ def train(args) -> int:
                 if not torch.isfinite(loss):
                     raise TrainError(f"the loss became {loss.item()} at epoch {epoch}, step {global_step + 1}: "
                                      f"lower --lr{' or drop --amp' if args.amp else ''}; the last good checkpoint is in {out}")
-                if args.cosine:  # from the step count, so a resumed run (even with other --epochs) continues the curve
-                    for group in optimizer.param_groups:
-                        group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * min(global_step / total_steps, 1.0)))
+                for group in optimizer.param_groups:
+                    group["lr"] = get_lr(global_step, total_steps, args.lr, args.cosine)
                 optimizer_step(loss, optimizer, scaler)
                 global_step += 1
                 steps_this_epoch += 1

@@ -412,3 +412,41 @@ def test_flip_tta_averages_the_photo_and_its_mirror():
     assert model_input_size(model) == 400
     model.meta = {"input_size": 256}
     assert model_input_size(model) == 256
+
+
+def test_pipeline_cutout_carries_no_fringe_of_the_old_background():
+    """A red 'person' with soft edges on a green screen, with TNet replaced by the true trimap: the
+    foreground the pipeline hands on (cut-out colours, composite) has the green removed at the soft edge."""
+    image, alpha, trimap = disk_scene(160, 140, fg=(40, 40, 220), bg=(60, 200, 60))
+    classes = torch.from_numpy(np.digitize(trimap, (64, 192)))
+    class Oracle(torch.nn.Module):
+        def forward(self, x):
+            return class_logits(classes)(x)
+
+    result = Pipeline(Oracle(), input_size=160, refine_kernel=0).run(image)
+    soft = (alpha > 0.2) & (alpha < 0.8) & (result.alpha > 0.1)
+    assert soft.sum() > 50
+    green_in_photo = image[soft][:, 1].mean() / 255
+    green_in_cutout = result.foreground[soft][:, 1].mean()
+    assert green_in_photo > 0.3 and green_in_cutout < 0.25      # BGR: channel 1 is green
+    cut = result.cutout_rgba()
+    assert np.abs(cut[soft][:, :3].astype(int) - (40, 40, 220)).mean() < 40
+
+
+def test_matting_keeps_known_pixels_around_the_band_in_its_crop():
+    """A band that spans the photo's width between foreground (top) and background (bottom): only the
+    known rows kept around the band's box let the solver see both sides; without them it would give up
+    and return a constant."""
+    h, w = 80, 60
+    ramp = np.clip((np.arange(h, dtype=np.float32) - 35) / 10, 0, 1)[:, None].repeat(w, 1)  # 1 → 0 downwards
+    true_alpha = 1 - ramp
+    image = (true_alpha[..., None] * np.array([30, 30, 200]) + ramp[..., None] * np.array([200, 200, 30])).astype(np.uint8)
+    trimap = np.zeros((h, w), np.uint8)
+    trimap[:34] = 255
+    trimap[34:47] = 128
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # "no sure foreground/background" would be raised here
+        alpha = estimate_alpha(image, trimap, "cf")
+    band = alpha[36:45]
+    assert band.std() > 0.1 and np.abs(band - true_alpha[36:45]).mean() < 0.15

@@ -141,3 +141,23 @@ def test_a_failing_sample_is_reported_not_fatal(raw_tree, tmp_path, monkeypatch)
     report = (tmp_path / "out" / "prepare_report.txt").read_text()
     assert "No space left on device" in report
     assert len(list((tmp_path / "out" / "trimap").iterdir())) == expected["good"] - 1
+
+
+def test_pairs_with_the_same_name_are_one_sample_not_two(tmp_path):
+    """`a.jpg` and `a.png` in one folder would both write out/alpha/a.png: the second is rejected as a
+    duplicate sample name, listed in the report, and the first converted once."""
+    import prepare_aifenge
+
+    src = tmp_path / "pairs"
+    (src / "images").mkdir(parents=True)
+    (src / "masks").mkdir()
+    photo, alpha = synthetic_portrait(2)
+    cv2.imwrite(str(src / "images" / "a.jpg"), photo)
+    cv2.imwrite(str(src / "images" / "a.png"), photo)
+    cv2.imwrite(str(src / "masks" / "a.png"), alpha)
+    layout, samples, problems = prepare_aifenge.find_samples(src)
+    assert layout == "pairs" and [s["name"] for s in samples] == ["a"]
+    assert [(Path(p).name, why) for p, why in problems] == [("a.png", "duplicate sample name")]
+    assert run(src, tmp_path, "--val-fraction", "0") == 0
+    assert json.loads((tmp_path / "lists" / "t_img.json").read_text()) == ["../out/img/a.jpg"]
+    assert "duplicate sample name" in (tmp_path / "out" / "prepare_report.txt").read_text()

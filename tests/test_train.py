@@ -48,6 +48,9 @@ def test_training_learns_checkpoints_and_resumes(prepared, tmp_path):
     assert {"train/input", "train/predicted_trimap", "train/true_trimap", "val/predicted_trimap"} <= set(tags["images"])
     losses = [e.value for e in acc.Scalars("train/loss_epoch")]
     assert losses[-1] < losses[0]
+    # --cosine: after the resume (a 96-step horizon) the logged rate falls every epoch, to nearly 0 at the end
+    lrs = [e.value for e in acc.Scalars("train/lr")][2:]
+    assert all(b < a for a, b in zip(lrs, lrs[1:])) and lrs[-1] < 0.01 * 2e-3 < lrs[0]
 
 
 def test_ctrl_c_saves_a_resumable_checkpoint(prepared, tmp_path, monkeypatch):
@@ -137,6 +140,15 @@ def test_init_fine_tunes_from_weights_with_a_fresh_run(prepared, tmp_path, capsy
     assert tuned["global_step"] == 1 and tuned["arch"]["backbone"] == "mobilenetv3"
     r = cli(tmp_path, *args_for(prepared, tmp_path, "--init", str(weights), "--resume", str(weights)))
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_learning_rate_schedule():
+    assert train.get_lr(0, 100, 1e-3, cosine=False) == train.get_lr(99, 100, 1e-3, cosine=False) == 1e-3
+    assert train.get_lr(0, 100, 1e-3, cosine=True) == pytest.approx(1e-3)
+    assert train.get_lr(50, 100, 1e-3, cosine=True) == pytest.approx(5e-4)
+    assert train.get_lr(25, 100, 1e-3, cosine=True) == pytest.approx(1e-3 * 0.5 * (1 + 2 ** -0.5))
+    assert train.get_lr(100, 100, 1e-3, cosine=True) == pytest.approx(0, abs=1e-12)
+    assert train.get_lr(150, 100, 1e-3, cosine=True) == pytest.approx(0, abs=1e-12)   # past the horizon: stays at 0
 
 
 # -------------------------------------------------------------------------------------------- recipes (--config)
