@@ -14,8 +14,7 @@ import sys
 
 from utils import save_checkpoint
 
-from .weights import WeightsError, _torch_load, _unwrap_state, load_tnet_state
-from .tnet import TNet
+from .weights import WeightsError, _torch_load, _unwrap_state, load_tnet_state, tnet_for
 
 RECIPE_KEYS = ("backbone", "pretrained", "patch", "batch_size", "epochs", "lr", "weight_decay", "cosine",
                "scale_prob", "scale_range", "crop_prob", "no_vflip", "dataname", "seed", "amp")
@@ -24,12 +23,15 @@ RECIPE_KEYS = ("backbone", "pretrained", "patch", "batch_size", "epochs", "lr", 
 def export_tnet(src: str | os.PathLike, dst: str | os.PathLike, half: bool = True) -> dict:
     """Write ``dst`` from the checkpoint ``src``; returns its ``meta``."""
     obj = _torch_load(src)
-    state = _unwrap_state(obj)
-    arch = obj.get("arch") or {"backbone": "resnet50", "num_classes": 3}
-    model = TNet(**arch)
+    try:
+        state = _unwrap_state(obj)
+    except WeightsError as exc:
+        raise WeightsError(f"{src}: {exc}") from None
+    model = tnet_for(obj, src)
+    arch = model.arch
     load_tnet_state(model, state)  # refuse a file that does not fit before writing anything
     weights = {k: v.half() if half and v.is_floating_point() else v for k, v in model.state_dict().items()}
-    args = obj.get("args") or {}
+    args = obj.get("args") if isinstance(obj.get("args"), dict) else {}
     meta = {"epoch": obj.get("epoch"), "best_metric": obj.get("best_metric"),
             "recipe": {k: args[k] for k in RECIPE_KEYS if k in args}, "dtype": "float16" if half else "float32"}
     save_checkpoint({"arch": arch, "model": weights, "meta": meta}, dst)
@@ -46,6 +48,9 @@ def main(argv=None) -> int:
         meta = export_tnet(args.checkpoint, args.output, half=not args.fp32)
     except WeightsError as exc:
         print(f"export: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # the output can't be written (a missing folder is made; a full disk is not)
+        print(f"export: error: {exc.filename or args.output}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     print(f"{args.output}: {os.path.getsize(args.output) / 2**20:.1f} MiB, epoch {meta['epoch']}, "
           f"best metric {meta['best_metric']}")
