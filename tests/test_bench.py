@@ -90,3 +90,16 @@ def test_bench_prepare_links_a_pairs_folder(tmp_path):
     (run,) = r["figures"]["runs"]
     assert run["converted"] == 3 and run["skipped"] == 0 and positive(run["images_per_s"])
     assert sorted(p.name for p in (src / "images").iterdir()) == ["0.jpg", "1.jpg", "2.jpg", "3.jpg"]  # source untouched
+
+
+def test_bench_face_head(tmp_path):
+    (tmp_path / "i").mkdir()
+    (tmp_path / "m").mkdir()
+    for i in range(2):
+        photo, alpha = synthetic_portrait(i, 120, 160)
+        cv2.imwrite(str(tmp_path / "i" / f"{i}.jpg"), photo)
+        cv2.imwrite(str(tmp_path / "m" / f"{i}_mask.png"), alpha)
+    r = run_bench("bench_face_head.py", "--images", str(tmp_path / "i"), "--masks", str(tmp_path / "m"))
+    assert r["bench"] == "face_head" and r["figures"]["photos"] == 2 and r["params"]["threshold"] > 0
+    f = r["figures"]
+    assert f["measured"] + f["no_face_on_person"] == 2 and isinstance(f["under_threshold"], list)
