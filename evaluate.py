@@ -25,7 +25,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from cli import EXIT_ERROR, EXIT_OK, OneLineParser, guarded, resolve_device
+from cli import EXIT_ERROR, EXIT_OK, OneLineParser, check_writable_dir, guarded, resolve_device
 
 SOFT_MIN_SHARE = 0.01  # share of 0 < α < 255 pixels above which a ground truth counts as a soft matte
 CSV_FIELDS = ["name", "width", "height", "soft_gt", "trimap_mIoU", "trimap_acc", "trimap_IoU_bg",
@@ -362,6 +362,7 @@ def run(args, parser) -> int:
         print(f"evaluate.py: warning: {note} (skipped)", file=sys.stderr)
     if args.limit:
         samples = samples[:args.limit]
+    check_writable_dir(args.out_dir)  # now, not after the last image has been evaluated
 
     import torch
     from tqdm import tqdm

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from cli import EXIT_ERROR, EXIT_OK, OneLineParser, guarded
+from cli import EXIT_ERROR, EXIT_OK, OneLineParser, check_writable_dir, guarded
 from utils import atomic_path, atomic_write_bytes, make_trimap, read_image, write_image
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -255,6 +255,8 @@ def prepare(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     if not args.src.is_dir():
         raise PrepareError(f"--src {args.src} is not a folder")
+    check_writable_dir(args.out, "--out")  # a file in the way or a read-only folder: now, not after the work
+    check_writable_dir(args.lists_dir, "--lists-dir")
     layout, samples, problems = find_samples(args.src)
     if not samples:
         raise PrepareError(f"no photo/matte pairs found under {args.src}")

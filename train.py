@@ -29,7 +29,7 @@ from torch.utils.data import ConcatDataset, DataLoader
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
-from cli import EXIT_INTERRUPTED, OneLineParser, guarded, resolve_device
+from cli import EXIT_INTERRUPTED, OneLineParser, check_writable_dir, guarded, resolve_device
 from datasets import HumanDataset, list_paths, tensor_to_image, train_transforms, val_transforms
 from datasets.human import RandomBackgrounds
 from loss import ClassificationLoss
@@ -234,8 +234,6 @@ def check_out_dir(out: Path, resume_path: str | None, run_id: str | None, overwr
     only belong to the run being resumed, unless ``overwrite``. Returns whether a best_tnet.pth of another
     run is there (replaced with --overwrite at this run's first save)."""
     existing = [out / name for name in (CHECKPOINT, BEST) if (out / name).exists()]
-    if out.exists() and not out.is_dir():
-        raise TrainError(f"--out {out} is a file, not a folder")
     foreign = []
     for path in existing:
         their_id, text = describe_run(path)
@@ -448,9 +446,10 @@ def _train(args, stack: ExitStack) -> int:
     refusal, stale_best = None, False
     if main_process:
         try:
+            check_writable_dir(out, "--out")
             stack.enter_context(RunLock(out))
             stale_best = check_out_dir(out, args.resume, run_id, args.overwrite)
-        except TrainError as exc:
+        except (TrainError, OSError) as exc:
             refusal = exc
     if world > 1 and all_reduce_sum([float(refusal is not None)], device)[0]:
         raise refusal or TrainError(f"--out {out}: refused by rank 0")

@@ -327,6 +327,15 @@ def test_empty_or_odd_checkpoint_is_one_line(tmp_path, capsys):
         assert "no CUDA device" in one_line_error(capsys)
 
 
+def test_out_dir_that_is_a_file_fails_before_evaluating(tmp_path, checkpoint, capsys, monkeypatch):
+    images, masks = make_folders(tmp_path, n=1)
+    (tmp_path / "out").write_text("a file")
+    monkeypatch.setattr(evaluate, "evaluate_one", lambda *a: pytest.fail("evaluated before checking --out-dir"))
+    assert evaluate.main(["--checkpoint", str(checkpoint), "--images", str(images), "--masks", str(masks),
+                          "--out-dir", str(tmp_path / "out"), *FAST]) == 1
+    assert "--out-dir is a file, not a folder" in one_line_error(capsys)
+
+
 def test_missing_checkpoint(tmp_path, capsys):
     images, masks = make_folders(tmp_path, n=1)
     assert evaluate.main(["--checkpoint", str(tmp_path / "nope.pth"), "--images", str(images),

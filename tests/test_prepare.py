@@ -230,3 +230,12 @@ def test_a_full_disk_at_the_end_keeps_the_report_and_names_the_file(raw_tree, tm
     report = (tmp_path / "out" / "prepare_report.txt").read_text()
     assert "corrupt" in report and "nomatte" in report  # written before the lists failed
     assert not list((tmp_path / "lists").glob("*"))  # no torn list
+
+
+def test_out_or_lists_dir_that_is_a_file_fails_before_any_work(raw_tree, tmp_path, capsys):
+    src, _ = raw_tree
+    (tmp_path / "lists").write_text("a file")
+    assert run(src, tmp_path) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == f"prepare_aifenge.py: error: {tmp_path / 'lists'}: --lists-dir is a file, not a folder"
+    assert not (tmp_path / "out").exists()  # nothing converted

@@ -303,3 +303,10 @@ def test_threads_flag_sets_torch_threads(prepared, tmp_path, monkeypatch):
     assert calls == [1]
     help_text = subprocess.run([sys.executable, str(REPO / "train.py"), "--help"], capture_output=True, text=True).stdout
     assert "--threads" in help_text and "--overwrite" in help_text
+
+
+def test_out_that_is_a_file_is_one_line_not_file_exists(prepared, tmp_path, capsys):
+    (tmp_path / "results").write_text("a file")
+    assert train.main(args_for(prepared, tmp_path, "--max-steps", "1")) == 1
+    err = capsys.readouterr().err
+    assert "--out is a file, not a folder" in err and "File exists" not in err and len(err.strip().splitlines()) == 1
