@@ -216,11 +216,15 @@ CHECKPOINT, BEST = "checkpoint_tnet.pth", "best_tnet.pth"
 
 
 def describe_run(path: Path) -> tuple[str | None, str]:
-    """(run id or None, a short description) of the checkpoint at ``path``; reads no tensors."""
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:
-        return "unreadable", "unreadable"
+    """(run id or None, a short description) of the checkpoint at ``path`` ("unreadable" for both when it
+    can't be read); memory-mapped where possible, so a large checkpoint costs no time."""
+    obj = None
+    for mmap in (True, False):  # mmap reads no tensors, but only works on the zip format of torch ≥ 1.6
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+            break
+        except Exception:
+            continue
     if not isinstance(obj, dict):
         return "unreadable", "unreadable"
     text = f"epoch {obj.get('epoch', '?')}" + (", interrupted" if obj.get("interrupted") else "")
