@@ -25,7 +25,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from cli import EXIT_ERROR, EXIT_OK, OneLineParser, guarded
+from cli import EXIT_ERROR, EXIT_OK, OneLineParser, check_writable_dir, guarded, resolve_device
 
 SOFT_MIN_SHARE = 0.01  # share of 0 < α < 255 pixels above which a ground truth counts as a soft matte
 CSV_FIELDS = ["name", "width", "height", "soft_gt", "trimap_mIoU", "trimap_acc", "trimap_IoU_bg",
@@ -129,25 +129,10 @@ def samples_from_lists(data_dir: Path, dataname: str) -> list[Sample]:
     from datasets import read_lists
 
     try:
-        lists = read_lists(data_dir, dataname)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # before ValueError, which both subclass
-        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8 text"
-        raise EvalError(f"{_broken_list(data_dir, dataname)}: not a valid JSON list ({reason})") from None
+        lists = read_lists(data_dir, dataname)  # its errors name the list file (and the entry)
     except (FileNotFoundError, ValueError) as exc:
         raise EvalError(str(exc)) from None
     return [Sample(i.stem, i, a, t) for i, a, t in zip(lists["img"], lists["alpha"], lists["trimap"])]
-
-
-def _broken_list(data_dir: Path, dataname: str) -> str:
-    """The first list file of ``dataname`` that does not parse (read_lists reads them in this order)."""
-    from datasets import list_paths
-
-    for path in list_paths(data_dir, dataname).values():
-        try:
-            json.loads(path.read_text(encoding="utf-8"))
-        except ValueError:
-            return str(path)
-    return f"a list of {dataname!r} in {data_dir}"
 
 
 def _shorten(names: list[str], n: int = 5) -> str:
@@ -384,16 +369,16 @@ def run(args, parser) -> int:
         print(f"evaluate.py: warning: {note} (skipped)", file=sys.stderr)
     if args.limit:
         samples = samples[:args.limit]
+    check_writable_dir(args.out_dir)  # now, not after the last image has been evaluated
 
     import torch
     from tqdm import tqdm
 
     from idphoto import MattingWarning
-    from infer import pick_device
     from models import DEFAULT_WEIGHTS, WeightsError, load_tnet
 
     try:
-        device = pick_device(args.device)
+        device = resolve_device(args.device)  # a missing CUDA device: exit 1, as in infer.py and train.py
     except ValueError as exc:
         parser.error(str(exc))
     if args.threads:

@@ -6,6 +6,8 @@
 Every input problem (missing or broken file, wrong checkpoint, no face…) is reported in one line on
 stderr with a non-zero exit; in batch mode the file is skipped and the rest processed. Outputs are
 written only when the whole photo succeeded, each atomically, so no partial file is ever left behind.
+In batch mode every photo gets its own output names (checked before any work), and no input photo is
+ever written over.
 """
 from __future__ import annotations
 
@@ -16,11 +18,14 @@ import time
 import warnings
 from pathlib import Path
 
-from cli import EXIT_ERROR, EXIT_OK, OneLineParser, guarded
+from cli import EXIT_ERROR, EXIT_OK, OneLineParser, check_writable_dir, guarded, resolve_device
 
 from idphoto.specs import SPECS, custom_spec, describe_specs, get_spec  # light: no torch yet
 
-
+MIN_SIDE_PX = 100          # a smaller ID photo is no use to anyone (the smallest standard is 260×378)
+MAX_SIDE_PX = 10000
+DPI_RANGE = (72, 1200)
+MIN_SHEET_PHOTO_MM = 15    # a print sheet of smaller photos is a mistake (ID photos are 22 mm wide or more)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,11 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
                           f"and size. Known: {describe_specs()} (aliases: passport=icao)")
     size = idp.add_mutually_exclusive_group()
     size.add_argument("--size-px", type=int, nargs=2, metavar=("W", "H"),
-                      help="custom size in pixels, framed by --spec's head rule (1inch: head 60%% of the height)")
+                      help=f"custom size in pixels ({MIN_SIDE_PX}–{MAX_SIDE_PX} a side), framed by --spec's head "
+                           f"rule (1inch: head 60%% of the height)")
     size.add_argument("--size-mm", type=float, nargs=2, metavar=("W", "H"),
-                      help="custom size in millimetres at --dpi, framed by --spec's head rule")
+                      help=f"custom size in millimetres at --dpi (at least {MIN_SIDE_PX} px a side), framed by "
+                           f"--spec's head rule")
     idp.add_argument("--dpi", type=int, default=300, metavar="N",
-                     help="print resolution stored in the JPEG (and used by --size-mm and --layout)")
+                     help=f"print resolution stored in the JPEG (and used by --size-mm and --layout), "
+                          f"{DPI_RANGE[0]}–{DPI_RANGE[1]}")
     idp.add_argument("--bg", default="white", metavar="COLOUR",
                      help=f"background: {', '.join(COLORS)} (blue #438EDB, red #FF0000 as for Chinese ID photos) "
                           f"or #RRGGBB")
@@ -82,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     idp.add_argument("--max-kb", type=float, default=None, metavar="N",
                      help="highest JPEG quality (≤ --quality) whose file is at most N KB (1 KB = 1024 bytes)")
     idp.add_argument("--layout", choices=sorted(SHEETS), default=None,
-                     help="also write a print sheet (6inch = 4×6 in) tiled with as many copies as fit, with cut lines")
+                     help=f"also write a print sheet (6inch = 4×6 in) tiled with as many copies as fit, with cut "
+                          f"lines (photos of at least {MIN_SHEET_PHOTO_MM} mm a side at --dpi)")
 
     misc = p.add_argument_group("other")
     misc.add_argument("--quiet", action="store_true", help="print only errors and the batch summary")
@@ -94,10 +103,10 @@ def resolve_options(args, parser):
     """Check the arguments that argparse can't; returns (spec or None, background BGR)."""
     from idphoto.output import parse_color
 
-    if args.dpi <= 0:
-        parser.error("--dpi must be positive")
     if args.input_size is not None and (args.input_size <= 0 or args.input_size % 8):
         parser.error("--input-size must be a positive multiple of 8")
+    if not DPI_RANGE[0] <= args.dpi <= DPI_RANGE[1]:
+        parser.error(f"--dpi must be between {DPI_RANGE[0]} and {DPI_RANGE[1]}")
     if args.refine_kernel < 0 or args.max_side < 0 or args.threads < 0:
         parser.error("--refine-kernel and --max-side must not be negative")
     if not 1 <= args.quality <= 95:
@@ -111,8 +120,8 @@ def resolve_options(args, parser):
     custom = args.size_px or args.size_mm
     if custom is not None and min(custom) <= 0:
         parser.error("--size-px/--size-mm values must be positive")
-    if args.size_px and max(args.size_px) > 10000:
-        parser.error("--size-px: at most 10000 px a side")
+    if args.size_px and not MIN_SIDE_PX <= min(args.size_px) <= max(args.size_px) <= MAX_SIDE_PX:
+        parser.error(f"--size-px: {MIN_SIDE_PX} to {MAX_SIDE_PX} px a side")
     if args.spec.lower() == "none":
         if custom:
             parser.error("--spec none keeps the photo's size; drop --size-px/--size-mm")
@@ -126,28 +135,29 @@ def resolve_options(args, parser):
             spec = custom_spec(size_px=tuple(args.size_px), dpi=args.dpi, base=base)
         else:
             spec = custom_spec(size_mm=tuple(args.size_mm), dpi=args.dpi, base=base)
-            if max(spec.size_px) > 10000 or min(spec.size_px) < 1:
-                parser.error("--size-mm at --dpi gives an unusable pixel size")
+            if not MIN_SIDE_PX <= min(spec.size_px) <= max(spec.size_px) <= MAX_SIDE_PX:
+                w, h = spec.size_px
+                parser.error(f"--size-mm at --dpi {args.dpi} gives {w}×{h} px; {MIN_SIDE_PX} to {MAX_SIDE_PX} px a side needed")
         spec = dataclasses.replace(spec, name=f"custom size, {base.name} framing")
     elif args.dpi != base.dpi:  # same physical size at another resolution
         spec = custom_spec(size_mm=(base.width_mm, base.height_mm), dpi=args.dpi, base=base)
+        if min(spec.size_px) < MIN_SIDE_PX:
+            parser.error(f"--dpi {args.dpi} makes a {spec.size_px[0]}×{spec.size_px[1]} px {base.name} photo; "
+                         f"at least {MIN_SIDE_PX} px a side needed")
     else:
         spec = base
+    if args.layout:
+        mm = min(spec.size_px) / spec.dpi * 25.4
+        if mm < MIN_SHEET_PHOTO_MM:
+            parser.error(f"--layout: the photo is {spec.size_px[0]}×{spec.size_px[1]} px at {spec.dpi} DPI, "
+                         f"{mm:.1f} mm on its short side; print sheets need at least {MIN_SHEET_PHOTO_MM} mm "
+                         f"(lower --dpi or enlarge the photo)")
     return spec, bg
 
 
 def pick_device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise ValueError(f"--device: not a torch device: {name!r}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device available (use --device cpu)")
-    return name
+    """--device: a malformed name is a ValueError (usage, exit 2); a missing CUDA device exits 1, as in train.py."""
+    return resolve_device(name)
 
 
 def load_model(checkpoint: Path | None, device: str):
@@ -230,12 +240,41 @@ def print_report(report: dict, spec_name: str, out=None) -> None:
         print(f"{key:8} {path}{extra}", file=out)
 
 
-def unique_stems(files: list[Path]) -> list[str]:
-    """Output name stems; two inputs with the same stem (a.jpg, a.png) keep their extension in the name."""
-    counts = {}
-    for f in files:
-        counts[f.stem] = counts.get(f.stem, 0) + 1
-    return [f.stem if counts[f.stem] == 1 else f"{f.stem}_{f.suffix.lstrip('.').lower()}" for f in files]
+def _key(path: Path) -> tuple[str, str]:
+    """A file's identity for collisions: its real folder and its name without case (on Windows and macOS
+    ``photo.JPG`` and ``photo.jpg`` are one file)."""
+    return str(path.parent.resolve()), path.name.casefold()
+
+
+def unique_stems(files: list[Path], out_dir: Path, layout: str | None = None) -> list[str]:
+    """One output name stem per input, never shared and never naming an input photo, decided before any work.
+
+    A photo keeps its own stem when no other input has it (case ignored); photos sharing a stem add their
+    extension (``a.jpg`` → ``a_jpg``, ``a.png`` → ``a_png``). A stem still taken — by another photo, or
+    because one of its outputs would be an input photo (``a.jpg`` beside ``a_idphoto.jpg`` in --out-dir) —
+    gets ``_2``, ``_3``…: plain stems are served first, then the others in file-name order.
+    """
+    from collections import Counter
+
+    from idphoto.output import output_paths
+
+    inputs = {_key(f) for f in files}
+    shared = Counter(f.stem.casefold() for f in files)
+    wanted = [f.stem if shared[f.stem.casefold()] == 1 else f"{f.stem}_{f.suffix.lstrip('.').lower()}" for f in files]
+    taken: set[str] = set()
+    stems: list[str] = [""] * len(files)
+    for i in sorted(range(len(files)), key=lambda i: (wanted[i] != files[i].stem, files[i].name)):
+        stem, n = wanted[i], 1
+        while stem.casefold() in taken or any(_key(p) in inputs for p in output_paths(out_dir, stem, layout).values()):
+            n += 1
+            stem = f"{wanted[i]}_{n}"
+        taken.add(stem.casefold())
+        stems[i] = stem
+    # the guarantee itself, checked: every output path is distinct and none is an input
+    planned = [_key(p) for stem in stems for p in output_paths(out_dir, stem, layout).values()]
+    if len(set(planned)) != len(planned) or inputs & set(planned):
+        raise RuntimeError("output names collide; refusing to write anything")
+    return stems
 
 
 def run(args, parser) -> int:
@@ -250,9 +289,12 @@ def run(args, parser) -> int:
             raise IDPhotoError(f"{args.image}: file not found")
         files, others = [args.image], []
     else:
+        # listed once, before anything is written: this run's own outputs are never taken as inputs
         files, others = list_images(args.input_dir)
         if not files:
             raise IDPhotoError(f"{args.input_dir}: no images (.jpg .png .webp .bmp .tif) in this folder")
+    check_writable_dir(args.out_dir)  # before the model and the photos: not after the last photo
+    stems = [args.image.stem] if args.image is not None else unique_stems(files, args.out_dir, args.layout)
 
     from idphoto.pipeline import Pipeline
     try:
@@ -281,17 +323,22 @@ def run(args, parser) -> int:
 
     from tqdm import tqdm
 
+    if not args.quiet:
+        for path, stem in zip(files, stems):
+            if stem != path.stem:
+                print(f"note: {path.name} → outputs named {stem}_* (its own name is taken)", file=sys.stderr)
     done, skipped, totals = 0, [], {}
-    for path, stem in zip(bar := tqdm(files, desc="photos", unit="photo", file=sys.stderr, disable=args.quiet),
-                          unique_stems(files)):
+    for path, stem in zip(bar := tqdm(files, desc="photos", unit="photo", file=sys.stderr, disable=args.quiet), stems):
         try:
             report = process_one(path, stem, pipeline, args, spec, bg)
         except KeyboardInterrupt:
             raise
+        except OSError as exc:  # the out-dir can't be written (a full disk): every later photo would fail too
+            raise OSError(exc.errno, exc.strerror or str(exc), exc.filename or str(args.out_dir)) from None
         except IDPhotoError as exc:
             skipped.append((path, str(exc)))
         except Exception as exc:  # one bad photo must not stop the batch
-            skipped.append((path, f"{path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"))
+            skipped.append((path, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"))
         else:
             done += 1
             for key, v in report["timings"].items():
@@ -299,13 +346,17 @@ def run(args, parser) -> int:
             for note in report["notes"]:
                 bar.write(f"warning: {path.name}: {note}", file=sys.stderr)
             continue
-        bar.write(f"skipped: {skipped[-1][1]}", file=sys.stderr)
+        reason = skipped[-1][1].removeprefix(f"{path}: ")  # every line names its file once
+        skipped[-1] = (path, reason)
+        bar.write(f"skipped: {path}: {reason}", file=sys.stderr)
     bar.close()
     mean = {k: v / done for k, v in totals.items()} if done else {}
     print(f"{done} of {len(files)} photos done, {len(skipped)} skipped"
           + (f", {len(others)} non-image files ignored" if others else "")
           + f"; outputs in {args.out_dir}; total {time.perf_counter() - t_start:.1f} s"
           + (f"; mean per photo: {format_times(mean)}" if mean else ""))
+    for path, reason in skipped:
+        print(f"  skipped {path.name}: {reason}")
     return EXIT_OK if not skipped else EXIT_ERROR
 
 

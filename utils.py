@@ -1,7 +1,9 @@
 """Shared helpers: trimaps, image I/O that never leaves half-written files, metrics, checkpoints."""
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -69,8 +71,11 @@ def atomic_path(path: str | os.PathLike):
     Readers never see a half-written file, and a re-run never trusts one.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot write here ({exc.strerror or exc})", str(path)) from None
     os.close(fd)
     try:
         yield tmp
@@ -78,6 +83,10 @@ def atomic_path(path: str | os.PathLike):
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        # the temporary name means nothing to the user (and a write error often names no file): the target does
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -149,9 +158,28 @@ class ConfusionMatrix:
 
 # ------------------------------------------------------------------------------------------ checkpoints
 def save_checkpoint(state: dict, path: str | os.PathLike) -> None:
-    """torch.save atomically: a crash or Ctrl-C never leaves a torn checkpoint."""
+    """torch.save atomically: a crash or Ctrl-C never leaves a torn checkpoint.
+
+    torch reports a failed write (a full disk, a quota) as a RuntimeError from its C++ zip writer
+    ("inline_container.cc … file write failed"); it becomes an OSError that names ``path``.
+    """
     with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+        try:
+            torch.save(state, tmp)
+        except RuntimeError as exc:
+            text = str(exc)
+            if "inline_container" not in text and "iostream" not in text and "write" not in text:
+                raise
+            raise OSError(errno.EIO, f"could not write the checkpoint{_space_hint(Path(path).parent)}", str(path)) from None
+
+
+def _space_hint(folder: Path) -> str:
+    """' (no space left: N MiB free)' when the disk holding ``folder`` is (nearly) full, else ''."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return ""
+    return f" (no space left: {free / 2**20:.0f} MiB free)" if free < 64 * 2**20 else " (write failed)"
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:

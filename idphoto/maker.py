@@ -8,6 +8,7 @@ import numpy as np
 from .errors import IDPhotoError
 from .face import FaceBox, detect_faces
 from .framing import Placement, composite, place_by_face, place_by_mask, place_centre, render
+from .headcheck import implausible_face
 from .specs import PhotoSpec
 
 MIN_PERSON_SHARE = 0.01  # below this share of alpha ≥ 0.5 pixels the segmentation found no person
@@ -41,6 +42,9 @@ def make_id_photo(image_bgr: np.ndarray, alpha: np.ndarray, foreground: np.ndarr
     faces = detect_faces(image_bgr) if faces is None else faces
     on_person = [f for f in faces if _on_mask(f, alpha)]
     faces = on_person or faces  # a "face" in the background (a poster, a false detection) is not the subject
+    verdicts = [(f, implausible_face(f, alpha)) for f in faces]  # a patch of cheek is not a face
+    false = [why for _, why in verdicts if why]
+    faces = [f for f, why in verdicts if why is None]
     face = faces[0] if faces else None
     if len(faces) > 1:
         notes.append(f"{len(faces)} faces found; framing on the largest "
@@ -48,12 +52,12 @@ def make_id_photo(image_bgr: np.ndarray, alpha: np.ndarray, foreground: np.ndarr
     if face is not None:
         placement = place_by_face(face, face.crown_y(alpha), size, spec)
     elif not no_face_ok:
-        raise IDPhotoError("no face found (a frontal face is needed for framing; "
+        raise IDPhotoError(f"no face found{f'; {false[0]}' if false else ''} (a frontal face is needed for framing; "
                            "pass --no-face-ok to centre on the person instead, or --spec none)")
     else:
         placement = place_by_mask(alpha, size, spec)
-        notes.append("no face found; framing on the person's mask" if placement is not None
-                     else "no face and no person found; the photo is centred")
+        notes.append(f"no face found{f' ({false[0]})' if false else ''}; framing on the person's mask"
+                     if placement is not None else "no face and no person found; the photo is centred")
         if placement is None:
             placement = place_centre(alpha.shape, size)
     out = render(foreground, alpha, placement, size, background_bgr)

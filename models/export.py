@@ -14,8 +14,7 @@ import sys
 
 from utils import save_checkpoint
 
-from .weights import WeightsError, _torch_load, _unwrap_state, load_tnet_state
-from .tnet import TNet
+from .weights import WeightsError, _torch_load, _unwrap_state, load_tnet_state, tnet_for
 
 RECIPE_KEYS = ("config", "backbone", "decoder", "pretrained", "patch", "batch_size", "epochs", "lr", "weight_decay",
                "cosine", "dice_weight", "class_weights", "scale_prob", "scale_range", "crop_prob", "no_vflip",
@@ -27,12 +26,15 @@ def export_tnet(src: str | os.PathLike, dst: str | os.PathLike, half: bool = Tru
     """Write ``dst`` from the checkpoint ``src``; returns its ``meta``. ``input_size`` (default: the training
     patch) is the square side inference feeds the model unless told otherwise."""
     obj = _torch_load(src)
-    state = _unwrap_state(obj)
-    arch = obj.get("arch") or {"backbone": "resnet50", "num_classes": 3}
-    model = TNet(**arch)
+    try:
+        state = _unwrap_state(obj)
+    except WeightsError as exc:
+        raise WeightsError(f"{src}: {exc}") from None
+    model = tnet_for(obj, src)
+    arch = model.arch
     load_tnet_state(model, state)  # refuse a file that does not fit before writing anything
     weights = {k: v.half() if half and v.is_floating_point() else v for k, v in model.state_dict().items()}
-    args = obj.get("args") or {}
+    args = obj.get("args") if isinstance(obj.get("args"), dict) else {}
     meta = {"epoch": obj.get("epoch"), "best_metric": obj.get("best_metric"),
             "recipe": {k: args[k] for k in RECIPE_KEYS if k in args}, "dtype": "float16" if half else "float32"}
     size = input_size or args.get("patch")
@@ -54,6 +56,9 @@ def main(argv=None) -> int:
         meta = export_tnet(args.checkpoint, args.output, half=not args.fp32, input_size=args.input_size)
     except WeightsError as exc:
         print(f"export: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # the output can't be written (a missing folder is made; a full disk is not)
+        print(f"export: error: {exc.filename or args.output}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     print(f"{args.output}: {os.path.getsize(args.output) / 2**20:.1f} MiB, epoch {meta['epoch']}, "
           f"best metric {meta['best_metric']}")

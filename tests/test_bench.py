@@ -126,3 +126,16 @@ def test_ablation_trains_and_scores_a_variant(prepared, tmp_path):
     import torch
     ckpt = torch.load(tmp_path / "w" / "no-dice" / "checkpoint_tnet.pth", weights_only=False)
     assert ckpt["args"]["dice_weight"] == 0 and ckpt["arch"]["decoder"] == "unet"   # the override reached train.py
+
+
+def test_bench_face_head(tmp_path):
+    (tmp_path / "i").mkdir()
+    (tmp_path / "m").mkdir()
+    for i in range(2):
+        photo, alpha = synthetic_portrait(i, 120, 160)
+        cv2.imwrite(str(tmp_path / "i" / f"{i}.jpg"), photo)
+        cv2.imwrite(str(tmp_path / "m" / f"{i}_mask.png"), alpha)
+    r = run_bench("bench_face_head.py", "--images", str(tmp_path / "i"), "--masks", str(tmp_path / "m"))
+    assert r["bench"] == "face_head" and r["figures"]["photos"] == 2 and r["params"]["threshold"] > 0
+    f = r["figures"]
+    assert f["measured"] + f["no_face_on_person"] == 2 and isinstance(f["under_threshold"], list)

@@ -1,6 +1,7 @@
 """End-to-end tests of infer.py: the whole pipeline with a small checkpoint made here, batch mode, bad input."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -264,7 +265,7 @@ def test_custom_size_keeps_the_specs_head_rule(spec, size, head_ratio):
     (["--spec", "3inch"], "unknown standard"),
     (["--bg", "pink"], "not a colour"),
     (["--size-px", "0", "10"], "positive"),
-    (["--spec", "none", "--size-px", "10", "10"], "--spec none"),
+    (["--spec", "none", "--size-px", "200", "200"], "--spec none"),
     (["--matting", "magic"], "invalid choice"),
 ])
 def test_usage_mistakes_are_one_line(capsys, photos, args, message):
@@ -301,3 +302,160 @@ def test_cli_entry_point_never_shows_a_traceback(tmp_path):
     for flag in ("--image", "--input-dir", "--checkpoint", "--matting", "--spec", "--size-px", "--size-mm", "--dpi",
                  "--bg", "--no-face-ok", "--max-kb", "--layout", "--max-side", "--input-size", "--out-dir"):
         assert flag in proc.stdout
+
+
+# ---------------------------------------------------------------- batch outputs: unique, never over inputs
+def test_colliding_names_get_distinct_predictable_outputs(capsys, checkpoint, photos, tmp_path, person):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    names = ["photo.JPG", "photo.jpg", "a.jpg", "a.png", "a_png.jpg"]
+    portrait = Image.open(photos / "face.jpg")
+    for i, name in enumerate(names):  # each input a different width, so every output tells its input
+        portrait.resize((200 + 8 * i, 240)).save(folder / name, "PNG" if name.endswith(".png") else "JPEG")
+    out = tmp_path / "out"
+    rc, stdout, err = run_cli(capsys, "--input-dir", folder, "--checkpoint", checkpoint, "--out-dir", out,
+                              "--input-size", 160, "--spec", "none")
+    assert rc == 0, err
+    assert "5 of 5 photos done" in stdout
+    expected = {"photo.JPG": "photo_jpg", "photo.jpg": "photo_jpg_2", "a.jpg": "a_jpg", "a.png": "a_png_2",
+                "a_png.jpg": "a_png"}
+    assert len({s.casefold() for s in expected.values()}) == 5
+    for name, stem in expected.items():
+        width = 200 + 8 * names.index(name)
+        assert cv2.imread(str(out / f"{stem}_trimap.png"), cv2.IMREAD_UNCHANGED).shape == (240, width), name
+        assert all(p.is_file() for p in outputs(out, stem))
+    assert len(list(out.iterdir())) == 5 * len(OUTPUT_NAMES)
+    assert "a.png → outputs named a_png_2_*" in err
+
+
+def test_the_input_folder_as_out_dir_never_overwrites_an_input(capsys, checkpoint, photos, tmp_path, person):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(photos / "face.jpg", folder / "a.jpg")
+    Image.open(photos / "face.jpg").resize((200, 240)).save(folder / "a_idphoto.jpg", quality=90)
+    original = (folder / "a_idphoto.jpg").read_bytes()
+    rc, stdout, err = run_cli(capsys, "--input-dir", folder, "--checkpoint", checkpoint, "--out-dir", folder,
+                              "--input-size", 160, "--spec", "none")
+    assert rc == 0, err
+    assert "2 of 2 photos done" in stdout  # this run's outputs were not taken as inputs
+    assert (folder / "a_idphoto.jpg").read_bytes() == original
+    assert cv2.imread(str(folder / "a_2_trimap.png"), cv2.IMREAD_UNCHANGED).shape == (240, 240)
+    assert cv2.imread(str(folder / "a_idphoto_trimap.png"), cv2.IMREAD_UNCHANGED).shape == (240, 200)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ["a.jpg", "a_idphoto.jpg"] + [f"{stem}_{n}" for stem in ("a_2", "a_idphoto") for n in OUTPUT_NAMES])
+
+
+def test_unique_stems_plan_is_checked_and_stable(tmp_path):
+    files = [tmp_path / n for n in ("x.jpg", "x.png", "x_png.jpg", "x_png_2.jpg", "y.JPG", "y.jpeg")]
+    stems = infer.unique_stems(files, tmp_path / "o")
+    assert stems == ["x_jpg", "x_png_3", "x_png", "x_png_2", "y_jpg", "y_jpeg"]
+    assert infer.unique_stems(files, tmp_path / "o") == stems  # the same every run
+
+
+def test_batch_skip_lines_and_summary_name_the_files(capsys, checkpoint, photos, tmp_path, person):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("face.jpg", "no_face.png", "truncated.jpg"):
+        shutil.copy(photos / name, folder / name)
+    rc, stdout, err = run_cli(capsys, "--input-dir", folder, "--checkpoint", checkpoint, "--out-dir", tmp_path / "o",
+                              "--input-size", 160)
+    assert rc == 1 and "1 of 3 photos done, 2 skipped" in stdout
+    assert f"skipped: {folder / 'no_face.png'}: no face found" in err
+    assert f"skipped: {folder / 'truncated.jpg'}: cannot decode image" in err
+    assert "  skipped no_face.png: no face found" in stdout and "  skipped truncated.jpg: cannot decode" in stdout
+
+
+def test_batch_no_person_line_names_the_file(capsys, checkpoint, photos, tmp_path, monkeypatch):
+    use_known_tnet(monkeypatch, person=False)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(photos / "face.jpg", folder / "face.jpg")
+    rc, stdout, err = run_cli(capsys, "--input-dir", folder, "--checkpoint", checkpoint, "--out-dir", tmp_path / "o",
+                              "--input-size", 160, "--quiet")
+    assert rc == 1 and f"skipped: {folder / 'face.jpg'}: no person found" in err
+    assert "  skipped face.jpg: no person found" in stdout
+
+
+# ------------------------------------------------------------------------- the out-dir, checked first
+def test_out_dir_that_is_a_file_fails_first_in_one_line(capsys, checkpoint, photos, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(infer, "process_one", lambda *a: calls.append(a))
+    target = tmp_path / "results"
+    target.write_text("a file")
+    for out in (target, target / "sub"):
+        rc, _, err = run_cli(capsys, "--image", photos / "face.jpg", "--checkpoint", checkpoint, "--out-dir", out)
+        one_line_error(rc, err)
+        assert "is a file, not a folder" in err and "File exists" not in err
+    assert calls == [] and target.read_text() == "a file"
+
+
+def test_unwritable_out_dir_is_found_before_any_photo(capsys, checkpoint, photos, tmp_path, monkeypatch):
+    import cli
+
+    calls = []
+    monkeypatch.setattr(infer, "process_one", lambda *a: calls.append(a))
+    out = tmp_path / "ro"
+    out.mkdir()
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(cli.tempfile, "mkstemp", denied)  # what a read-only folder does (root ignores chmod)
+    rc, _, err = run_cli(capsys, "--input-dir", photos, "--checkpoint", checkpoint, "--out-dir", out)
+    one_line_error(rc, err)
+    assert f"{out}: --out-dir is not writable (Permission denied)" in err and calls == []
+
+
+def test_a_full_disk_names_the_output_and_leaves_nothing(capsys, checkpoint, photos, tmp_path, monkeypatch, person):
+    import idphoto.output
+
+    real_fdopen = os.fdopen
+
+    def full(fd, mode="r", *a, **k):
+        os.close(fd)
+        return open("/dev/full", mode)  # writes fail with ENOSPC, as on a full disk
+
+    monkeypatch.setattr(idphoto.output.os, "fdopen", full)
+    rc, _, err = run_cli(capsys, "--image", photos / "face.jpg", "--checkpoint", checkpoint, "--out-dir", tmp_path,
+                         "--input-size", 160)
+    monkeypatch.setattr(idphoto.output.os, "fdopen", real_fdopen)
+    one_line_error(rc, err)
+    assert f"{tmp_path / 'face_trimap.png'}: No space left on device" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------- sizes, devices, files
+@pytest.mark.parametrize("args,message", [
+    (["--size-px", "1", "1", "--layout", "6inch"], "--size-px: 100 to 10000 px a side"),
+    (["--size-px", "99", "400"], "--size-px: 100 to 10000 px a side"),
+    (["--size-mm", "3", "4"], "gives 35×47 px"),
+    (["--size-px", "120", "160", "--layout", "6inch"], "print sheets need at least 15 mm"),
+    (["--dpi", "1"], "--dpi must be between 72 and 1200"),
+])
+def test_absurd_sizes_are_refused(capsys, photos, args, message):
+    with pytest.raises(SystemExit) as info:
+        infer.main(["--image", str(photos / "face.jpg"), *args])
+    _, err = capsys.readouterr()
+    assert info.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_device_cuda_without_cuda_exits_1_like_train(capsys, photos, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    rc, _, err = run_cli(capsys, "--image", photos / "face.jpg", "--device", "cuda", "--out-dir", tmp_path / "o")
+    one_line_error(rc, err)
+    assert rc == 1 and "no CUDA device" in err
+    with pytest.raises(SystemExit) as info:
+        infer.main(["--image", str(photos / "face.jpg"), "--device", "gpu0"])
+    assert info.value.code == 2
+
+
+def test_empty_and_odd_checkpoints_are_one_line(capsys, photos, tmp_path):
+    empty = tmp_path / "empty.pth"
+    empty.write_bytes(b"")
+    arch_str = tmp_path / "arch.pth"
+    save_checkpoint({"arch": "mobilenetv3", "model": TNet("mobilenetv3").state_dict()}, arch_str)
+    for ckpt, message in ((empty, "is empty (0 bytes)"), (arch_str, "its 'arch' entry is a str")):
+        rc, _, err = run_cli(capsys, "--image", photos / "face.jpg", "--checkpoint", ckpt, "--out-dir", tmp_path / "o")
+        one_line_error(rc, err)
+        assert message in err and str(ckpt) in err and "unexpected" not in err
