@@ -470,7 +470,9 @@ def _train(args, stack: ExitStack) -> int:
 
     if resume is not None:
         try:
-            model = tnet_for(resume, args.resume)  # the checkpoint's own backbone
+            described = resume if resume.get("arch") is not None else {  # files of the original code: the flags'
+                **resume, "arch": {"backbone": args.backbone, "decoder": args.decoder}}
+            model = tnet_for(described, args.resume)  # the checkpoint's own backbone
             load_tnet_state(model, resume["model"])
         except WeightsError as exc:
             raise TrainError(f"--resume {args.resume}: {exc}") from None

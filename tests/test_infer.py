@@ -390,7 +390,7 @@ def test_out_dir_that_is_a_file_fails_first_in_one_line(capsys, checkpoint, phot
 
 
 def test_unwritable_out_dir_is_found_before_any_photo(capsys, checkpoint, photos, tmp_path, monkeypatch):
-    import cli
+    import tempfile
 
     calls = []
     monkeypatch.setattr(infer, "process_one", lambda *a: calls.append(a))
@@ -400,7 +400,7 @@ def test_unwritable_out_dir_is_found_before_any_photo(capsys, checkpoint, photos
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(cli.tempfile, "mkstemp", denied)  # what a read-only folder does (root ignores chmod)
+    monkeypatch.setattr(tempfile, "mkstemp", denied)  # what a read-only folder does (root ignores chmod)
     rc, _, err = run_cli(capsys, "--input-dir", photos, "--checkpoint", checkpoint, "--out-dir", out)
     one_line_error(rc, err)
     assert f"{out}: --out-dir is not writable (Permission denied)" in err and calls == []
