@@ -136,6 +136,20 @@ def convert_sample(sample: dict, paths: dict, layout: str, threshold: int, kerne
     return None
 
 
+def remove_unfinished(out: Path, lists_dir: Path, name: str) -> int:
+    """Delete the temp files that a killed run left half-written (atomic writes name them ``.<file>.<random>.tmp``
+    beside their target); a finished file is never one of them, so the re-run's result is the uninterrupted one's."""
+    removed = 0
+    places = [(out / kind, "") for kind in ("img", "alpha", "trimap")] + [(out, ""), (lists_dir, f"{name}_")]
+    for folder, prefix in places:
+        if folder.is_dir():
+            for entry in os.scandir(folder):
+                if entry.name.startswith("." + prefix) and entry.name.endswith(".tmp") and entry.is_file():
+                    os.unlink(entry.path)
+                    removed += 1
+    return removed
+
+
 def split_by_group(samples: list[dict], val_fraction: float) -> tuple[list[dict], list[dict]]:
     """Deterministic split: whole shoot groups go to validation, in sha1 order of the group name, until
     ``val_fraction`` of the samples is reached — near-duplicates never straddle train and val."""
@@ -203,6 +217,9 @@ def prepare(args: argparse.Namespace) -> int:
         raise PrepareError(f"no photo/matte pairs found under {args.src}")
     print(f"{layout} layout: {len(samples)} pairs found in {args.src}" + (f", {len(problems)} photos without a matte" if problems else ""))
 
+    stale = remove_unfinished(args.out, args.lists_dir, args.name)
+    if stale:
+        print(f"  removed {stale} unfinished temp files of an interrupted run")
     params_file = args.out / "prepare_params.json"
     params = {"threshold": args.threshold, "kernel": args.kernel}
     old = json.loads(params_file.read_text()) if params_file.is_file() else params
