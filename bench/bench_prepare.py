@@ -15,7 +15,9 @@ folder; comparing the seconds per pair at each N shows whether the time grows li
 also kills a run at the smallest N half-way (SIGKILL of the whole process group, as a crash or an OOM
 kill would), runs it again, and checks that the result is byte-for-byte the uninterrupted run's.
 
-Each figure is for the whole process (start-up, pairing, decode, encode, trimaps, lists). Peak memory is
+Each figure is for the whole process (start-up, pairing, decode, encode, trimaps, lists), in wall seconds
+and in CPU seconds (user + system of the process and its workers: the rate of one dedicated core, which
+is what a busy machine's wall time hides). Peak memory is
 the largest proportional set size (PSS) summed over the process and its workers (sampled every 0.2 s). Temp folders
 are deleted afterwards. Prints one JSON line on stdout.
 """
@@ -25,6 +27,7 @@ import argparse
 import hashlib
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -146,13 +149,20 @@ def prepare_cmd(src: Path, out: Path, workers: int) -> list[str]:
 
 
 def run_prepare(src: Path, out: Path, workers: int) -> dict:
-    """One prepare_aifenge.py process: converted/skipped counts, wall seconds, images/s, peak memory."""
+    """One prepare_aifenge.py process: converted/skipped counts, wall seconds, images/s, CPU seconds, peak memory.
+
+    The CPU seconds (user + system of the process and its workers) give the rate of one dedicated core,
+    which a shared or busy machine's wall time does not."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load = os.getloadavg()[0]
     t = time.perf_counter()
     proc = subprocess.Popen(prepare_cmd(src, out, workers), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     memory = PeakMemory(proc.pid)
     stdout, stderr = proc.communicate()
     seconds = time.perf_counter() - t
     memory.stop()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
     m = DONE_LINE.search(stdout)
     if proc.returncode != 0 or m is None:
         raise SystemExit(f"bench_prepare.py: error: prepare_aifenge.py failed (rc {proc.returncode}): "
@@ -160,6 +170,8 @@ def run_prepare(src: Path, out: Path, workers: int) -> dict:
     converted = int(m[1])
     return {"workers": workers, "converted": converted, "already_done": int(m[2]), "skipped": int(m[3]),
             "seconds": seconds, "images_per_s": converted / seconds, "images_per_s_per_worker": converted / seconds / workers,
+            "cpu_seconds": cpu, "images_per_cpu_s": converted / cpu if cpu > 0 else None,
+            "load_avg_1min": [round(load, 2), round(os.getloadavg()[0], 2)],
             "peak_pss_mib": memory.peak / 2**20, "peak_pss_main_mib": memory.peak_main / 2**20}
 
 
@@ -243,15 +255,22 @@ def aisegment_mode(args, tmp: Path) -> int:
             r = {"pairs": n, **run_prepare(srcs[n], out, w)}
             r["seconds_per_pair"] = r["seconds"] / n
             note(f"{n} pairs, {w} worker(s): {r['seconds']:.1f} s = {r['images_per_s']:.1f} images/s "
-                 f"({r['images_per_s_per_worker']:.1f} per worker), peak {r['peak_pss_mib']:.0f} MiB")
+                 f"({r['images_per_s_per_worker']:.1f} per worker); {r['cpu_seconds']:.1f} CPU s = "
+                 f"{r['images_per_cpu_s']:.1f} images per CPU second; peak {r['peak_pss_mib']:.0f} MiB; "
+                 f"load average {r['load_avg_1min']}")
             runs.append(r)
             if not (args.kill_resume and n == sizes[0] and w == args.workers[0]):
                 shutil.rmtree(out)  # keep the disk use to one converted copy at a time
     figures = {"runs": runs, "generation": gen}
     # time per pair at the largest N over that at the smallest: 1.0 is linear growth
-    figures["growth"] = {str(w): next(r["seconds_per_pair"] for r in runs if r["pairs"] == sizes[-1] and r["workers"] == w)
-                         / next(r["seconds_per_pair"] for r in runs if r["pairs"] == sizes[0] and r["workers"] == w)
-                         for w in args.workers} if len(sizes) > 1 else None
+    # time (wall and CPU) per pair at the largest N over that at the smallest: 1.0 is linear growth
+    def per_pair(n, w, key):
+        return next(r[key] / r["pairs"] for r in runs if r["pairs"] == n and r["workers"] == w)
+
+    figures["growth"] = {f"{key}_{w}_workers": per_pair(sizes[-1], w, key) / per_pair(sizes[0], w, key)
+                         for w in args.workers for key in ("seconds", "cpu_seconds")} if len(sizes) > 1 else None
+    best = max(r["images_per_cpu_s"] or 0 for r in runs)
+    figures["aifenge_34427_pairs_on_16_cores_min"] = 34427 / (16 * best) / 60 if best else None
     if args.kill_resume:
         n, w = sizes[0], args.workers[0]
         reference, out = tmp / f"out{n}_{w}", tmp / f"killed{n}_{w}"
