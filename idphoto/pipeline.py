@@ -186,6 +186,12 @@ class Pipeline:
                  matting: str = "cf", refine_kernel: int = 10, max_side: int | None = DEFAULT_MAX_SIDE):
         if matting not in MATTING_METHODS:
             raise ValueError(f"unknown matting method {matting!r}; choose one of {', '.join(MATTING_METHODS)}")
+        fixed = getattr(model, "input_size", None)  # an ONNX export takes one input size only
+        if fixed is not None and fixed != input_size:
+            from .errors import IDPhotoError
+
+            raise IDPhotoError(f"{getattr(model, 'path', 'the model')} takes {fixed}×{fixed} inputs only: "
+                               f"pass --input-size {fixed}")
         self.model = model.to(device).eval()
         self.device, self.input_size, self.matting = device, input_size, matting
         self.refine_kernel, self.max_side = refine_kernel, max_side
