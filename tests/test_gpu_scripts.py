@@ -75,3 +75,28 @@ def test_gpu_check_refuses_a_used_output_folder(tmp_path):
     (tmp_path / "old.txt").write_text("x")
     r = run_script("gpu_check.sh", tmp_path, "--dry-run", timeout=120)
     assert r.returncode == 2 and "not empty" in r.stderr
+
+
+def test_runner_records_failures_interrupts_in_time_and_keeps_to_its_budget(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(REPO / "bench"))
+    from gpu_runner import CheckFailed, Runner
+
+    r = Runner(tmp_path, budget_s=60)
+    py = sys.executable
+    error = r.run("fails", [py, "-c", "import sys; print('boom', file=sys.stderr); sys.exit(3)"], 30)["error"]
+    assert error.startswith("exit code 3") and error.endswith("boom")
+
+    def wrong(stdout):
+        raise CheckFailed("expected 2, got " + stdout.strip())
+
+    assert r.run("wrong", [py, "-c", "print(1)"], 30, wrong)["error"] == "expected 2, got 1"
+    # a run past its time gets SIGINT (train.py saves a checkpoint on it) and counts as done when it exits 130
+    sleeper = "import sys, time\ntry:\n    time.sleep(30)\nexcept KeyboardInterrupt:\n    print('saved'); sys.exit(130)"
+    res = r.run("interrupted", [py, "-c", sleeper], 30, lambda out: {"said": out.strip()}, interrupt_after=5)
+    assert res["ok"] and res["said"] == "saved" and res["interrupted_at_s"] == 5 and res["seconds"] < 25
+    assert "boom" in (tmp_path / "logs" / "fails.log").read_text()
+    r.budget_s = 0  # nothing may start once the budget is spent
+    assert "out of time" in r.run("late", [py, "-c", "print(1)"], 30)["skipped"]
+    assert not r.all_ok() and set(r.results) == {"fails", "wrong", "interrupted", "late"}
