@@ -193,6 +193,20 @@ class Journal:
             pass
 
 
+def remove_unfinished(out: Path, lists_dir: Path, name: str) -> int:
+    """Delete the temp files that a killed run left half-written (atomic writes name them ``.<file>.<random>.tmp``
+    beside their target); a finished file is never one of them, so the re-run's result is the uninterrupted one's."""
+    removed = 0
+    places = [(out / kind, "") for kind in ("img", "alpha", "trimap")] + [(out, ""), (lists_dir, f"{name}_")]
+    for folder, prefix in places:
+        if folder.is_dir():
+            for entry in os.scandir(folder):
+                if entry.name.startswith("." + prefix) and entry.name.endswith(".tmp") and entry.is_file():
+                    os.unlink(entry.path)
+                    removed += 1
+    return removed
+
+
 def split_by_group(samples: list[dict], val_fraction: float) -> tuple[list[dict], list[dict]]:
     """Deterministic split: whole shoot groups go to validation, in sha1 order of the group name, until
     ``val_fraction`` of the samples is reached — near-duplicates never straddle train and val."""
@@ -266,6 +280,9 @@ def prepare(args: argparse.Namespace) -> int:
                                                                    ("matte without a photo", "mattes without a photo"))
                     if unpaired[why]))
 
+    removed = remove_unfinished(args.out, args.lists_dir, args.name)
+    if removed:
+        print(f"  removed {removed} unfinished temp files of an interrupted run")
     params = {"threshold": args.threshold, "kernel": args.kernel}
     key = settings_key(args.threshold, args.kernel)
     converted_with = read_journal(args.out, key)

@@ -126,6 +126,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "machine, where two competing threads per core run many times slower")
     r.add_argument("--amp", action="store_true", help="mixed precision: float16 with loss scaling on CUDA, bfloat16 on the CPU")
     r.add_argument("--channels-last", action="store_true", help="channels_last memory format (faster convolutions on recent GPUs)")
+    r.add_argument("--sync-bn", action=argparse.BooleanOptionalAction, default=None,
+                   help="SyncBatchNorm: BatchNorm statistics over the whole batch of all DDP processes instead of each "
+                        "GPU's share (batch 8 on 4 GPUs leaves 2 images per GPU, too few). Default: on under torchrun "
+                        "on CUDA, off otherwise; PyTorch synchronises GPU batches only, so it is refused on the CPU")
     r.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     r.add_argument("--out", default="results", help="folder for checkpoint_tnet.pth and best_tnet.pth (default: %(default)s)")
     r.add_argument("--logdir", default="runs", help="TensorBoard folder; each run gets a sub-folder (default: %(default)s)")
@@ -176,12 +180,18 @@ def _config_flag(argv) -> str | None:
 
 
 # ------------------------------------------------------------------------------------------ distributed
+def launched_by_torchrun() -> bool:
+    """torchrun (or another launcher using the env:// rendezvous) set this process's rank and world."""
+    return all(k in os.environ for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"))
+
+
 def setup_distributed(device: str) -> tuple[int, int, int]:
     """(rank, world size, local rank); initialises the process group when started by torchrun —
-    NCCL for GPUs, gloo when the run is on the CPU (``--device cpu``, or no CUDA)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
+    NCCL for GPUs, gloo when the run is on the CPU (``--device cpu``, or no CUDA). A single process
+    under torchrun is distributed too, so that DDP and NCCL run (and can be checked) on one GPU."""
+    if not launched_by_torchrun():
         return 0, 1, 0
+    world = int(os.environ["WORLD_SIZE"])
     local = int(os.environ.get("LOCAL_RANK", "0"))
     backend = "nccl" if torch.cuda.is_available() and device != "cpu" else "gloo"
     if backend == "nccl":
@@ -196,6 +206,14 @@ def pick_device(spec: str, local_rank: int, distributed: bool) -> torch.device:
     if spec.startswith("cuda") and distributed:
         return torch.device("cuda", local_rank)
     return torch.device(spec)
+
+
+def use_sync_bn(flag: bool | None, distributed: bool, device: torch.device) -> bool:
+    """Whether to convert BatchNorm to SyncBatchNorm; raises TrainError for --sync-bn on the CPU."""
+    if flag and device.type != "cuda":
+        raise TrainError("--sync-bn needs CUDA: PyTorch's SyncBatchNorm synchronises GPU batches only "
+                         "(drop --sync-bn, or train on GPUs)")
+    return distributed and (flag if flag is not None else device.type == "cuda")
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -291,6 +309,19 @@ class RunLock:
 
 
 # ----------------------------------------------------------------------------------------------- loops
+def build_train_transforms(args, sets: list[HumanDataset]):
+    """The training augmentations that the flags ask for; background swaps draw from ``sets``."""
+    backgrounds = None
+    if args.bg_prob > 0:
+        backgrounds = RandomBackgrounds([p for ds in sets for p in ds.images], [p for ds in sets for p in ds.alphas])
+    return train_transforms(args.patch, vflip=not args.no_vflip, scale_prob=args.scale_prob,
+                            scale_range=tuple(args.scale_range), crop_prob=args.crop_prob,
+                            portrait_crop_prob=args.portrait_crop_prob, rotate_prob=args.rotate_prob,
+                            rotate_degrees=args.rotate_degrees, bg_prob=args.bg_prob, backgrounds=backgrounds,
+                            color_prob=args.color_prob, blur_prob=args.blur_prob, noise_prob=args.noise_prob,
+                            jpeg_prob=args.jpeg_prob)
+
+
 def make_loaders(args, rank: int, world: int, pin: bool):
     """Training loader over every --dataname (each --repeat times), and one validation loader per name
     that has ``<name>_val`` lists: {name: loader}."""
@@ -299,15 +330,7 @@ def make_loaders(args, rank: int, world: int, pin: bool):
     for name, ds in zip(args.dataname, sets):
         if len(ds) == 0:
             raise TrainError(f"the list {list_paths(args.data_dir, name)['img']} is empty")
-    backgrounds = None
-    if args.bg_prob > 0:
-        backgrounds = RandomBackgrounds([p for ds in sets for p in ds.images], [p for ds in sets for p in ds.alphas])
-    transforms = train_transforms(args.patch, vflip=not args.no_vflip, scale_prob=args.scale_prob,
-                                  scale_range=tuple(args.scale_range), crop_prob=args.crop_prob,
-                                  portrait_crop_prob=args.portrait_crop_prob, rotate_prob=args.rotate_prob,
-                                  rotate_degrees=args.rotate_degrees, bg_prob=args.bg_prob, backgrounds=backgrounds,
-                                  color_prob=args.color_prob, blur_prob=args.blur_prob, noise_prob=args.noise_prob,
-                                  jpeg_prob=args.jpeg_prob)
+    transforms = build_train_transforms(args, sets)
     for ds in sets:
         ds.transforms = transforms
     repeats = args.repeat or [1] * len(sets)
@@ -426,8 +449,10 @@ def _train(args, stack: ExitStack) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     rank, world, local_rank = setup_distributed(args.device)
+    distributed = dist.is_available() and dist.is_initialized()
     main_process = rank == 0
-    device = pick_device(args.device, local_rank, world > 1)
+    device = pick_device(args.device, local_rank, distributed)
+    sync_bn = use_sync_bn(args.sync_bn, distributed, device)
     torch.manual_seed(args.seed + rank)
     random.seed(args.seed + rank)
     np.random.seed(args.seed + rank)
@@ -492,6 +517,8 @@ def _train(args, stack: ExitStack) -> int:
         except WeightsError as exc:
             raise TrainError(str(exc)) from None
     model.to(device)
+    if sync_bn:  # the same parameters in new modules: the optimiser below and the checkpoints are unchanged
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
 
@@ -509,9 +536,9 @@ def _train(args, stack: ExitStack) -> int:
         global_step = int(resume.get("global_step", 0))
         best = float(resume.get("best_metric", -math.inf))
 
-    if world > 1:
+    if distributed:
         model = nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if device.type == "cuda" else None)
-        mode = f"DistributedDataParallel over {world} processes"
+        mode = f"DistributedDataParallel over {world} process{'es' if world > 1 else ''}" + (" with SyncBatchNorm" if sync_bn else "")
     elif device.type == "cuda" and device.index is None and torch.cuda.device_count() > 1:
         model = nn.DataParallel(model)
         mode = f"DataParallel over {torch.cuda.device_count()} GPUs"
@@ -530,6 +557,8 @@ def _train(args, stack: ExitStack) -> int:
               f"val: {sum(len(v.dataset) for v in val_loaders.values())} samples; TensorBoard: {writer.log_dir}")
         if not val_loaders:
             print("  no validation lists (<dataname>_val_*.json): best_tnet.pth follows the training loss")
+        if args.sync_bn and not distributed:
+            print("  --sync-bn has no effect in a single process (it needs torchrun)")
 
     epoch = start_epoch - 1
     model.train()
@@ -612,7 +641,7 @@ def _train(args, stack: ExitStack) -> int:
     finally:
         if writer is not None:
             writer.close()
-        if world > 1 and dist.is_initialized():
+        if distributed and dist.is_initialized():
             dist.destroy_process_group()
     if main_process:
         print(f"done: {out / 'checkpoint_tnet.pth'}" + (f", best {best:.4f} in {out / 'best_tnet.pth'}" if val_loaders else ""))

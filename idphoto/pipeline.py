@@ -45,8 +45,10 @@ DEFAULT_INPUT_SIZE = 400  # for checkpoints that don't say at what size they wer
 
 
 def model_input_size(model: torch.nn.Module) -> int:
-    """The square input side a model was trained for (its weights file's ``meta``), else 400."""
-    return int((getattr(model, "meta", None) or {}).get("input_size") or DEFAULT_INPUT_SIZE)
+    """The square input side a model was trained for (its weights file's ``meta``, or the fixed size of an ONNX
+    export), else 400."""
+    fixed = getattr(model, "input_size", None)
+    return int(fixed or (getattr(model, "meta", None) or {}).get("input_size") or DEFAULT_INPUT_SIZE)
 
 
 def predict_trimap(model: torch.nn.Module, image_bgr: np.ndarray, input_size: int = 400,
@@ -203,8 +205,15 @@ class Pipeline:
                  flip: bool = False):
         if matting not in MATTING_METHODS:
             raise ValueError(f"unknown matting method {matting!r}; choose one of {', '.join(MATTING_METHODS)}")
+        fixed = getattr(model, "input_size", None)  # an ONNX export takes one input size only
+        input_size = input_size or model_input_size(model)
+        if fixed is not None and fixed != input_size:
+            from .errors import IDPhotoError
+
+            raise IDPhotoError(f"{getattr(model, 'path', 'the model')} takes {fixed}×{fixed} inputs only: "
+                               f"pass --input-size {fixed}")
         self.model = model.to(device).eval()
-        self.device, self.input_size, self.matting = device, input_size or model_input_size(model), matting
+        self.device, self.input_size, self.matting = device, input_size, matting
         self.flip = flip
         self.refine_kernel, self.max_side = refine_kernel, max_side
 

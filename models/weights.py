@@ -170,11 +170,16 @@ def load_tnet_state(model: TNet, state: dict) -> None:
 
 
 def load_tnet(path: str | os.PathLike, device: str | torch.device = "cpu") -> TNet:
-    """A TNet ready for inference (eval mode) from a checkpoint written by train.py or a shipped weights file.
+    """A TNet ready for inference (eval mode) from a checkpoint written by train.py or a shipped weights file
+    — or, for a ``.onnx`` file, an :class:`models.onnx_model.OnnxTNet` that runs it with onnxruntime.
 
     The backbone is read from the checkpoint's ``arch`` (ResNet-50 when the file has none, as the
     original's checkpoints don't).
     """
+    if str(path).lower().endswith(".onnx"):  # an ONNX export runs through onnxruntime, called like a TNet
+        from .onnx_model import OnnxTNet
+
+        return OnnxTNet(path, device).eval()
     obj = _torch_load(path)
     try:
         state = _unwrap_state(obj)

@@ -17,7 +17,7 @@ COMMON_KEYS = {"bench", "commit", "date", "device", "cpu_count", "torch", "param
 
 def run_bench(script: str, *args: str, cwd=None) -> dict:
     run = subprocess.run([sys.executable, str(REPO / "bench" / script), *args], capture_output=True, text=True,
-                         cwd=cwd or REPO, timeout=120)
+                         cwd=cwd or REPO, timeout=600)  # generous: a busy shared CPU is many times slower
     assert run.returncode == 0, run.stderr[-2000:]
     lines = run.stdout.splitlines()
     assert len(lines) == 1, run.stdout  # human text goes to stderr
@@ -49,10 +49,12 @@ def test_bench_infer(tmp_path):
     assert positive(m["cropped_s"]) and positive(m["original_full_cf_s"]) and 0 < m["unknown_share"] < 1
 
 
-def test_bench_loader():
+def test_bench_loader_with_the_compact_recipes_augmentations():
     r = run_bench("bench_loader.py", "--synthetic", "4", "--batch-size", "2", "--patch", "64", "--workers", "0", "1",
-                  "--batches", "2")
-    assert r["bench"] == "loader" and r["params"]["samples"] == 4
+                  "--batches", "2", "--config", "configs/tnet_compact.toml", "--threads", "1")
+    assert r["bench"] == "loader" and r["params"]["samples"] == 4 and r["params"]["patch"] == 64
+    assert {"PortraitCrop", "RandomRotate", "BackgroundSwap", "ColorJitter", "RandomBlur", "RandomNoise",
+            "RandomJPEG"} <= set(r["params"]["transforms"])
     runs = r["figures"]["runs"]
     assert [x["workers"] for x in runs] == [0, 1]
     assert all(x["images"] == 4 and positive(x["images_per_s"]) for x in runs)
@@ -64,6 +66,16 @@ def test_bench_train():
     assert r["bench"] == "train" and r["device"] == "cpu" and r["params"]["amp_dtype"] == "bfloat16"
     combos = {(x["amp"], x["channels_last"]) for x in r["figures"]["runs"]}
     assert combos == {(False, False), (False, True), (True, False), (True, True)}
+    assert all(positive(x["images_per_s"]) and x["loss_finite"] for x in r["figures"]["runs"])
+
+
+def test_bench_train_compact_model_at_several_batch_sizes():
+    r = run_bench("bench_train.py", "--device", "cpu", "--backbone", "mobilenetv3", "--decoder", "unet", "--dice-weight",
+                  "0.5", "--patch", "64", "--batch-size", "1", "2", "--steps", "1", "--warmup", "0", "--threads", "1",
+                  "--channels-last", "off")
+    assert r["params"]["decoder"] == "unet" and r["params"]["batch_size"] == [1, 2]
+    combos = {(x["batch_size"], x["amp"]) for x in r["figures"]["runs"]}
+    assert combos == {(1, False), (1, True), (2, False), (2, True)}
     assert all(positive(x["images_per_s"]) and x["loss_finite"] for x in r["figures"]["runs"])
 
 

@@ -259,3 +259,49 @@ def test_out_or_lists_dir_that_is_a_file_fails_before_any_work(raw_tree, tmp_pat
     err = capsys.readouterr().err
     assert err.strip() == f"prepare_aifenge.py: error: {tmp_path / 'lists'}: --lists-dir is a file, not a folder"
     assert not (tmp_path / "out").exists()  # nothing converted
+
+
+def tree_digest(root: Path) -> dict:
+    import hashlib
+
+    return {str(p.relative_to(root)): hashlib.sha1(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and p.name != "prepare_report.txt"}
+
+
+def test_a_rerun_after_a_kill_removes_half_written_files_and_matches_a_clean_run(raw_tree, tmp_path, capsys):
+    """A SIGKILL leaves the temp files of the atomic writes behind (no cleanup runs); the re-run removes them,
+    so its result is byte for byte an uninterrupted run's."""
+    src, _ = raw_tree
+    clean = tmp_path / "clean"
+    assert run(src, clean) == 0
+    killed = tmp_path / "killed"
+    assert run(src, killed) == 0
+    out = killed / "out"
+    # the state a kill leaves: some samples missing, half-written temp files beside their targets
+    for kind in ("img", "alpha", "trimap"):
+        sorted((out / kind).iterdir())[0].unlink()
+        (out / kind / f".half.png.{kind}x1.tmp").write_bytes(b"\x89PNG half")
+    (killed / "lists" / ".t_img.json.ab12.tmp").write_text("[")
+    (killed / "lists" / "notes.tmp").write_text("not ours")  # only the atomic writes' temp names are removed
+    capsys.readouterr()
+    assert run(src, killed) == 0
+    assert "removed 4 unfinished temp files" in capsys.readouterr().out
+    (killed / "lists" / "notes.tmp").unlink()
+    assert tree_digest(killed) == tree_digest(clean)
+
+
+def test_a_killed_conversion_resumes_to_the_same_result(tmp_path):
+    """A real SIGKILL half-way through (bench_prepare.py --kill-resume on a synthetic AISegment tree)."""
+    run_bench = subprocess.run([sys.executable, str(REPO / "bench" / "bench_prepare.py"), "--aisegment", "60",
+                                "--workers", "1", "--kill-resume", "--tmp", str(tmp_path)],
+                               capture_output=True, text=True, timeout=600)
+    assert run_bench.returncode == 0, run_bench.stderr[-2000:]
+    figures = json.loads(run_bench.stdout)["figures"]
+    kill = figures["kill_resume"]
+    assert kill["killed"] and 0 < kill["done_when_killed"] < 60
+    assert 0 < kill["resumed"]["already_done"] < 60  # the re-run kept what the killed run had finished
+    assert kill["resumed"]["converted"] + kill["resumed"]["already_done"] == 60
+    assert kill["identical_to_uninterrupted"] is True
+    (run_,) = figures["runs"]
+    assert run_["converted"] == 60 and run_["cpu_seconds"] > 0 and run_["peak_pss_mib"] > 0
+    assert list(tmp_path.iterdir()) == []  # the temp data is gone

@@ -386,3 +386,44 @@ def test_out_that_is_a_file_is_one_line_not_file_exists(prepared, tmp_path, caps
     assert train.main(args_for(prepared, tmp_path, "--max-steps", "1")) == 1
     err = capsys.readouterr().err
     assert "--out is a file, not a folder" in err and "File exists" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("flag, distributed, device, expect", [
+    (None, True, "cuda", True),     # the default under DDP on GPUs: statistics over the whole batch
+    (None, True, "cpu", False),     # PyTorch syncs GPU batches only
+    (None, False, "cuda", False),   # one process: nothing to synchronise
+    (False, True, "cuda", False),   # --no-sync-bn
+    (True, False, "cuda", False),   # --sync-bn without torchrun has no effect (train.py says so)
+])
+def test_sync_bn_default_is_on_under_ddp_on_cuda(flag, distributed, device, expect):
+    assert train.use_sync_bn(flag, distributed, torch.device(device)) is expect
+
+
+def test_sync_bn_on_the_cpu_is_refused_in_one_line(prepared, tmp_path, capsys):
+    assert train.main(args_for(prepared, tmp_path, "--sync-bn", "--max-steps", "1")) == 1
+    err = capsys.readouterr().err.strip()
+    assert "--sync-bn needs CUDA" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "results").exists()  # refused before anything was written
+    with pytest.raises(train.TrainError):
+        train.use_sync_bn(True, True, torch.device("cpu"))
+
+
+def test_a_sync_bn_model_saves_the_plain_tnet_state():
+    from models import TNet, load_tnet_state
+
+    model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(TNet("mobilenetv3", decoder="unet"))
+    assert any(isinstance(m, torch.nn.SyncBatchNorm) for m in model.modules())
+    plain = TNet("mobilenetv3", decoder="unet")
+    assert model.state_dict().keys() == plain.state_dict().keys()
+    load_tnet_state(plain, model.state_dict())  # what export and infer.py load from a DDP + SyncBatchNorm run
+
+
+def test_one_process_under_torchrun_is_distributed(prepared, tmp_path):
+    """With one GPU, torchrun --nproc_per_node 1 must still run DDP (and NCCL), or the GPU check can't test it."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1",
+                        str(REPO / "train.py"), *args_for(prepared, tmp_path, "--max-steps", "1", "--threads", "1")],
+                       capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "DistributedDataParallel over 1 process;" in r.stdout
+    assert load_checkpoint(tmp_path / "results" / "checkpoint_tnet.pth")["global_step"] == 1
