@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     model = p.add_argument_group("model and pipeline")
     model.add_argument("--checkpoint", type=Path, default=None, metavar="PATH",
                        help="TNet weights (train.py checkpoint or shipped weights); "
-                            "default: weights/tnet_mobilenetv3_pfcn.pth")
+                            "default: weights/tnet_unet_mobilenetv3.pth")
     model.add_argument("--input-size", type=int, default=None, metavar="N",
                        help="side of the square TNet input (default: the size the weights were trained for, "
                             "recorded in the weights file; 400 for files that don't say)")

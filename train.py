@@ -138,7 +138,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     r.add_argument("--overwrite", action="store_true", help="start a new run in --out even though it holds another run's "
                    "checkpoint_tnet.pth / best_tnet.pth (they are replaced); without it such a folder is refused")
     r.add_argument("--init", default=None, metavar="PATH", help="start from the whole TNet of a checkpoint or weights file "
-                   "(e.g. weights/tnet_mobilenetv3_pfcn.pth) with a fresh optimiser and epoch count: fine-tuning")
+                   "(e.g. weights/tnet_unet_mobilenetv3.pth) with a fresh optimiser and epoch count: fine-tuning")
     r.add_argument("--log-images", type=int, default=4, help="samples per TensorBoard image grid, 0 to disable (default: %(default)s)")
     r.add_argument("--debug", action="store_true", help="show the Python traceback of an unexpected error")
     config_path = _config_flag(argv)

@@ -41,7 +41,7 @@ from gpu_runner import (CheckFailed, Runner, adam_step, checkpoint, default_data
 
 PY = sys.executable
 COMPACT = REPO / "configs" / "tnet_compact.toml"
-SHIPPED = REPO / "weights" / "tnet_mobilenetv3_pfcn.pth"
+SHIPPED = REPO / "weights" / "tnet_unet_mobilenetv3.pth"
 
 
 def parse_args(argv=None):

@@ -1,6 +1,6 @@
 """Export a training checkpoint for inference: compact PyTorch weights (fp16 by default), or ONNX.
 
-    python -m models.export results/best_tnet.pth weights/tnet_mobilenetv3_pfcn.pth
+    python -m models.export results/best_tnet.pth weights/tnet_unet_mobilenetv3.pth
     python -m models.export results/best_tnet.pth tnet.onnx                 # ONNX, for onnxruntime
     python infer.py --image me.jpg --checkpoint tnet.onnx                    # runs it through onnxruntime
 

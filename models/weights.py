@@ -16,7 +16,7 @@ from .tnet import DECODERS, TNet
 
 
 # The compact model that ships with the project (see weights/MODEL_CARD.md); infer.py's default.
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "tnet_mobilenetv3_pfcn.pth"
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "tnet_unet_mobilenetv3.pth"
 
 
 class WeightsError(RuntimeError):

@@ -215,7 +215,7 @@ def test_bad_checkpoints(capsys, photos, tmp_path, monkeypatch):
         rc, _, err = run_cli(capsys, "--image", photos / "face.jpg", "--checkpoint", ckpt, "--out-dir", out)
         one_line_error(rc, err)
         assert message in err
-    monkeypatch.setattr(models, "DEFAULT_WEIGHTS", tmp_path / "weights" / "tnet_mobilenetv3_pfcn.pth")
+    monkeypatch.setattr(models, "DEFAULT_WEIGHTS", tmp_path / "weights" / "tnet_unet_mobilenetv3.pth")
     rc, _, err = run_cli(capsys, "--image", photos / "face.jpg", "--out-dir", out)
     one_line_error(rc, err)
     assert "no model weights" in err and "--checkpoint" in err

@@ -22,7 +22,7 @@ from models import WeightsError, load_tnet  # noqa: E402
 from models.export import main as export_main  # noqa: E402
 from models.onnx_model import OnnxTNet  # noqa: E402
 
-SHIPPED = REPO / "weights" / "tnet_mobilenetv3_pfcn.pth"
+SHIPPED = REPO / "weights" / "tnet_unet_mobilenetv3.pth"
 EXAMPLE = REPO / "examples" / "astronaut.jpg"
 
 
