@@ -171,17 +171,20 @@ def estimate_foreground_ml(image: np.ndarray, alpha: np.ndarray, regularization:
         needed = (alpha > 0) & (alpha < 1)
     active = _active_pixels(sizes, iterations, np.ascontiguousarray(needed, bool))
 
-    F = np.broadcast_to(f_mean.astype(np.float32), (1, 1, depth)).copy()
-    B = np.broadcast_to(b_mean.astype(np.float32), (1, 1, depth)).copy()
+    # F and B side by side (H×W×2C): one gather reads a neighbour's foreground and background together
+    FB = np.concatenate([f_mean, b_mean]).astype(np.float32).reshape(1, 1, 2 * depth)
     for (h, w), n_iter, region in zip(sizes, iterations, active):
-        ys, xs = _nearest(h0, h), _nearest(w0, w)
-        I, a = image[ys[:, None], xs], alpha[ys[:, None], xs]
-        ys, xs = _nearest(F.shape[0], h), _nearest(F.shape[1], w)
-        F, B = F[ys[:, None], xs], B[ys[:, None], xs]
+        if (h, w) == (h0, w0):
+            I, a = image, alpha
+        else:
+            ys, xs = _nearest(h0, h), _nearest(w0, w)
+            I, a = image[ys[:, None], xs], alpha[ys[:, None], xs]
+        ys, xs = _nearest(FB.shape[0], h), _nearest(FB.shape[1], w)
+        FB = FB[ys[:, None], xs]
         if region.mean() > 0.5:    # mostly active: whole-level arrays are cheaper than index lists
             region = np.ones((h, w), bool)
-        _sweeps(I, a, F, B, region, n_iter, regularization, gradient_weight)
-    return F
+        _sweeps(I, a, FB, region, n_iter, regularization, gradient_weight)
+    return np.ascontiguousarray(FB[:, :, :depth])
 
 
 def _nearest(n_src: int, n_dst: int) -> np.ndarray:
@@ -211,8 +214,9 @@ def _active_pixels(sizes, iterations, needed_last):
     return regions
 
 
-def _sweeps(I, a, F, B, region, n_iter, regularization, gradient_weight):
-    """``n_iter`` red-black Gauss–Seidel sweeps over the pixels of ``region``, updating F and B in place."""
+def _sweeps(I, a, FB, region, n_iter, regularization, gradient_weight):
+    """``n_iter`` red-black Gauss–Seidel sweeps over the pixels of ``region``, updating F and B (side by
+    side in ``FB``) in place."""
     h, w, depth = I.shape
     yy, xx = np.nonzero(region)
     p = yy * w + xx
@@ -227,15 +231,16 @@ def _sweeps(I, a, F, B, region, n_iter, regularization, gradient_weight):
     inv_det = 1.0 / (m00 * m11 - m01 * m01)
     i00, i01, i11 = (inv_det * m11)[:, None], (-inv_det * m01)[:, None], (inv_det * m00)[:, None]
     colours = I.reshape(-1, depth)[p]
-    aI, a1I = a0[:, None] * colours, a1[:, None] * colours
-    Ff, Bf = F.reshape(-1, depth), B.reshape(-1, depth)
+    data = np.concatenate([a0[:, None] * colours, a1[:, None] * colours], axis=1)   # α I | (1 − α) I
+    flat = FB.reshape(-1, 2 * depth)
     red = ((yy + xx) & 1) == 0
-    halves = []
-    for sel in (np.flatnonzero(red), np.flatnonzero(~red)):
-        halves.append((p[sel], neighbours[sel], weight[sel], i00[sel], i01[sel], i11[sel], aI[sel], a1I[sel]))
+    halves = [(p[sel], neighbours[sel], weight[sel], i00[sel], i01[sel], i11[sel], data[sel])
+              for sel in (np.flatnonzero(red), np.flatnonzero(~red))]
+    out = [np.empty((len(h_[0]), 2 * depth), np.float32) for h_ in halves]
     for _ in range(n_iter):
-        for pix, nb, wt, c00, c01, c11, ai, a1i in halves:
-            r0 = ai + np.einsum("nk,nkc->nc", wt, Ff[nb])
-            r1 = a1i + np.einsum("nk,nkc->nc", wt, Bf[nb])
-            Ff[pix] = np.clip(c00 * r0 + c01 * r1, 0.0, 1.0)
-            Bf[pix] = np.clip(c01 * r0 + c11 * r1, 0.0, 1.0)
+        for (pix, nb, wt, c00, c01, c11, d), new in zip(halves, out):
+            r = d + np.einsum("nk,nkc->nc", wt, flat[nb])
+            rf, rb = r[:, :depth], r[:, depth:]
+            np.clip(c00 * rf + c01 * rb, 0.0, 1.0, out=new[:, :depth])
+            np.clip(c01 * rf + c11 * rb, 0.0, 1.0, out=new[:, depth:])
+            flat[pix] = new
