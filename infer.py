@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     one.add_argument("--image", type=Path, metavar="PATH", help="one photo (JPEG, PNG, WebP, BMP, TIFF)")
     one.add_argument("--input-dir", type=Path, metavar="DIR",
                      help="process every image in DIR with one model load; bad files are reported and skipped")
+    src.add_argument("--workers", type=int, default=0, metavar="N",
+                     help="--input-dir: processes working in parallel, each loading the model once (0: one per "
+                          "CPU core, at most one per photo; 1: all in this process)")
     src.add_argument("--out-dir", type=Path, default=Path("results"), metavar="DIR", help="where the outputs go")
 
     model = p.add_argument_group("segmentation and matting")
@@ -107,8 +110,8 @@ def resolve_options(args, parser):
         parser.error("--input-size must be a positive multiple of 8")
     if not DPI_RANGE[0] <= args.dpi <= DPI_RANGE[1]:
         parser.error(f"--dpi must be between {DPI_RANGE[0]} and {DPI_RANGE[1]}")
-    if args.refine_kernel < 0 or args.max_side < 0 or args.threads < 0:
-        parser.error("--refine-kernel and --max-side must not be negative")
+    if args.refine_kernel < 0 or args.max_side < 0 or args.threads < 0 or args.workers < 0:
+        parser.error("--refine-kernel, --max-side, --threads and --workers must not be negative")
     if not 1 <= args.quality <= 95:
         parser.error("--quality must be between 1 and 95")
     if args.max_kb is not None and args.max_kb <= 0:
@@ -296,6 +299,10 @@ def run(args, parser) -> int:
     check_writable_dir(args.out_dir)  # before the model and the photos: not after the last photo
     stems = [args.image.stem] if args.image is not None else unique_stems(files, args.out_dir, args.layout)
 
+    workers = batch_workers(args.workers, len(files)) if args.image is None else 1
+    if workers > 1:
+        return run_pool(args, files, stems, others, spec, bg, workers, t_start)
+
     from idphoto.pipeline import Pipeline
     try:
         device = pick_device(args.device)
@@ -321,6 +328,27 @@ def run(args, parser) -> int:
                   f"total {time.perf_counter() - t_start:.2f} s")
         return EXIT_OK
 
+    results = ((path, photo_result(path, stem, pipeline, args, spec, bg)) for path, stem in zip(files, stems))
+    return summarise(results, args, files, stems, others, t_start)
+
+
+def photo_result(path: Path, stem: str, pipeline, args, spec, bg) -> tuple[str, object]:
+    """("done", report) or ("skipped", one-line reason): one bad photo must not stop the batch."""
+    from idphoto.errors import IDPhotoError
+
+    try:
+        return "done", process_one(path, stem, pipeline, args, spec, bg)
+    except OSError as exc:  # the out-dir can't be written (a full disk): every later photo would fail too
+        raise OSError(exc.errno, exc.strerror or str(exc), exc.filename or str(args.out_dir)) from None
+    except IDPhotoError as exc:
+        return "skipped", str(exc)
+    except Exception as exc:  # noqa: BLE001 — reported, and the batch goes on
+        return "skipped", f"{path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+def summarise(results, args, files: list[Path], stems: list[str], others: list[Path], t_start: float,
+              workers: int = 1) -> int:
+    """Consume (path, result) pairs as they come: progress bar, warnings, skips, then the summary line."""
     from tqdm import tqdm
 
     if not args.quiet:
@@ -328,28 +356,20 @@ def run(args, parser) -> int:
             if stem != path.stem:
                 print(f"note: {path.name} → outputs named {stem}_* (its own name is taken)", file=sys.stderr)
     done, skipped, totals = 0, [], {}
-    for path, stem in zip(bar := tqdm(files, desc="photos", unit="photo", file=sys.stderr, disable=args.quiet), stems):
-        try:
-            report = process_one(path, stem, pipeline, args, spec, bg)
-        except KeyboardInterrupt:
-            raise
-        except OSError as exc:  # the out-dir can't be written (a full disk): every later photo would fail too
-            raise OSError(exc.errno, exc.strerror or str(exc), exc.filename or str(args.out_dir)) from None
-        except IDPhotoError as exc:
-            skipped.append((path, str(exc)))
-        except Exception as exc:  # one bad photo must not stop the batch
-            skipped.append((path, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"))
-        else:
+    desc = "photos" if workers == 1 else f"photos ({workers} workers)"
+    with tqdm(total=len(files), desc=desc, unit="photo", file=sys.stderr, disable=args.quiet) as bar:
+        for path, (status, value) in results:
+            bar.update()
+            if status == "skipped":
+                reason = value.removeprefix(f"{path}: ")  # every line names its file once
+                skipped.append((path, reason))
+                bar.write(f"skipped: {path}: {reason}", file=sys.stderr)
+                continue
             done += 1
-            for key, v in report["timings"].items():
+            for key, v in value["timings"].items():
                 totals[key] = totals.get(key, 0.0) + v
-            for note in report["notes"]:
+            for note in value["notes"]:
                 bar.write(f"warning: {path.name}: {note}", file=sys.stderr)
-            continue
-        reason = skipped[-1][1].removeprefix(f"{path}: ")  # every line names its file once
-        skipped[-1] = (path, reason)
-        bar.write(f"skipped: {path}: {reason}", file=sys.stderr)
-    bar.close()
     mean = {k: v / done for k, v in totals.items()} if done else {}
     print(f"{done} of {len(files)} photos done, {len(skipped)} skipped"
           + (f", {len(others)} non-image files ignored" if others else "")
@@ -358,6 +378,84 @@ def run(args, parser) -> int:
     for path, reason in skipped:
         print(f"  skipped {path.name}: {reason}")
     return EXIT_OK if not skipped else EXIT_ERROR
+
+
+# ------------------------------------------------------------------------------------------ batch in parallel
+def batch_workers(requested: int, n_files: int) -> int:
+    """How many processes --input-dir uses: ``requested``, or one per CPU core this process may use."""
+    import os
+
+    if requested:
+        return max(1, min(requested, n_files))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, n_files))
+
+
+_WORKER: dict = {}
+
+
+def _worker_start(args, threads: int) -> None:
+    """Pool initialiser: one model per worker process. A failure is kept and reported by the first photo."""
+    import os
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, str(threads))  # before NumPy/SciPy load: the cores are shared by the workers
+    try:
+        import cv2
+        import torch
+
+        from idphoto.pipeline import Pipeline
+
+        torch.set_num_threads(threads)
+        cv2.setNumThreads(threads)
+        device = pick_device(args.device)
+        model = load_model(args.checkpoint, device)
+        _WORKER["pipeline"] = Pipeline(model, device, args.input_size, args.matting,
+                                       args.refine_kernel, args.max_side or None, flip=args.tta == "flip")
+    except Exception as exc:  # noqa: BLE001 — e.g. a bad checkpoint: the parent stops with this line
+        _WORKER["fatal"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _worker_photo(path: Path, stem: str, args, spec, bg) -> tuple[str, object]:
+    if "fatal" in _WORKER:
+        return "fatal", _WORKER["fatal"]
+    return photo_result(path, stem, _WORKER["pipeline"], args, spec, bg)
+
+
+def run_pool(args, files: list[Path], stems: list[str], others: list[Path], spec, bg, workers: int, t_start: float) -> int:
+    """--input-dir on ``workers`` processes (spawned: safe with PyTorch's threads, and portable). The parent
+    loads no model; each worker loads it once and takes photos as it finishes the previous one."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    from idphoto.errors import IDPhotoError
+
+    if args.matting != "cf":  # compile (or load) pymatting's kernels once here, not in every worker at once
+        from idphoto.pipeline import import_pymatting
+
+        import_pymatting()
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start,
+                               initargs=(args, args.threads or 1))
+    futures = {pool.submit(_worker_photo, path, stem, args, spec, bg): path
+               for path, stem in zip(files, stems)}
+
+    def results():
+        for future in as_completed(futures):
+            try:
+                status, value = future.result()
+            except BrokenProcessPool:
+                raise IDPhotoError("a worker process died (out of memory?); try --workers 1") from None
+            if status == "fatal":
+                raise IDPhotoError(value)
+            yield futures[future], (status, value)
+
+    try:
+        return summarise(results(), args, files, stems, others, t_start, workers)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def main(argv=None) -> int:

@@ -21,21 +21,8 @@ import uuid
 from contextlib import ExitStack, nullcontext
 from pathlib import Path
 
-import numpy as np
-import torch
-import torch.distributed as dist
-import torch.nn as nn
-from torch.utils.data import ConcatDataset, DataLoader
-from torch.utils.data.distributed import DistributedSampler
-from tqdm import tqdm
-
 from cli import EXIT_INTERRUPTED, OneLineParser, check_writable_dir, guarded, resolve_device
-from datasets import HumanDataset, list_paths, tensor_to_image, train_transforms, val_transforms
-from datasets.human import RandomBackgrounds
-from loss import ClassificationLoss
-from models import BACKBONES, DECODERS, TNet, WeightsError, load_backbone_weights, load_tnet, load_tnet_state
-from models.weights import tnet_for
-from utils import AverageMeter, ConfusionMatrix, load_checkpoint, save_checkpoint
+from models.catalog import BACKBONES, DECODERS
 
 
 class TrainError(Exception):
@@ -165,6 +152,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.decoder == "unet" and args.backbone != "mobilenetv3":
         p.error("--decoder unet needs --backbone mobilenetv3")
     if args.device != "auto":
+        import torch  # only here: --help and most mistakes answer before PyTorch loads
+
         try:
             torch.device(args.device)
         except RuntimeError:
@@ -177,6 +166,26 @@ def _config_flag(argv) -> str | None:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config", default=None)
     return pre.parse_known_args(argv)[0].config
+
+
+if __name__ == "__main__":
+    # --help and usage mistakes answer here, before seconds of PyTorch start-up below
+    parse_args()
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.distributed as dist  # noqa: E402
+import torch.nn as nn  # noqa: E402
+from torch.utils.data import ConcatDataset, DataLoader  # noqa: E402
+from torch.utils.data.distributed import DistributedSampler  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from datasets import HumanDataset, list_paths, tensor_to_image, train_transforms, val_transforms  # noqa: E402
+from datasets.human import RandomBackgrounds  # noqa: E402
+from loss import ClassificationLoss  # noqa: E402
+from models import TNet, WeightsError, load_backbone_weights, load_tnet, load_tnet_state  # noqa: E402
+from models.weights import tnet_for  # noqa: E402
+from utils import AverageMeter, ConfusionMatrix, load_checkpoint, save_checkpoint  # noqa: E402
 
 
 # ------------------------------------------------------------------------------------------ distributed

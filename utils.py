@@ -1,4 +1,8 @@
-"""Shared helpers: trimaps, image I/O that never leaves half-written files, metrics, checkpoints."""
+"""Shared helpers: trimaps, image I/O that never leaves half-written files, metrics, checkpoints.
+
+PyTorch is imported only by the functions that need it, so that the data preparation and every
+script's ``--help`` stay free of its start-up cost (seconds).
+"""
 from __future__ import annotations
 
 import errno
@@ -10,7 +14,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
 TRIMAP_VALUES = np.array([0, 128, 255], dtype=np.uint8)  # class 0 background, 1 unknown, 2 foreground
 
@@ -42,7 +45,7 @@ def make_trimap(alpha: np.ndarray, threshold: int = 50, kernel_size: int = 10) -
 
 def trimap_to_image(classes) -> np.ndarray:
     """Class map 0/1/2 (numpy or tensor) → trimap image 0/128/255 (uint8). The original lost this scaling."""
-    if isinstance(classes, torch.Tensor):
+    if hasattr(classes, "detach"):  # a torch.Tensor
         classes = classes.detach().cpu().numpy()
     return TRIMAP_VALUES[np.asarray(classes, dtype=np.int64)]
 
@@ -126,17 +129,23 @@ class ConfusionMatrix:
     """Accumulates a num_classes² confusion matrix (rows = truth, columns = prediction)."""
 
     def __init__(self, num_classes: int = 3):
+        import torch
+
         self.num_classes = num_classes
         self.matrix = torch.zeros(num_classes, num_classes, dtype=torch.int64)
 
-    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
+    def update(self, pred, target) -> None:
+        import torch
+
         pred, target = pred.reshape(-1).to("cpu", torch.int64), target.reshape(-1).to("cpu", torch.int64)
         valid = (target >= 0) & (target < self.num_classes)
         index = target[valid] * self.num_classes + pred[valid]
         self.matrix += torch.bincount(index, minlength=self.num_classes**2).reshape(self.num_classes, self.num_classes)
 
-    def iou(self) -> torch.Tensor:
-        """Per-class IoU; NaN for a class absent from both truth and prediction."""
+    def iou(self):
+        """Per-class IoU (a tensor); NaN for a class absent from both truth and prediction."""
+        import torch
+
         m = self.matrix.double()
         tp = m.diag()
         union = m.sum(0) + m.sum(1) - tp
@@ -163,6 +172,8 @@ def save_checkpoint(state: dict, path: str | os.PathLike) -> None:
     torch reports a failed write (a full disk, a quota) as a RuntimeError from its C++ zip writer
     ("inline_container.cc … file write failed"); it becomes an OSError that names ``path``.
     """
+    import torch
+
     with atomic_path(path) as tmp:
         try:
             torch.save(state, tmp)
@@ -184,4 +195,6 @@ def _space_hint(folder: Path) -> str:
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     """A training checkpoint written by :func:`save_checkpoint` (weights_only: no code is unpickled)."""
+    import torch
+
     return torch.load(path, map_location=map_location, weights_only=True)

@@ -15,9 +15,9 @@ sys.path.insert(0, str(REPO / "bench"))
 COMMON_KEYS = {"bench", "commit", "date", "device", "cpu_count", "torch", "params", "figures"}
 
 
-def run_bench(script: str, *args: str, cwd=None) -> dict:
+def run_bench(script: str, *args: str, cwd=None, timeout: int = 600) -> dict:  # generous: a busy shared CPU is slow
     run = subprocess.run([sys.executable, str(REPO / "bench" / script), *args], capture_output=True, text=True,
-                         cwd=cwd or REPO, timeout=600)  # generous: a busy shared CPU is many times slower
+                         cwd=cwd or REPO, timeout=timeout)
     assert run.returncode == 0, run.stderr[-2000:]
     lines = run.stdout.splitlines()
     assert len(lines) == 1, run.stdout  # human text goes to stderr
@@ -151,3 +151,25 @@ def test_bench_face_head(tmp_path):
     assert r["bench"] == "face_head" and r["figures"]["photos"] == 2 and r["params"]["threshold"] > 0
     f = r["figures"]
     assert f["measured"] + f["no_face_on_person"] == 2 and isinstance(f["under_threshold"], list)
+
+
+def test_bench_matting_on_synthetic_photos(tmp_path):
+    r = run_bench("bench_matting.py", "--data", str(tmp_path / "absent"), "--limit", "1", "--side", "120",
+                  "--kernels", "7", "--repeat", "1")
+    assert r["bench"] == "matting" and r["params"]["data"] == "synthetic"
+    alpha, fg = r["figures"]["rows"]
+    assert alpha["unknown_px"] > 0 and alpha["alpha_max_abs_diff"] < 1e-3  # the two solvers agree
+    assert positive(alpha["alpha_idphoto"]["cpu_s"]) and positive(fg["foreground_idphoto"]["cpu_s"])
+    assert fg["foreground_idphoto"]["SAD"] < fg["foreground_none"]["SAD"]
+
+
+def test_bench_speed_this_checkout(tmp_path):
+    photo, _ = synthetic_portrait(0, 120, 160)
+    cv2.imwrite(str(tmp_path / "p.jpg"), photo)
+    r = run_bench("bench_speed.py", "--photo", str(tmp_path / "p.jpg"), "--skip-first-run", "--repeat", "1",
+                  "--photos-in-process", "1", "--batch", "0", timeout=600)
+    after = r["figures"]["after"]
+    assert set(after["help"]) == {"infer.py", "prepare_aifenge.py", "evaluate.py", "train.py", "import idphoto.specs"}
+    assert all(positive(x["wall_s"]) for x in after["help"].values())
+    assert positive(after["later_run"]["wall_s"]) and not after["later_run"]["announced"]
+    assert positive(after["in_process"]["cpu_s"]) and {"trimap", "alpha", "foreground"} <= set(after["in_process"]["stages_wall_s"])

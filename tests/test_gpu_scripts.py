@@ -60,7 +60,8 @@ def test_gpu_train_dry_run_trains_exports_and_evaluates(tmp_path):
 
     assert load_tnet(weights).arch == {"backbone": "mobilenetv3", "num_classes": 3, "decoder": "unet"}
     assert 0 <= steps["evaluate_vikram"]["person_IoU"] <= 1
-    assert list(tmp.iterdir()) == []  # the converted data and full checkpoints are deleted
+    # the converted data and full checkpoints are deleted (PyTorch may leave its own compiler cache there)
+    assert [p for p in tmp.iterdir() if not p.name.startswith("torchinductor")] == []
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")

@@ -283,7 +283,7 @@ def test_batch_skips_bad_files_and_summarises(capsys, checkpoint, photos, tmp_pa
     (folder / "notes.txt").write_text("ignored")
     out = tmp_path / "out"
     rc, stdout, err = run_cli(capsys, "--input-dir", folder, "--checkpoint", checkpoint, "--out-dir", out,
-                              "--input-size", 160, "--spec", "uk")
+                              "--input-size", 160, "--spec", "uk", "--workers", 1)  # the known TNet lives in this process
     assert rc == 1  # some photos were skipped
     assert "2 of 4 photos done, 2 skipped" in stdout and "1 non-image files ignored" in stdout
     assert "not_an_image.jpg" in err and "truncated.jpg" in err and "Traceback" not in err
@@ -313,7 +313,7 @@ def test_colliding_names_get_distinct_predictable_outputs(capsys, checkpoint, ph
     for i, name in enumerate(names):  # each input a different width, so every output tells its input
         portrait.resize((200 + 8 * i, 240)).save(folder / name, "PNG" if name.endswith(".png") else "JPEG")
     out = tmp_path / "out"
-    rc, stdout, err = run_cli(capsys, "--input-dir", folder, "--checkpoint", checkpoint, "--out-dir", out,
+    rc, stdout, err = run_cli(capsys, "--workers", 1, "--input-dir", folder, "--checkpoint", checkpoint, "--out-dir", out,
                               "--input-size", 160, "--spec", "none")
     assert rc == 0, err
     assert "5 of 5 photos done" in stdout
@@ -334,7 +334,7 @@ def test_the_input_folder_as_out_dir_never_overwrites_an_input(capsys, checkpoin
     shutil.copy(photos / "face.jpg", folder / "a.jpg")
     Image.open(photos / "face.jpg").resize((200, 240)).save(folder / "a_idphoto.jpg", quality=90)
     original = (folder / "a_idphoto.jpg").read_bytes()
-    rc, stdout, err = run_cli(capsys, "--input-dir", folder, "--checkpoint", checkpoint, "--out-dir", folder,
+    rc, stdout, err = run_cli(capsys, "--workers", 1, "--input-dir", folder, "--checkpoint", checkpoint, "--out-dir", folder,
                               "--input-size", 160, "--spec", "none")
     assert rc == 0, err
     assert "2 of 2 photos done" in stdout  # this run's outputs were not taken as inputs
@@ -357,7 +357,7 @@ def test_batch_skip_lines_and_summary_name_the_files(capsys, checkpoint, photos,
     folder.mkdir()
     for name in ("face.jpg", "no_face.png", "truncated.jpg"):
         shutil.copy(photos / name, folder / name)
-    rc, stdout, err = run_cli(capsys, "--input-dir", folder, "--checkpoint", checkpoint, "--out-dir", tmp_path / "o",
+    rc, stdout, err = run_cli(capsys, "--workers", 1, "--input-dir", folder, "--checkpoint", checkpoint, "--out-dir", tmp_path / "o",
                               "--input-size", 160)
     assert rc == 1 and "1 of 3 photos done, 2 skipped" in stdout
     assert f"skipped: {folder / 'no_face.png'}: no face found" in err
@@ -459,3 +459,51 @@ def test_empty_and_odd_checkpoints_are_one_line(capsys, photos, tmp_path):
         rc, _, err = run_cli(capsys, "--image", photos / "face.jpg", "--checkpoint", ckpt, "--out-dir", tmp_path / "o")
         one_line_error(rc, err)
         assert message in err and str(ckpt) in err and "unexpected" not in err
+
+
+@pytest.fixture(scope="module")
+def person_checkpoint(tmp_path_factory) -> Path:
+    """A compact TNet whose classifier bias makes every pixel 'person': worker processes load it from the
+    file (a monkeypatched model does not reach them), and the photo still has a person to frame."""
+    torch.manual_seed(0)
+    m = TNet("mobilenetv3")
+    with torch.no_grad():
+        m.backbone.final.bias.copy_(torch.tensor([0.0, 0.0, 50.0]))
+    path = tmp_path_factory.mktemp("person_ckpt") / "tnet.pth"
+    save_checkpoint({"arch": m.arch, "model": m.state_dict()}, path)
+    return path
+
+
+def test_batch_in_worker_processes_matches_one_process(capsys, person_checkpoint, photos, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("face.jpg", "gray.jpg", "exif.jpg", "not_an_image.jpg"):
+        shutil.copy(photos / name, folder / name)
+    (folder / "notes.txt").write_text("ignored")
+    common = ("--input-dir", folder, "--checkpoint", person_checkpoint, "--input-size", 96, "--spec", "none")
+    rc, stdout, err = run_cli(capsys, *common, "--out-dir", tmp_path / "pool", "--workers", 2)
+    assert rc == 1
+    assert "3 of 4 photos done, 1 skipped, 1 non-image files ignored" in stdout
+    assert "2 workers" in err and "not_an_image.jpg" in err and "Traceback" not in err
+    rc1, stdout1, _ = run_cli(capsys, *common, "--out-dir", tmp_path / "one", "--workers", 1)
+    assert rc1 == 1 and "3 of 4 photos done" in stdout1
+    made = sorted(p.name for p in (tmp_path / "pool").iterdir())
+    assert made == sorted(p.name for p in (tmp_path / "one").iterdir()) and len(made) == 12
+    for name in made:  # the same pipeline in another process: the same pixels
+        a = cv2.imread(str(tmp_path / "pool" / name), cv2.IMREAD_UNCHANGED)
+        b = cv2.imread(str(tmp_path / "one" / name), cv2.IMREAD_UNCHANGED)
+        assert a.shape == b.shape and np.abs(a.astype(int) - b.astype(int)).max() <= 1, name
+
+
+def test_batch_in_worker_processes_stops_on_a_bad_checkpoint(capsys, photos, tmp_path):
+    bad = tmp_path / "x.pth"
+    bad.write_bytes(b"not a checkpoint")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("face.jpg", "gray.jpg"):
+        shutil.copy(photos / name, folder / name)
+    rc, _, err = run_cli(capsys, "--input-dir", folder, "--checkpoint", bad, "--out-dir", tmp_path / "out",
+                         "--workers", 2, "--quiet")
+    one_line_error(rc, err)
+    assert "not a readable PyTorch checkpoint" in err
+    assert not (tmp_path / "out").exists()

@@ -363,7 +363,7 @@ def test_a_full_disk_while_saving_is_one_line_naming_the_checkpoint(prepared, tm
     import utils
 
     real = torch.save
-    monkeypatch.setattr(utils.torch, "save", lambda obj, f: real(obj, "/dev/full"))  # every write: ENOSPC
+    monkeypatch.setattr(torch, "save", lambda obj, f: real(obj, "/dev/full"))  # every write: ENOSPC
     assert train.main(args_for(prepared, tmp_path, "--max-steps", "1")) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar
     ckpt = tmp_path / "results" / "checkpoint_tnet.pth"
