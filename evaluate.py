@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="erode/dilate kernel of the refinement of the predicted trimap before the matting, "
                             "as infer.py (0: none); the trimap metrics score TNet's trimap before it")
     model.add_argument("--matting", choices=sorted(MATTING_METHODS), default="cf",
-                       help="pymatting method for the alpha (closed-form, KNN, large-kernel, random-walk, learning-based)")
+                       help="cf: closed-form matting (nothing to compile); knn, lkm (large-kernel), rw (random-walk), "
+                            "lbdm (learning-based): pymatting's, whose kernels compile on first use (about a minute)")
     model.add_argument("--no-matting", action="store_true",
                        help="skip the matting (the slow part): trimap metrics and TNet's mask IoU only")
     model.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE, metavar="PX",

@@ -45,8 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     one.add_argument("--input-dir", type=Path, metavar="DIR",
                      help="process every image in DIR with one model load; bad files are reported and skipped")
     src.add_argument("--workers", type=int, default=0, metavar="N",
-                     help="--input-dir: processes working in parallel, each loading the model once (0: one per "
-                          "CPU core, at most one per photo; 1: all in this process)")
+                     help="--input-dir: processes working in parallel, each loading the model once and using "
+                          "--threads threads (default 1) (0: one per CPU core, at most one per photo; 1: all in "
+                          "this process)")
     src.add_argument("--out-dir", type=Path, default=Path("results"), metavar="DIR", help="where the outputs go")
 
     model = p.add_argument_group("segmentation and matting")
@@ -62,12 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--refine-kernel", type=int, default=10, metavar="K",
                        help="erode/dilate kernel of the trimap refinement (0: none; 6: the 'smooth' variant)")
     model.add_argument("--matting", choices=sorted(MATTING_METHODS), default="cf",
-                       help="pymatting method: closed-form, KNN, large-kernel, random-walk, learning-based")
+                       help="cf: closed-form matting (nothing to compile); knn, lkm (large-kernel), rw (random-walk), "
+                            "lbdm (learning-based): pymatting's, whose kernels compile on first use (about a minute)")
     model.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE, metavar="PX",
                        help="longest side at which the matting is solved (larger photos are matted at this "
                             "size and the alpha upsampled); 0 for no cap")
     model.add_argument("--threads", type=int, default=0, metavar="N",
-                       help="CPU threads for PyTorch (0: its default; 1 is often faster on a busy machine)")
+                       help="CPU threads for PyTorch (0: its default, or 1 per worker process with --input-dir; 1 is "
+                            "often faster on a busy machine)")
     model.add_argument("--device", default="auto", help="torch device: auto (CUDA when available), cpu, cuda, cuda:1…")
 
     idp = p.add_argument_group("ID photo")
