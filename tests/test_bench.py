@@ -90,3 +90,14 @@ def test_bench_prepare_links_a_pairs_folder(tmp_path):
     (run,) = r["figures"]["runs"]
     assert run["converted"] == 3 and run["skipped"] == 0 and positive(run["images_per_s"])
     assert sorted(p.name for p in (src / "images").iterdir()) == ["0.jpg", "1.jpg", "2.jpg", "3.jpg"]  # source untouched
+
+
+@pytest.mark.skipif(not (REPO.parent / "shared" / "data" / "models" / "hivision_mtcnn_onnx").is_dir(),
+                    reason="needs ../shared/data (photos and the MTCNN reference)")
+def test_bench_faces():
+    record = run_bench("bench_faces.py", "--limit", "3", "--sets", "unlabeled")
+    res = record["figures"]["sets"]["unlabeled"]
+    assert res["photos"] == 3 and res["mtcnn_found"] >= 2
+    lm = res["landmarks"]
+    assert lm["found"] == 3 and lm["eye_nme_median"] < 0.1 and positive(lm["ms_per_photo"])
+    assert 0 <= res["haar"]["found"] <= 3
