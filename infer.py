@@ -20,7 +20,7 @@ from pathlib import Path
 
 from cli import EXIT_ERROR, EXIT_OK, OneLineParser, check_writable_dir, guarded, resolve_device
 
-from idphoto.specs import SPECS, custom_spec, describe_specs, get_spec  # light: no torch yet
+from idphoto.specs import SPECS, SpecError, add_spec_file, custom_spec, get_spec, text_table  # light: no torch yet
 
 MIN_SIDE_PX = 100          # a smaller ID photo is no use to anyone (the smallest standard is 260×378)
 MAX_SIDE_PX = 10000
@@ -29,6 +29,8 @@ MIN_SHEET_PHOTO_MM = 15    # a print sheet of smaller photos is a mistake (ID ph
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from idphoto.face import DETECTORS
+    from idphoto.framing import BG_STYLES
     from idphoto.output import COLORS, SHEETS
     from idphoto.pipeline import DEFAULT_MAX_SIDE, MATTING_METHODS
 
@@ -40,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     src = p.add_argument_group("input and output")
-    one = src.add_mutually_exclusive_group(required=True)
+    one = src.add_mutually_exclusive_group()
     one.add_argument("--image", type=Path, metavar="PATH", help="one photo (JPEG, PNG, WebP, BMP, TIFF)")
     one.add_argument("--input-dir", type=Path, metavar="DIR",
                      help="process every image in DIR with one model load; bad files are reported and skipped")
@@ -75,8 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     idp = p.add_argument_group("ID photo")
     idp.add_argument("--spec", default="1inch", metavar="NAME",
-                     help=f"standard size and head framing at 300 DPI, or 'none' to keep the photo's own framing "
-                          f"and size. Known: {describe_specs()} (aliases: passport=icao)")
+                     help=f"ID-photo standard (size, DPI, head height, eye line, top margin, background, file size; "
+                          f"{len(SPECS)} in idphoto/specs.json: see --list-specs), or 'none' to keep the photo's own "
+                          f"framing and size")
+    idp.add_argument("--list-specs", action="store_true", help="print the known specs with their rules and exit")
+    idp.add_argument("--spec-file", type=Path, action="append", default=[], metavar="JSON",
+                     help="add the specs of a JSON file of your own (the format of idphoto/specs.json: one spec, a list, "
+                          "or {\"specs\": [...]}); may be repeated")
     size = idp.add_mutually_exclusive_group()
     size.add_argument("--size-px", type=int, nargs=2, metavar=("W", "H"),
                       help=f"custom size in pixels ({MIN_SIDE_PX}–{MAX_SIDE_PX} a side), framed by --spec's head "
@@ -84,20 +91,32 @@ def build_parser() -> argparse.ArgumentParser:
     size.add_argument("--size-mm", type=float, nargs=2, metavar=("W", "H"),
                       help=f"custom size in millimetres at --dpi (at least {MIN_SIDE_PX} px a side), framed by "
                            f"--spec's head rule")
-    idp.add_argument("--dpi", type=int, default=300, metavar="N",
+    idp.add_argument("--dpi", type=int, default=None, metavar="N",
                      help=f"print resolution stored in the JPEG (and used by --size-mm and --layout), "
-                          f"{DPI_RANGE[0]}–{DPI_RANGE[1]}")
+                          f"{DPI_RANGE[0]}–{DPI_RANGE[1]}; default: the spec's own (300 for most, 350 for the Chinese "
+                          f"ID card), 300 for custom sizes")
     idp.add_argument("--bg", default="white", metavar="COLOUR",
-                     help=f"background: {', '.join(COLORS)} (blue #438EDB, red #FF0000 as for Chinese ID photos) "
-                          f"or #RRGGBB")
+                     help=f"background: {', '.join(COLORS)} (blue #438EDB, red #FF0000 as for Chinese ID photos), "
+                          f"#RRGGBB, or 'keep' to keep the photo's own background and only frame it")
+    idp.add_argument("--bg-style", choices=BG_STYLES, default="solid",
+                     help="solid colour; gradient: the colour fading downwards to light; radial: light in the middle")
+    idp.add_argument("--no-level", action="store_true",
+                     help="do not turn a tilted photo to level the eyes (by default tilts of 1° or more are corrected)")
+    idp.add_argument("--face-detector", choices=DETECTORS, default="auto",
+                     help="landmarks: MediaPipe BlazeFace + Face Mesh (eyes, chin); haar: OpenCV's cascade (box only); "
+                          "auto: landmarks, the cascade when they find nothing")
+    idp.add_argument("--strict", action="store_true",
+                     help="when the compliance report fails any rule, write nothing and exit 1")
     idp.add_argument("--no-face-ok", action="store_true",
                      help="without a detectable face, centre on the person's mask instead of failing")
     idp.add_argument("--quality", type=int, default=95, metavar="Q", help="JPEG quality of the ID photo (1–95)")
     idp.add_argument("--max-kb", type=float, default=None, metavar="N",
-                     help="highest JPEG quality (≤ --quality) whose file is at most N KB (1 KB = 1024 bytes)")
+                     help="highest JPEG quality (≤ --quality) whose file is at most N KB (1 KB = 1024 bytes); "
+                          "default: the spec's own file-size limit, if it has one")
     idp.add_argument("--layout", choices=sorted(SHEETS), default=None,
-                     help=f"also write a print sheet (6inch = 4×6 in) tiled with as many copies as fit, with cut "
-                          f"lines (photos of at least {MIN_SHEET_PHOTO_MM} mm a side at --dpi)")
+                     help=f"also write a print sheet (6inch = 4×6 in, 5inch = 3.5×5 in, a4) tiled with as many copies "
+                          f"as fit (the sheet turned when more fit that way), with cut lines (photos of at least "
+                          f"{MIN_SHEET_PHOTO_MM} mm a side at --dpi)")
 
     misc = p.add_argument_group("other")
     misc.add_argument("--quiet", action="store_true", help="print only errors and the batch summary")
@@ -111,7 +130,7 @@ def resolve_options(args, parser):
 
     if args.input_size is not None and (args.input_size <= 0 or args.input_size % 8):
         parser.error("--input-size must be a positive multiple of 8")
-    if not DPI_RANGE[0] <= args.dpi <= DPI_RANGE[1]:
+    if args.dpi is not None and not DPI_RANGE[0] <= args.dpi <= DPI_RANGE[1]:
         parser.error(f"--dpi must be between {DPI_RANGE[0]} and {DPI_RANGE[1]}")
     if args.refine_kernel < 0 or args.max_side < 0 or args.threads < 0 or args.workers < 0:
         parser.error("--refine-kernel, --max-side, --threads and --workers must not be negative")
@@ -119,10 +138,13 @@ def resolve_options(args, parser):
         parser.error("--quality must be between 1 and 95")
     if args.max_kb is not None and args.max_kb <= 0:
         parser.error("--max-kb must be positive")
-    try:
-        bg = parse_color(args.bg)
-    except ValueError as exc:
-        parser.error(f"--bg: {exc}")
+    if args.bg.strip().lower() == "keep":
+        bg = None
+    else:
+        try:
+            bg = parse_color(args.bg)
+        except ValueError as exc:
+            parser.error(f"--bg: {exc} or keep")
     custom = args.size_px or args.size_mm
     if custom is not None and min(custom) <= 0:
         parser.error("--size-px/--size-mm values must be positive")
@@ -135,18 +157,18 @@ def resolve_options(args, parser):
     try:
         base = get_spec(args.spec)
     except KeyError:
-        parser.error(f"--spec: unknown standard {args.spec!r}; known: none, {', '.join(SPECS)}")
+        parser.error(f"--spec: unknown standard {args.spec!r}; see --list-specs")
     if args.size_px or args.size_mm:  # a custom size framed by --spec's head rule
         if args.size_px:
-            spec = custom_spec(size_px=tuple(args.size_px), dpi=args.dpi, base=base)
+            spec = custom_spec(size_px=tuple(args.size_px), dpi=args.dpi or 300, base=base)
         else:
-            spec = custom_spec(size_mm=tuple(args.size_mm), dpi=args.dpi, base=base)
+            spec = custom_spec(size_mm=tuple(args.size_mm), dpi=args.dpi or 300, base=base)
             if not MIN_SIDE_PX <= min(spec.size_px) <= max(spec.size_px) <= MAX_SIDE_PX:
                 w, h = spec.size_px
-                parser.error(f"--size-mm at --dpi {args.dpi} gives {w}×{h} px; {MIN_SIDE_PX} to {MAX_SIDE_PX} px a side needed")
+                parser.error(f"--size-mm at --dpi {args.dpi or 300} gives {w}×{h} px; {MIN_SIDE_PX} to {MAX_SIDE_PX} px a side needed")
         spec = dataclasses.replace(spec, name=f"custom size, {base.name} framing")
-    elif args.dpi != base.dpi:  # same physical size at another resolution
-        spec = custom_spec(size_mm=(base.width_mm, base.height_mm), dpi=args.dpi, base=base)
+    elif args.dpi is not None and args.dpi != base.dpi:  # same physical size (or pixel size) at another resolution
+        spec = dataclasses.replace(base, dpi=args.dpi, px=None) if base.px is None else base.with_size_px(*base.px, dpi=args.dpi)
         if min(spec.size_px) < MIN_SIDE_PX:
             parser.error(f"--dpi {args.dpi} makes a {spec.size_px[0]}×{spec.size_px[1]} px {base.name} photo; "
                          f"at least {MIN_SIDE_PX} px a side needed")
@@ -186,8 +208,10 @@ def load_model(checkpoint: Path | None, device: str):
 
 def process_one(path: Path, stem: str, pipeline, args, spec, bg) -> dict:
     """Everything for one photo, in memory first; then all files are written (or none). Returns a report."""
-    from idphoto import MattingWarning, encode_jpeg, encode_jpeg_max_kb, load_image, make_id_photo, print_sheet
-    from idphoto.output import encode_png, output_paths, write_all
+    from idphoto import MattingWarning, encode_jpeg, load_image, make_id_photo, print_sheet
+    from idphoto.compliance import check_photo
+    from idphoto.errors import IDPhotoError
+    from idphoto.output import encode_for_spec, encode_png, output_paths, write_all
 
     timings = {}
     with warnings.catch_warnings(record=True) as caught:
@@ -199,15 +223,27 @@ def process_one(path: Path, stem: str, pipeline, args, spec, bg) -> dict:
         timings.update(result.timings)
 
         t = time.perf_counter()
-        photo = make_id_photo(image, result.alpha, result.foreground, spec, bg, args.no_face_ok, args.dpi)
+        photo = make_id_photo(image, result.alpha, result.foreground, spec, bg or (255, 255, 255), args.no_face_ok,
+                              args.dpi or 300, level_eyes=not args.no_level, bg_style=args.bg_style,
+                              keep_background=bg is None, detector=args.face_detector)
         timings["idphoto"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        paths = output_paths(args.out_dir, stem, args.layout)
-        if args.max_kb is not None:
-            jpeg, quality = encode_jpeg_max_kb(photo.image, args.max_kb, photo.dpi, args.quality)
-        else:
-            jpeg, quality = encode_jpeg(photo.image, photo.dpi, args.quality), args.quality
+        paths = output_paths(args.out_dir, stem, args.layout, report=spec is not None)
+        jpeg, quality = encode_for_spec(photo.image, photo.dpi, spec and spec.kb, args.max_kb, args.quality)
+        timings["encode"] = time.perf_counter() - t
+        report = None
+        if spec is not None:
+            t = time.perf_counter()
+            report = check_photo(photo.image, spec, jpeg, photo.alpha, args.face_detector, photo.levelled_degrees,
+                                 photo.gave_way)
+            timings["check"] = time.perf_counter() - t
+            if args.strict and not report.passed:
+                failed = "; ".join(f"{c.rule} {c.value if c.value is not None else '–'}"
+                                   + (f" (allowed {c.allowed})" if c.allowed else "") for c in report.failed)
+                raise IDPhotoError(f"{path}: --strict: {len(report.failed)} rule(s) of {spec.name} failed, nothing "
+                                   f"written: {failed}")
+        t = time.perf_counter()
         files = {
             paths["trimap"]: encode_png(result.trimap),
             paths["alpha"]: encode_png((result.alpha * 255 + 0.5).astype("uint8")),
@@ -218,7 +254,9 @@ def process_one(path: Path, stem: str, pipeline, args, spec, bg) -> dict:
         if args.layout:
             sheet, copies = print_sheet(photo.image, photo.dpi, args.layout)
             files[paths["sheet"]] = encode_jpeg(sheet, photo.dpi, 95)
-        timings["encode"] = time.perf_counter() - t
+        if report is not None:
+            files[paths["report"]] = report.to_json()
+        timings["encode"] += time.perf_counter() - t
         t = time.perf_counter()
         write_all(files)
         timings["write"] = time.perf_counter() - t
@@ -226,7 +264,7 @@ def process_one(path: Path, stem: str, pipeline, args, spec, bg) -> dict:
                               if issubclass(w.category, MattingWarning)]
     h, w = photo.image.shape[:2]
     return {"paths": paths, "timings": timings, "notes": notes, "quality": quality, "copies": copies,
-            "size": (w, h), "dpi": photo.dpi, "kb": len(jpeg) / 1024, "input": image.shape[:2]}
+            "size": (w, h), "dpi": photo.dpi, "kb": len(jpeg) / 1024, "input": image.shape[:2], "report": report}
 
 
 def format_times(timings: dict) -> str:
@@ -243,7 +281,13 @@ def print_report(report: dict, spec_name: str, out=None) -> None:
             extra = f"  ({w}×{h} px, {report['dpi']} DPI, {spec_name}, {report['kb']:.1f} KB, JPEG quality {report['quality']})"
         elif key == "sheet":
             extra = f"  ({report['copies']} copies)"
+        elif key == "report" and report.get("report") is not None:
+            extra = "  (" + ("all rules met" if report["report"].passed else
+                             f"{len(report['report'].failed)} rule(s) failed") + ")"
         print(f"{key:8} {path}{extra}", file=out)
+    if report.get("report") is not None:
+        for line in report["report"].lines():
+            print(f"         {line}", file=out)
 
 
 def _key(path: Path) -> tuple[str, str]:
@@ -285,6 +329,16 @@ def unique_stems(files: list[Path], out_dir: Path, layout: str | None = None) ->
 
 def run(args, parser) -> int:
     t_start = time.perf_counter()
+    for f in args.spec_file:
+        try:
+            add_spec_file(f)
+        except SpecError as exc:
+            parser.error(f"--spec-file {exc}")
+    if args.list_specs:
+        print(text_table())
+        return EXIT_OK
+    if args.image is None and args.input_dir is None:
+        parser.error("one of the arguments --image --input-dir is required")
     spec, bg = resolve_options(args, parser)
     spec_name = "photo framing" if spec is None else spec.name
     from idphoto.errors import IDPhotoError

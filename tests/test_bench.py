@@ -174,3 +174,14 @@ def test_bench_speed_this_checkout(tmp_path):
     assert all(positive(x["wall_s"]) for x in after["help"].values())
     assert positive(after["later_run"]["wall_s"]) and not after["later_run"]["announced"]
     assert positive(after["in_process"]["cpu_s"]) and {"trimap", "alpha", "foreground"} <= set(after["in_process"]["stages_wall_s"])
+
+
+@pytest.mark.skipif(not (REPO.parent / "shared" / "data" / "models" / "hivision_mtcnn_onnx").is_dir(),
+                    reason="needs ../shared/data (photos and the MTCNN reference)")
+def test_bench_faces():
+    record = run_bench("bench_faces.py", "--limit", "3", "--sets", "unlabeled")
+    res = record["figures"]["sets"]["unlabeled"]
+    assert res["photos"] == 3 and res["mtcnn_found"] >= 2
+    lm = res["landmarks"]
+    assert lm["found"] == 3 and lm["eye_nme_median"] < 0.1 and positive(lm["ms_per_photo"])
+    assert 0 <= res["haar"]["found"] <= 3

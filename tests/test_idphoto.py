@@ -282,10 +282,11 @@ def test_make_id_photo_without_person_is_an_error(spec_name):
 
 @pytest.mark.skipif(not DEMO.is_file(), reason="needs ../shared/data (real portraits)")
 @pytest.mark.parametrize("spec_name", ["icao", "1inch", "us"])
-def test_face_lands_where_the_spec_says_on_a_real_portrait(spec_name):
+def test_haar_fallback_still_frames_by_the_head_rule(spec_name):
+    """Without landmarks (the Haar box only) the head height rule is still met; the eye line is unknown."""
     image = load_image(DEMO)
-    faces = detect_faces(image)
-    assert len(faces) == 1
+    faces = detect_faces(image, "haar")
+    assert len(faces) == 1 and faces[0].landmarks is None
     spec = get_spec(spec_name)
     alpha = np.ones(image.shape[:2], np.float32)  # a mask reaching the top edge: the crown comes from the box rule
     photo = make_id_photo(image, alpha, image.astype(np.float32) / 255, spec, faces=faces)
@@ -294,16 +295,11 @@ def test_face_lands_where_the_spec_says_on_a_real_portrait(spec_name):
     face, p = photo.face, photo.placement
     crown = p.apply(0, face.crown_y(alpha))[1]
     chin = p.apply(0, face.chin_y)[1]
-    assert crown == pytest.approx(spec.top_ratio * h, abs=1)
-    assert spec.head_range[0] <= (chin - crown) / h <= spec.head_range[1]
-    # independent check: find the face again in the ID photo itself
-    again = detect_faces(photo.image)
-    assert again, "no face in the ID photo"
-    f = again[0]
-    assert abs(f.center_x - w / 2) < 0.05 * w
-    expected_face_h = spec.head_ratio * h / (1 + 0.31 + 0.05)  # head = crown offset + box + chin offset
-    assert f.h == pytest.approx(expected_face_h, rel=0.15)
-    assert f.y == pytest.approx(spec.top_ratio * h + 0.31 * expected_face_h, abs=0.06 * h)
+    lo, hi = spec.rule_px("head")
+    assert lo - 1 <= chin - crown <= hi + 1 and crown >= 0
+    assert any("no landmarks" in w for w in photo.warnings)
+    again = detect_faces(photo.image)  # found again in the ID photo itself, centred
+    assert again and abs(again[0].center_x - w / 2) < 0.05 * w
 
 
 # ------------------------------------------------------------------------------------------------- output
@@ -383,9 +379,9 @@ def test_faces_off_the_person_are_ignored():
                                        # that or less is a false detection, see idphoto.headcheck)
     off = FaceBox(0, 0, 60, 60)        # larger, but on the background
     photo = make_id_photo(image, alpha, fg, get_spec("1inch"), faces=[off, on])
-    assert photo.face == on and not photo.warnings
+    assert photo.face == on and not any("faces" in w for w in photo.warnings)   # the off-person box is not counted
     photo = make_id_photo(image, alpha, fg, get_spec("1inch"), faces=[FaceBox(60, 85, 40, 40), on])
-    assert photo.face.w == 40 and "2 faces" in photo.warnings[0]
+    assert photo.face.w == 40 and any("2 faces" in w for w in photo.warnings)
 
 
 def test_flip_tta_averages_the_photo_and_its_mirror():

@@ -245,17 +245,17 @@ def test_no_person_is_an_error_not_a_blank_photo(capsys, checkpoint, photos, tmp
     assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
 
 
-@pytest.mark.parametrize("spec,size,head_ratio", [("icao", ["--size-px", "600", "800"], 0.75),
-                                                  ("icao", ["--size-mm", "40", "50"], 0.75),
-                                                  ("us", ["--size-px", "500", "500"], 0.60),
-                                                  ("1inch", ["--size-mm", "30", "40"], 0.60)])
+@pytest.mark.parametrize("spec,size,head_ratio", [("icao", ["--size-px", "600", "800"], 34 / 45),
+                                                  ("icao", ["--size-mm", "40", "50"], 34 / 45),
+                                                  ("us", ["--size-px", "500", "500"], 1.1875 / 2),
+                                                  ("1inch", ["--size-mm", "30", "40"], 21.5 / 35)])
 def test_custom_size_keeps_the_specs_head_rule(spec, size, head_ratio):
     parser = infer.build_parser()
     args = parser.parse_args(["--image", "x.jpg", "--spec", spec, *size])
     custom, _ = infer.resolve_options(args, parser)
     base = infer.get_spec(spec)
-    assert (custom.head_ratio, custom.head_range, custom.top_ratio) == (base.head_ratio, base.head_range, base.top_ratio)
-    assert custom.head_ratio == head_ratio and custom.name == f"custom size, {base.name} framing"
+    assert (custom.head, custom.eyes, custom.top) == (base.head, base.eyes, base.top)  # rules as fractions of the height
+    assert custom.head_ratio == pytest.approx(head_ratio) and custom.name == f"custom size, {base.name} framing"
     expected = tuple(int(v) for v in size[1:]) if size[0] == "--size-px" else \
         tuple(round(float(v) / 25.4 * 300) for v in size[1:])
     assert custom.size_px == expected
@@ -289,7 +289,7 @@ def test_batch_skips_bad_files_and_summarises(capsys, checkpoint, photos, tmp_pa
     assert "not_an_image.jpg" in err and "truncated.jpg" in err and "Traceback" not in err
     for stem in ("face", "gray"):
         assert all(p.is_file() for p in outputs(out, stem))
-    assert sorted(p.name.split("_")[0] for p in out.iterdir()) == ["face"] * 4 + ["gray"] * 4
+    assert sorted(p.name.split("_")[0] for p in out.iterdir()) == ["face"] * 5 + ["gray"] * 5  # 4 images + report
 
 
 def test_cli_entry_point_never_shows_a_traceback(tmp_path):
@@ -507,3 +507,41 @@ def test_batch_in_worker_processes_stops_on_a_bad_checkpoint(capsys, photos, tmp
     one_line_error(rc, err)
     assert "not a readable PyTorch checkpoint" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_report_json_and_strict(capsys, checkpoint, photos, tmp_path, person):
+    """The compliance report is written beside the photo; --strict turns a failed rule into exit 1 with nothing written."""
+    import json
+
+    args = ("--image", photos / "face.jpg", "--checkpoint", checkpoint, "--input-size", 160, "--spec", "icao")
+    rc, out, err = run_cli(capsys, *args, "--out-dir", tmp_path / "ok")
+    assert rc == 0, err
+    report = json.loads((tmp_path / "ok" / "face_report.json").read_text(encoding="utf-8"))
+    assert report["spec"] == "icao" and {c["rule"] for c in report["checks"]} >= {"head height (chin to crown)", "DPI"}
+    assert "report" in out and "head height" in out
+    # blue is not an allowed ICAO background: the report says so, --strict refuses
+    rc, out, err = run_cli(capsys, *args, "--bg", "blue", "--out-dir", tmp_path / "blue")
+    assert rc == 0
+    report = json.loads((tmp_path / "blue" / "face_report.json").read_text(encoding="utf-8"))
+    colour = next(c for c in report["checks"] if c["rule"] == "background colour")
+    assert colour["passed"] is False and report["passed"] is False and "FAIL  background colour" in out
+    rc, out, err = run_cli(capsys, *args, "--bg", "blue", "--strict", "--out-dir", tmp_path / "strict")
+    assert rc == 1 and "--strict" in err and "background colour" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "strict").exists() or not any((tmp_path / "strict").iterdir())
+
+
+def test_bg_keep_and_style_flags(capsys, checkpoint, photos, tmp_path, person):
+    args = ("--image", photos / "face.jpg", "--checkpoint", checkpoint, "--input-size", 160, "--spec", "1inch",
+            "--out-dir", tmp_path)
+    rc, _, err = run_cli(capsys, *args, "--bg", "blue", "--bg-style", "gradient")
+    assert rc == 0, err
+    photo = cv2.imread(str(tmp_path / "face_idphoto.jpg"))
+    # beside the head, lower is lighter (more red in a blue-to-white fade): 60 % white at the bottom edge
+    assert int(photo[120, 2, 2]) > int(photo[2, 2, 2]) + 25
+    rc, _, err = run_cli(capsys, *args, "--bg", "keep")
+    assert rc == 0, err
+    kept = cv2.imread(str(tmp_path / "face_idphoto.jpg"))
+    assert np.abs(kept[:10, :10].astype(int) - 255).max() > 30  # the photo's own background, not white
+    with pytest.raises(SystemExit) as info:
+        run_cli(capsys, *args, "--bg-style", "stripes")
+    assert info.value.code == 2 and "invalid choice" in capsys.readouterr().err
