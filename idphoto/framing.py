@@ -94,7 +94,8 @@ class FramingPlan:
 
 
 RULE_NAMES = {"head": "head height", "eyes": "eye line", "top": "top margin", "face_width": "face width"}
-RULE_WEIGHT = {"head": 4.0, "face_width": 4.0, "eyes": 3.0, "top": 2.0}  # which rule gives way first: the lightest
+# when the rules conflict, the top margin gives way first, then the eye line; head size last
+RULE_WEIGHT = {"head": 1e4, "face_width": 1e4, "eyes": 1e2, "top": 1.0}
 
 
 def plan_by_rules(face: FaceBox, crown_y: float, size: tuple[int, int], spec: PhotoSpec) -> FramingPlan:
@@ -102,8 +103,8 @@ def plan_by_rules(face: FaceBox, crown_y: float, size: tuple[int, int], spec: Ph
 
     On the canvas the head is ``h = s·(chin − crown)`` pixels and the crown ``T`` pixels below the top; the
     eye line and face width follow from them. Every rule is a linear range in (h, T), so the best pair is
-    found on a fine grid: first no rule broken (or the least weighted breach: the top margin gives way first,
-    then the eye line, then head height and face width), then each value as near the middle of its range as
+    found on a fine grid: first no rule broken (or, when they conflict, the top margin gives way first, then
+    the eye line, and head height and face width last), then each value as near the middle of its range as
     the others allow. Without a rule on the top margin, the crown sits 30 % of the free height down.
     """
     width, height = size
@@ -210,7 +211,8 @@ def make_background(size: tuple[int, int], colour_bgr: tuple[int, int, int], sty
         f = (0.6 * (1 - np.clip(d, 0, 1)))[..., None]
     else:
         raise ValueError(f"unknown background style {style!r}; choose one of {', '.join(BG_STYLES)}")
-    return c * (1 - f) + white * f
+    return np.broadcast_to(c * (1 - f) + white * f, (height, width, 3)).astype(np.float32)
+
 
 def composite(foreground: np.ndarray, alpha: np.ndarray, background_bgr: tuple[int, int, int]) -> np.ndarray:
     """``F·α + B·(1−α)`` with the estimated foreground F (no fringe of the old background): uint8 BGR."""
