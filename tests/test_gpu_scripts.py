@@ -60,8 +60,7 @@ def test_gpu_train_dry_run_trains_exports_and_evaluates(tmp_path):
 
     assert load_tnet(weights).arch == {"backbone": "mobilenetv3", "num_classes": 3, "decoder": "unet"}
     assert 0 <= steps["evaluate_vikram"]["person_IoU"] <= 1
-    # the converted data and full checkpoints are deleted (PyTorch may leave its own compiler cache there)
-    assert [p for p in tmp.iterdir() if not p.name.startswith("torchinductor")] == []
+    assert not list(tmp.glob("gpu_train_*"))  # its temp folder (converted data, full checkpoints) is deleted
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
@@ -94,9 +93,10 @@ def test_runner_records_failures_interrupts_in_time_and_keeps_to_its_budget(tmp_
 
     assert r.run("wrong", [py, "-c", "print(1)"], 30, wrong)["error"] == "expected 2, got 1"
     # a run past its time gets SIGINT (train.py saves a checkpoint on it) and counts as done when it exits 130
-    sleeper = "import sys, time\ntry:\n    time.sleep(30)\nexcept KeyboardInterrupt:\n    print('saved'); sys.exit(130)"
-    res = r.run("interrupted", [py, "-c", sleeper], 30, lambda out: {"said": out.strip()}, interrupt_after=5)
-    assert res["ok"] and res["said"] == "saved" and res["interrupted_at_s"] == 5 and res["seconds"] < 25
+    # (bash, not Python: its handler is in place at once, however slow a busy machine starts Python)
+    sleeper = "trap 'echo saved; exit 130' INT; sleep 30 >/dev/null & wait"
+    res = r.run("interrupted", ["bash", "-c", sleeper], 30, lambda out: {"said": out.strip()}, interrupt_after=3)
+    assert res["ok"] and res["said"] == "saved" and res["interrupted_at_s"] == 3 and res["seconds"] < 25
     assert "boom" in (tmp_path / "logs" / "fails.log").read_text()
     r.budget_s = 0  # nothing may start once the budget is spent
     assert "out of time" in r.run("late", [py, "-c", "print(1)"], 30)["skipped"]
