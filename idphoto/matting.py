@@ -85,14 +85,11 @@ def _unknown_system(image, is_fg, unknown, epsilon):
     stencil = np.zeros((n_u, 25))
     unknown_member = unknown.ravel()[members]
     wy, wx = np.divmod(np.arange(n_win), _WINDOW)
-    to_stencil = np.zeros((n_win, n_win, 25))                              # (a, b) → stencil slot of b seen from a
-    for a in range(n_win):
-        for b_ in range(n_win):
-            to_stencil[a, b_, (wy[b_] - wy[a] + 2) * 5 + (wx[b_] - wx[a] + 2)] = 1.0
     for a in range(n_win):
         sel = np.flatnonzero(unknown_member[:, a])
-        # one window puts pixel a at one place only, so the rows are distinct: a plain += is exact
-        stencil[row_of[members[sel, a]]] += values[sel, a, :] @ to_stencil[a]
+        slots = (wy - wy[a] + 2) * 5 + (wx - wx[a] + 2)                   # where each window pixel b sits seen from a
+        # one window holds pixel a at one place only, so the rows are distinct: a plain += is exact
+        stencil[row_of[members[sel, a]][:, None], slots] += values[sel, a, :]
 
     sy, sx = np.divmod(np.arange(25), 5)
     py, px = np.divmod(flat_unknown, w)
