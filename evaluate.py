@@ -25,7 +25,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from cli import EXIT_ERROR, EXIT_OK, OneLineParser, check_writable_dir, guarded, resolve_device
+from cli import EXIT_ERROR, EXIT_OK, OneLineParser, add_trimap_arguments, check_writable_dir, guarded, resolve_device
 
 SOFT_MIN_SHARE = 0.01  # share of 0 < α < 255 pixels above which a ground truth counts as a soft matte
 CSV_FIELDS = ["name", "width", "height", "soft_gt", "trimap_mIoU", "trimap_acc", "trimap_IoU_bg",
@@ -72,12 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--checkpoint", type=Path, default=None, metavar="PATH",
                        help="TNet weights (train.py checkpoint or shipped weights); "
                             "default: weights/tnet_unet_mobilenetv3.pth")
-    model.add_argument("--input-size", type=int, default=None, metavar="N",
-                       help="side of the square TNet input (default: the size the weights were trained for, "
-                            "recorded in the weights file; 400 for files that don't say)")
-    model.add_argument("--tta", choices=("none", "flip"), default="none",
-                       help="test-time augmentation of the trimap: 'flip' averages the photo and its mirror image "
-                            "(about twice the network time)")
+    add_trimap_arguments(model)
     model.add_argument("--refine-kernel", type=int, default=10, metavar="K",
                        help="erode/dilate kernel of the refinement of the predicted trimap before the matting, "
                             "as infer.py (0: none); the trimap metrics score TNet's trimap before it")

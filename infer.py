@@ -18,7 +18,7 @@ import time
 import warnings
 from pathlib import Path
 
-from cli import EXIT_ERROR, EXIT_OK, OneLineParser, check_writable_dir, guarded, resolve_device
+from cli import EXIT_ERROR, EXIT_OK, OneLineParser, add_trimap_arguments, check_writable_dir, guarded, resolve_device
 
 from idphoto.specs import SPECS, SpecError, add_spec_file, custom_spec, get_spec, text_table  # light: no torch yet
 
@@ -56,12 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--checkpoint", type=Path, default=None, metavar="PATH",
                        help="TNet weights (a train.py checkpoint such as results/checkpoint_tnet.pth); "
                             "default: the shipped compact model weights/tnet_unet_mobilenetv3.pth")
-    model.add_argument("--input-size", type=int, default=None, metavar="N",
-                       help="side of the square TNet input (default: the size the weights were trained for, "
-                            "recorded in the weights file; 400 for files that don't say)")
-    model.add_argument("--tta", choices=("none", "flip"), default="none",
-                       help="test-time augmentation of the trimap: 'flip' averages the photo and its mirror image "
-                            "(about twice the network time)")
+    add_trimap_arguments(model)
     model.add_argument("--refine-kernel", type=int, default=10, metavar="K",
                        help="erode/dilate kernel of the trimap refinement (0: none; 6: the 'smooth' variant)")
     model.add_argument("--matting", choices=sorted(MATTING_METHODS), default="cf",

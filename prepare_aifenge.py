@@ -27,7 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from cli import EXIT_ERROR, EXIT_OK, OneLineParser, check_writable_dir, guarded
-from utils import atomic_path, atomic_write_bytes, make_trimap, read_image, write_image
+from utils import SerialPool, atomic_path, atomic_write_bytes, make_trimap, read_image, write_image
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
@@ -297,7 +297,7 @@ def prepare(args: argparse.Namespace) -> int:
     cv2.setNumThreads(1)
     journal = Journal(args.out, key)
     try:
-        with Pool(args.workers, initializer=init_worker) if args.workers > 1 else _Serial() as pool:
+        with Pool(args.workers, initializer=init_worker) if args.workers > 1 else SerialPool() as pool:
             for name, problem, was_done in tqdm(pool.imap_unordered(convert, jobs, chunksize=8), total=len(jobs),
                                                  desc="converting", unit="img", dynamic_ncols=True):
                 if problem:
@@ -338,20 +338,6 @@ def prepare(args: argparse.Namespace) -> int:
         print("  note: a single shoot group cannot be split; the validation lists are empty")
     print("lists: " + ", ".join(str(p) for p in lists))
     return EXIT_OK if good else EXIT_ERROR
-
-
-class _Serial:
-    """Pool stand-in for --workers 1 (easier to debug, no process start-up)."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    @staticmethod
-    def imap_unordered(fn, jobs, chunksize=1):
-        return map(fn, jobs)
 
 
 if __name__ == "__main__":

@@ -198,3 +198,18 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     import torch
 
     return torch.load(path, map_location=map_location, weights_only=True)
+
+
+class SerialPool:
+    """``multiprocessing.Pool`` stand-in for one worker: the same ``imap_unordered`` in this process (easier to
+    debug, no process start-up)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    @staticmethod
+    def imap_unordered(fn, jobs, chunksize=1):
+        return map(fn, jobs)

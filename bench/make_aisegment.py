@@ -24,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import emit, note  # noqa: E402
+from utils import SerialPool  # noqa: E402  (common puts the repository on the path)
 
 W, H = 600, 800
 BANK = 8  # background and skin/clothes textures generated once per worker
@@ -119,7 +120,7 @@ def main(argv=None) -> int:
     t = time.perf_counter()
     total = 0
     try:
-        with Pool(args.workers) if args.workers > 1 else _serial() as pool:
+        with Pool(args.workers) if args.workers > 1 else SerialPool() as pool:
             for size in tqdm(pool.imap_unordered(write_one, jobs, chunksize=16), total=len(jobs), desc="writing pairs",
                              unit="pair", file=sys.stderr, dynamic_ncols=True):
                 total += size
@@ -133,18 +134,6 @@ def main(argv=None) -> int:
                             "workers": args.workers, "seed": args.seed},
          {"seconds": seconds, "pairs_per_s": args.pairs / seconds, "mib": total / 2**20})
     return 0
-
-
-class _serial:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    @staticmethod
-    def imap_unordered(fn, jobs, chunksize=1):
-        return map(fn, jobs)
 
 
 if __name__ == "__main__":
