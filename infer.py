@@ -143,12 +143,12 @@ def resolve_options(args, parser):
     custom = args.size_px or args.size_mm
     if custom is not None and min(custom) <= 0:
         parser.error("--size-px/--size-mm values must be positive")
-    if args.size_px and not MIN_SIDE_PX <= min(args.size_px) <= max(args.size_px) <= MAX_SIDE_PX:
-        parser.error(f"--size-px: {MIN_SIDE_PX} to {MAX_SIDE_PX} px a side")
     if args.spec.lower() == "none":
         if custom:
             parser.error("--spec none keeps the photo's size; drop --size-px/--size-mm")
         return None, bg
+    if args.size_px and not MIN_SIDE_PX <= min(args.size_px) <= max(args.size_px) <= MAX_SIDE_PX:
+        parser.error(f"--size-px: {MIN_SIDE_PX} to {MAX_SIDE_PX} px a side")
     try:
         base = get_spec(args.spec)
     except KeyError:

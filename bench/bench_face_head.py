@@ -33,7 +33,10 @@ def main(argv=None) -> int:
 
     from idphoto.face import detect_faces
     from idphoto.headcheck import MIN_FACE_TO_HEAD, head_width_at
-    from utils import read_image
+
+    def read_image(path, flags=cv2.IMREAD_COLOR):  # any path (non-ASCII too), without importing torch
+        data = np.fromfile(str(path), dtype=np.uint8)
+        return cv2.imdecode(data, flags) if data.size else None
 
     if not args.images.is_dir() or not args.masks.is_dir():
         print(f"bench_face_head.py: error: {args.images} or {args.masks} is not a folder", file=sys.stderr)

@@ -13,13 +13,16 @@ import numpy as np
 from .face import FaceBox
 
 MIN_FACE_TO_HEAD = 0.35  # a face box narrower than this share of the head's width is not that head's face
+MAX_PERSON_SHARE = 0.97  # a matte (almost) all person has no outline to measure a head by
 
 
 def head_width_at(face: FaceBox, alpha: np.ndarray) -> float | None:
     """Median width (px) of the person's matte across the face box's middle rows (40–60 % of its height),
     taking on each row the run of alpha ≥ 0.5 that holds the box's centre; None when the centre is off the
-    person (nothing to compare with)."""
+    person, or the matte is (almost) all person (nothing to compare with)."""
     h, w = alpha.shape[:2]
+    if float((alpha >= 0.5).mean()) > MAX_PERSON_SHARE:
+        return None
     cx = int(round(min(max(face.center_x, 0), w - 1)))
     y0 = int(max(face.y + 0.4 * face.h, 0))
     y1 = int(min(face.y + 0.6 * face.h, h - 1))

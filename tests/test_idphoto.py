@@ -468,6 +468,7 @@ def test_a_face_far_narrower_than_the_head_is_rejected():
     off = FaceBox(10, 10, 40, 40)          # on the background: nothing to compare with
     assert head_width_at(cheek, alpha) == pytest.approx(2 * np.sqrt(150**2 - 32**2), abs=3)
     assert head_width_at(off, alpha) is None
+    assert head_width_at(cheek, np.ones_like(alpha)) is None  # no outline: no judgement (the photo is all person)
     assert "rejected a 64×64 px detection" in implausible_face(cheek, alpha)
     assert implausible_face(body, alpha) is not None  # the body is far wider still
     assert implausible_face(face, alpha) is None and implausible_face(off, alpha) is None
