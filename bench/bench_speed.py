@@ -14,8 +14,10 @@ For each tree (this checkout; with ``--before``, the commit exported by ``git ar
 * ``in_process`` — one photo through the pipeline, framing and encoding (infer.py's ``process_one``)
   in a process that has already loaded the model and done one photo, with one thread everywhere
   (PyTorch, OpenCV, BLAS, numba): the median of ``--photos-in-process`` runs, with infer.py's stages;
-* ``batch`` — ``infer.py --input-dir`` over ``--batch`` photos with ``--workers 1`` and ``--workers 2``
-  (the older tree has no ``--workers``: one process), photos per second.
+* ``batch`` — ``infer.py --input-dir`` over ``--batch`` photos: ``--workers 2`` (one thread each) against
+  ``--workers 1 --threads 1`` (the same work on one core) and against one process with PyTorch's default
+  threads (``--workers 1``; the older tree, which has no ``--workers``, runs only the one-process
+  variants), photos per second.
 
 Every subprocess figure is given as wall seconds and as CPU seconds (user + system of the child): on a
 machine shared with other jobs the wall time is inflated by waiting for a core, the CPU time much less.
@@ -37,6 +39,7 @@ from pathlib import Path
 from common import PFCN, REPO, emit, note, synthetic_portrait
 
 HELP_SCRIPTS = ("infer.py", "prepare_aifenge.py", "evaluate.py", "train.py")
+PARTS = ("help", "first_run", "later_run", "in_process", "batch")
 
 IN_PROCESS = r"""
 import json, os, statistics, sys, time
@@ -75,6 +78,7 @@ def parse_args(argv=None):
     p.add_argument("--photos-in-process", type=int, default=5, help="timed photos of the in-process measurement")
     p.add_argument("--batch", type=int, default=8, help="photos of the --input-dir measurement (0: skip it)")
     p.add_argument("--skip-first-run", action="store_true", help="skip the cold-cache run (minutes on the older tree)")
+    p.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="which measurements to make")
     p.add_argument("--timeout", type=int, default=1800, help="seconds after which one command counts as failed")
     return p.parse_args(argv)
 
@@ -100,44 +104,52 @@ def best(runs: list[dict]) -> dict:
 
 def measure_tree(tree: Path, photo: Path, batch_dir: Path | None, args, tmp: Path, label: str, has_workers: bool) -> dict:
     py = sys.executable
-    res: dict = {"help": {}}
-    for script in HELP_SCRIPTS:
+    res: dict = {}
+    for script in HELP_SCRIPTS if "help" in args.parts else ():
+        res.setdefault("help", {})
         res["help"][script] = best([timed([py, script, "--help"], tree, args.timeout) for _ in range(args.repeat)])
-    res["help"]["import idphoto.specs"] = best([timed([py, "-c", "import idphoto.specs"], tree, args.timeout)
-                                                for _ in range(args.repeat)])
-    note(f"{label}: --help of infer.py {res['help']['infer.py']['wall_s']:.2f} s wall, "
-         f"{res['help']['infer.py']['cpu_s']:.2f} s CPU")
+    if "help" in args.parts:
+        res["help"]["import idphoto.specs"] = best([timed([py, "-c", "import idphoto.specs"], tree, args.timeout)
+                                                    for _ in range(args.repeat)])
+        note(f"{label}: --help of infer.py {res['help']['infer.py']['wall_s']:.2f} s wall, "
+             f"{res['help']['infer.py']['cpu_s']:.2f} s CPU")
 
     cache = tmp / f"numba-{label}"
     cmd = [py, "infer.py", "--image", str(photo), "--no-face-ok", "--out-dir", str(tmp / f"out-{label}")]
     env = {"NUMBA_CACHE_DIR": str(cache)}
-    if not args.skip_first_run:
+    if "first_run" in args.parts and not args.skip_first_run:
         first = timed(cmd, tree, args.timeout, env)
         res["first_run"] = {"wall_s": first["wall_s"], "cpu_s": first["cpu_s"], "rc": first["rc"],
                             "announced": "first run" in first["stderr"]}
         note(f"{label}: first run {first['wall_s']:.1f} s wall, {first['cpu_s']:.1f} s CPU")
-    later = [timed(cmd, tree, args.timeout, env) for _ in range(args.repeat)]
-    res["later_run"] = {**best(later), "announced": any("first run" in r["stderr"] for r in later)}
-    note(f"{label}: later run {res['later_run']['wall_s']:.2f} s wall, {res['later_run']['cpu_s']:.2f} s CPU")
+    if "later_run" in args.parts:
+        later = [timed(cmd, tree, args.timeout, env) for _ in range(args.repeat)]
+        res["later_run"] = {**best(later), "announced": any("first run" in r["stderr"] for r in later)}
+        note(f"{label}: later run {res['later_run']['wall_s']:.2f} s wall, {res['later_run']['cpu_s']:.2f} s CPU")
 
     one = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
-    r = timed([py, "-c", IN_PROCESS, str(tree), str(photo), str(tmp / f"inproc-{label}"), str(args.photos_in_process)],
-              tree, args.timeout, {**env, **one})
-    res["in_process"] = json.loads(r["stdout"].strip().splitlines()[-1])
-    note(f"{label}: in-process per photo {res['in_process']['wall_s']:.3f} s wall, {res['in_process']['cpu_s']:.3f} s CPU")
+    if "in_process" in args.parts:
+        r = timed([py, "-c", IN_PROCESS, str(tree), str(photo), str(tmp / f"inproc-{label}"), str(args.photos_in_process)],
+                  tree, args.timeout, {**env, **one})
+        res["in_process"] = json.loads(r["stdout"].strip().splitlines()[-1])
+        note(f"{label}: in-process per photo {res['in_process']['wall_s']:.3f} s wall, {res['in_process']['cpu_s']:.3f} s CPU")
 
-    if batch_dir is not None:
+    if batch_dir is not None and "batch" in args.parts:
         res["batch"] = {}
-        for workers in ((1, 2) if has_workers else (None,)):
-            extra = ["--workers", str(workers)] if workers else []
+        variants = {"one_process_default_threads": [], "one_process_one_thread": ["--threads", "1"]}
+        if has_workers:
+            variants = {"one_process_default_threads": ["--workers", "1"],
+                        "one_process_one_thread": ["--workers", "1", "--threads", "1"], "two_workers": ["--workers", "2"]}
+        for key, extra in variants.items():
             r = timed([py, "infer.py", "--input-dir", str(batch_dir), "--no-face-ok", "--quiet",
-                       "--out-dir", str(tmp / f"batch-{label}-{workers}"), *extra], tree, args.timeout, env)
-            key = f"workers_{workers}" if workers else "one_process"
+                       "--out-dir", str(tmp / f"batch-{label}-{key}"), *extra], tree, args.timeout, env)
             res["batch"][key] = {"wall_s": r["wall_s"], "cpu_s": r["cpu_s"], "photos": args.batch,
                                  "photos_per_s": round(args.batch / r["wall_s"], 3)}
-            note(f"{label}: batch of {args.batch}, {key}: {r['wall_s']:.1f} s wall")
+            note(f"{label}: batch of {args.batch}, {key}: {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU")
         if has_workers:
-            res["batch"]["speed_up_2_vs_1"] = round(res["batch"]["workers_1"]["wall_s"] / res["batch"]["workers_2"]["wall_s"], 3)
+            b = res["batch"]
+            b["two_workers_vs_one_thread"] = round(b["one_process_one_thread"]["wall_s"] / b["two_workers"]["wall_s"], 3)
+            b["two_workers_vs_default"] = round(b["one_process_default_threads"]["wall_s"] / b["two_workers"]["wall_s"], 3)
     return res
 
 
@@ -166,7 +178,7 @@ def main(argv=None) -> int:
             photo, source = tmp / "photo.jpg", "synthetic 600x800"
             cv2.imwrite(str(photo), synthetic_portrait(0, 600, 800)[0], [cv2.IMWRITE_JPEG_QUALITY, 95])
         batch_dir = None
-        if args.batch:
+        if args.batch and "batch" in args.parts:
             batch_dir = tmp / "batch"
             batch_dir.mkdir()
             pfcn = sorted((PFCN / "images").glob("*.jpg"))[:args.batch] if PFCN.is_dir() else []

@@ -10,8 +10,6 @@ import pytest
 
 from conftest import REPO, synthetic_portrait
 
-sys.path.insert(0, str(REPO / "bench"))
-
 COMMON_KEYS = {"bench", "commit", "date", "device", "cpu_count", "torch", "params", "figures"}
 
 
@@ -168,7 +166,7 @@ def test_bench_speed_this_checkout(tmp_path):
     photo, _ = synthetic_portrait(0, 120, 160)
     cv2.imwrite(str(tmp_path / "p.jpg"), photo)
     r = run_bench("bench_speed.py", "--photo", str(tmp_path / "p.jpg"), "--skip-first-run", "--repeat", "1",
-                  "--photos-in-process", "1", "--batch", "0", timeout=600)
+                  "--photos-in-process", "1", "--batch", "0", "--parts", "help", "later_run", "in_process", timeout=600)
     after = r["figures"]["after"]
     assert set(after["help"]) == {"infer.py", "prepare_aifenge.py", "evaluate.py", "train.py", "import idphoto.specs"}
     assert all(positive(x["wall_s"]) for x in after["help"].values())
