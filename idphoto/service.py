@@ -74,8 +74,9 @@ def decode_image(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np
                 im = _to_rgb(ImageOps.exif_transpose(im))
     except UnidentifiedImageError:
         raise NotAnImageError("not an image (or a format Pillow cannot read)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise TooLargeError(f"image too large (over {Image.MAX_IMAGE_PIXELS // 1_000_000} megapixels)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # Pillow's own guard, at open
+        limit = f"{max_pixels / 1e6:g}" if max_pixels else f"{Image.MAX_IMAGE_PIXELS / 1e6:.0f}"
+        raise TooLargeError(f"image too large: over the limit of {limit} megapixels") from None
     except (OSError, SyntaxError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise IDPhotoError(f"cannot decode image ({reason})") from None

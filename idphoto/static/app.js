@@ -15,7 +15,7 @@ const TEXT = {
     value: "Value", allowed: "Allowed", api: "HTTP API", custom_size: "custom size…", keep: "none: keep the photo's framing",
     working: "Working…", no_photo: "Choose a photo first.", done: "Done in", copies: "copies",
     white: "white", blue: "blue", red: "red", gray: "gray", pass: "pass", fail: "fail",
-    queue: "queue", decode: "decode", foreground: "foreground", encode: "encode", total: "total",
+    queue: "Queue wait", decode: "Decode", foreground: "Foreground", encode: "Encode", total: "Total",
     network: "The server did not answer", quality: "quality",
   },
   zh: {
