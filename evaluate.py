@@ -25,7 +25,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from cli import EXIT_ERROR, EXIT_OK, OneLineParser, guarded
+from cli import EXIT_ERROR, EXIT_OK, OneLineParser, add_trimap_arguments, check_writable_dir, guarded, resolve_device
 
 SOFT_MIN_SHARE = 0.01  # share of 0 < α < 255 pixels above which a ground truth counts as a soft matte
 CSV_FIELDS = ["name", "width", "height", "soft_gt", "trimap_mIoU", "trimap_acc", "trimap_IoU_bg",
@@ -71,18 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
     model = p.add_argument_group("model and pipeline")
     model.add_argument("--checkpoint", type=Path, default=None, metavar="PATH",
                        help="TNet weights (train.py checkpoint or shipped weights); "
-                            "default: weights/tnet_mobilenetv3_pfcn.pth")
-    model.add_argument("--input-size", type=int, default=None, metavar="N",
-                       help="side of the square TNet input (default: the size the weights were trained for, "
-                            "recorded in the weights file; 400 for files that don't say)")
-    model.add_argument("--tta", choices=("none", "flip"), default="none",
-                       help="test-time augmentation of the trimap: 'flip' averages the photo and its mirror image "
-                            "(about twice the network time)")
+                            "default: weights/tnet_unet_mobilenetv3.pth")
+    add_trimap_arguments(model)
     model.add_argument("--refine-kernel", type=int, default=10, metavar="K",
                        help="erode/dilate kernel of the refinement of the predicted trimap before the matting, "
                             "as infer.py (0: none); the trimap metrics score TNet's trimap before it")
     model.add_argument("--matting", choices=sorted(MATTING_METHODS), default="cf",
-                       help="pymatting method for the alpha (closed-form, KNN, large-kernel, random-walk, learning-based)")
+                       help="cf: closed-form matting (nothing to compile); knn, lkm (large-kernel), rw (random-walk), "
+                            "lbdm (learning-based): pymatting's, whose kernels compile on first use (about a minute)")
     model.add_argument("--no-matting", action="store_true",
                        help="skip the matting (the slow part): trimap metrics and TNet's mask IoU only")
     model.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE, metavar="PX",
@@ -129,25 +125,10 @@ def samples_from_lists(data_dir: Path, dataname: str) -> list[Sample]:
     from datasets import read_lists
 
     try:
-        lists = read_lists(data_dir, dataname)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # before ValueError, which both subclass
-        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8 text"
-        raise EvalError(f"{_broken_list(data_dir, dataname)}: not a valid JSON list ({reason})") from None
+        lists = read_lists(data_dir, dataname)  # its errors name the list file (and the entry)
     except (FileNotFoundError, ValueError) as exc:
         raise EvalError(str(exc)) from None
     return [Sample(i.stem, i, a, t) for i, a, t in zip(lists["img"], lists["alpha"], lists["trimap"])]
-
-
-def _broken_list(data_dir: Path, dataname: str) -> str:
-    """The first list file of ``dataname`` that does not parse (read_lists reads them in this order)."""
-    from datasets import list_paths
-
-    for path in list_paths(data_dir, dataname).values():
-        try:
-            json.loads(path.read_text(encoding="utf-8"))
-        except ValueError:
-            return str(path)
-    return f"a list of {dataname!r} in {data_dir}"
 
 
 def _shorten(names: list[str], n: int = 5) -> str:
@@ -384,16 +365,16 @@ def run(args, parser) -> int:
         print(f"evaluate.py: warning: {note} (skipped)", file=sys.stderr)
     if args.limit:
         samples = samples[:args.limit]
+    check_writable_dir(args.out_dir)  # now, not after the last image has been evaluated
 
     import torch
     from tqdm import tqdm
 
     from idphoto import MattingWarning
-    from infer import pick_device
     from models import DEFAULT_WEIGHTS, WeightsError, load_tnet
 
     try:
-        device = pick_device(args.device)
+        device = resolve_device(args.device)  # a missing CUDA device: exit 1, as in infer.py and train.py
     except ValueError as exc:
         parser.error(str(exc))
     if args.threads:

@@ -6,6 +6,8 @@
 Every input problem (missing or broken file, wrong checkpoint, no face…) is reported in one line on
 stderr with a non-zero exit; in batch mode the file is skipped and the rest processed. Outputs are
 written only when the whole photo succeeded, each atomically, so no partial file is ever left behind.
+In batch mode every photo gets its own output names (checked before any work), and no input photo is
+ever written over.
 """
 from __future__ import annotations
 
@@ -16,14 +18,19 @@ import time
 import warnings
 from pathlib import Path
 
-from cli import EXIT_ERROR, EXIT_OK, OneLineParser, guarded
+from cli import EXIT_ERROR, EXIT_OK, OneLineParser, add_trimap_arguments, check_writable_dir, guarded, resolve_device
 
-from idphoto.specs import SPECS, custom_spec, describe_specs, get_spec  # light: no torch yet
+from idphoto.specs import SPECS, SpecError, add_spec_file, custom_spec, get_spec, text_table  # light: no torch yet
 
-
+MIN_SIDE_PX = 100          # a smaller ID photo is no use to anyone (the smallest standard is 260×378)
+MAX_SIDE_PX = 10000
+DPI_RANGE = (72, 1200)
+MIN_SHEET_PHOTO_MM = 15    # a print sheet of smaller photos is a mistake (ID photos are 22 mm wide or more)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from idphoto.face import DETECTORS
+    from idphoto.framing import BG_STYLES
     from idphoto.output import COLORS, SHEETS
     from idphoto.pipeline import DEFAULT_MAX_SIDE, MATTING_METHODS
 
@@ -35,54 +42,76 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     src = p.add_argument_group("input and output")
-    one = src.add_mutually_exclusive_group(required=True)
+    one = src.add_mutually_exclusive_group()
     one.add_argument("--image", type=Path, metavar="PATH", help="one photo (JPEG, PNG, WebP, BMP, TIFF)")
     one.add_argument("--input-dir", type=Path, metavar="DIR",
                      help="process every image in DIR with one model load; bad files are reported and skipped")
+    src.add_argument("--workers", type=int, default=0, metavar="N",
+                     help="--input-dir: processes working in parallel, each loading the model once and using "
+                          "--threads threads (default 1) (0: one per CPU core, at most one per photo; 1: all in "
+                          "this process)")
     src.add_argument("--out-dir", type=Path, default=Path("results"), metavar="DIR", help="where the outputs go")
 
     model = p.add_argument_group("segmentation and matting")
     model.add_argument("--checkpoint", type=Path, default=None, metavar="PATH",
                        help="TNet weights (a train.py checkpoint such as results/checkpoint_tnet.pth); "
-                            "default: the shipped compact model weights/tnet_mobilenetv3_pfcn.pth")
-    model.add_argument("--input-size", type=int, default=None, metavar="N",
-                       help="side of the square TNet input (default: the size the weights were trained for, "
-                            "recorded in the weights file; 400 for files that don't say)")
-    model.add_argument("--tta", choices=("none", "flip"), default="none",
-                       help="test-time augmentation of the trimap: 'flip' averages the photo and its mirror image "
-                            "(about twice the network time)")
+                            "default: the shipped compact model weights/tnet_unet_mobilenetv3.pth")
+    add_trimap_arguments(model)
     model.add_argument("--refine-kernel", type=int, default=10, metavar="K",
                        help="erode/dilate kernel of the trimap refinement (0: none; 6: the 'smooth' variant)")
     model.add_argument("--matting", choices=sorted(MATTING_METHODS), default="cf",
-                       help="pymatting method: closed-form, KNN, large-kernel, random-walk, learning-based")
+                       help="cf: closed-form matting (nothing to compile); knn, lkm (large-kernel), rw (random-walk), "
+                            "lbdm (learning-based): pymatting's, whose kernels compile on first use (about a minute)")
     model.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE, metavar="PX",
                        help="longest side at which the matting is solved (larger photos are matted at this "
                             "size and the alpha upsampled); 0 for no cap")
     model.add_argument("--threads", type=int, default=0, metavar="N",
-                       help="CPU threads for PyTorch (0: its default; 1 is often faster on a busy machine)")
+                       help="CPU threads for PyTorch (0: its default, or 1 per worker process with --input-dir; 1 is "
+                            "often faster on a busy machine)")
     model.add_argument("--device", default="auto", help="torch device: auto (CUDA when available), cpu, cuda, cuda:1…")
 
     idp = p.add_argument_group("ID photo")
     idp.add_argument("--spec", default="1inch", metavar="NAME",
-                     help=f"standard size and head framing at 300 DPI, or 'none' to keep the photo's own framing "
-                          f"and size. Known: {describe_specs()} (aliases: passport=icao)")
+                     help=f"ID-photo standard (size, DPI, head height, eye line, top margin, background, file size; "
+                          f"{len(SPECS)} in idphoto/specs.json: see --list-specs), or 'none' to keep the photo's own "
+                          f"framing and size")
+    idp.add_argument("--list-specs", action="store_true", help="print the known specs with their rules and exit")
+    idp.add_argument("--spec-file", type=Path, action="append", default=[], metavar="JSON",
+                     help="add the specs of a JSON file of your own (the format of idphoto/specs.json: one spec, a list, "
+                          "or {\"specs\": [...]}); may be repeated")
     size = idp.add_mutually_exclusive_group()
     size.add_argument("--size-px", type=int, nargs=2, metavar=("W", "H"),
-                      help="custom size in pixels, framed by --spec's head rule (1inch: head 60%% of the height)")
+                      help=f"custom size in pixels ({MIN_SIDE_PX}–{MAX_SIDE_PX} a side), framed by --spec's head "
+                           f"rule (1inch: head 60%% of the height)")
     size.add_argument("--size-mm", type=float, nargs=2, metavar=("W", "H"),
-                      help="custom size in millimetres at --dpi, framed by --spec's head rule")
-    idp.add_argument("--dpi", type=int, default=300, metavar="N",
-                     help="print resolution stored in the JPEG (and used by --size-mm and --layout)")
+                      help=f"custom size in millimetres at --dpi (at least {MIN_SIDE_PX} px a side), framed by "
+                           f"--spec's head rule")
+    idp.add_argument("--dpi", type=int, default=None, metavar="N",
+                     help=f"print resolution stored in the JPEG (and used by --size-mm and --layout), "
+                          f"{DPI_RANGE[0]}–{DPI_RANGE[1]}; default: the spec's own (300 for most, 350 for the Chinese "
+                          f"ID card), 300 for custom sizes")
     idp.add_argument("--bg", default="white", metavar="COLOUR",
-                     help=f"background: {', '.join(COLORS)} (blue #438EDB, red #FF0000 as for Chinese ID photos) "
-                          f"or #RRGGBB")
+                     help=f"background: {', '.join(COLORS)} (blue #438EDB, red #FF0000 as for Chinese ID photos), "
+                          f"#RRGGBB, or 'keep' to keep the photo's own background and only frame it")
+    idp.add_argument("--bg-style", choices=BG_STYLES, default="solid",
+                     help="solid colour; gradient: the colour fading downwards to light; radial: light in the middle")
+    idp.add_argument("--no-level", action="store_true",
+                     help="do not turn a tilted photo to level the eyes (by default tilts of 1° or more are corrected)")
+    idp.add_argument("--face-detector", choices=DETECTORS, default="auto",
+                     help="landmarks: MediaPipe BlazeFace + Face Mesh (eyes, chin); haar: OpenCV's cascade (box only); "
+                          "auto: landmarks, the cascade when they find nothing")
+    idp.add_argument("--strict", action="store_true",
+                     help="when the compliance report fails any rule, write nothing and exit 1")
     idp.add_argument("--no-face-ok", action="store_true",
                      help="without a detectable face, centre on the person's mask instead of failing")
     idp.add_argument("--quality", type=int, default=95, metavar="Q", help="JPEG quality of the ID photo (1–95)")
     idp.add_argument("--max-kb", type=float, default=None, metavar="N",
-                     help="highest JPEG quality (≤ --quality) whose file is at most N KB (1 KB = 1024 bytes)")
+                     help="highest JPEG quality (≤ --quality) whose file is at most N KB (1 KB = 1024 bytes); "
+                          "default: the spec's own file-size limit, if it has one")
     idp.add_argument("--layout", choices=sorted(SHEETS), default=None,
-                     help="also write a print sheet (6inch = 4×6 in) tiled with as many copies as fit, with cut lines")
+                     help=f"also write a print sheet (6inch = 4×6 in, 5inch = 3.5×5 in, a4) tiled with as many copies "
+                          f"as fit (the sheet turned when more fit that way), with cut lines (photos of at least "
+                          f"{MIN_SHEET_PHOTO_MM} mm a side at --dpi)")
 
     misc = p.add_argument_group("other")
     misc.add_argument("--quiet", action="store_true", help="print only errors and the batch summary")
@@ -94,60 +123,64 @@ def resolve_options(args, parser):
     """Check the arguments that argparse can't; returns (spec or None, background BGR)."""
     from idphoto.output import parse_color
 
-    if args.dpi <= 0:
-        parser.error("--dpi must be positive")
     if args.input_size is not None and (args.input_size <= 0 or args.input_size % 8):
         parser.error("--input-size must be a positive multiple of 8")
-    if args.refine_kernel < 0 or args.max_side < 0 or args.threads < 0:
-        parser.error("--refine-kernel and --max-side must not be negative")
+    if args.dpi is not None and not DPI_RANGE[0] <= args.dpi <= DPI_RANGE[1]:
+        parser.error(f"--dpi must be between {DPI_RANGE[0]} and {DPI_RANGE[1]}")
+    if args.refine_kernel < 0 or args.max_side < 0 or args.threads < 0 or args.workers < 0:
+        parser.error("--refine-kernel, --max-side, --threads and --workers must not be negative")
     if not 1 <= args.quality <= 95:
         parser.error("--quality must be between 1 and 95")
     if args.max_kb is not None and args.max_kb <= 0:
         parser.error("--max-kb must be positive")
-    try:
-        bg = parse_color(args.bg)
-    except ValueError as exc:
-        parser.error(f"--bg: {exc}")
+    if args.bg.strip().lower() == "keep":
+        bg = None
+    else:
+        try:
+            bg = parse_color(args.bg)
+        except ValueError as exc:
+            parser.error(f"--bg: {exc} or keep")
     custom = args.size_px or args.size_mm
     if custom is not None and min(custom) <= 0:
         parser.error("--size-px/--size-mm values must be positive")
-    if args.size_px and max(args.size_px) > 10000:
-        parser.error("--size-px: at most 10000 px a side")
     if args.spec.lower() == "none":
         if custom:
             parser.error("--spec none keeps the photo's size; drop --size-px/--size-mm")
         return None, bg
+    if args.size_px and not MIN_SIDE_PX <= min(args.size_px) <= max(args.size_px) <= MAX_SIDE_PX:
+        parser.error(f"--size-px: {MIN_SIDE_PX} to {MAX_SIDE_PX} px a side")
     try:
         base = get_spec(args.spec)
     except KeyError:
-        parser.error(f"--spec: unknown standard {args.spec!r}; known: none, {', '.join(SPECS)}")
+        parser.error(f"--spec: unknown standard {args.spec!r}; see --list-specs")
     if args.size_px or args.size_mm:  # a custom size framed by --spec's head rule
         if args.size_px:
-            spec = custom_spec(size_px=tuple(args.size_px), dpi=args.dpi, base=base)
+            spec = custom_spec(size_px=tuple(args.size_px), dpi=args.dpi or 300, base=base)
         else:
-            spec = custom_spec(size_mm=tuple(args.size_mm), dpi=args.dpi, base=base)
-            if max(spec.size_px) > 10000 or min(spec.size_px) < 1:
-                parser.error("--size-mm at --dpi gives an unusable pixel size")
+            spec = custom_spec(size_mm=tuple(args.size_mm), dpi=args.dpi or 300, base=base)
+            if not MIN_SIDE_PX <= min(spec.size_px) <= max(spec.size_px) <= MAX_SIDE_PX:
+                w, h = spec.size_px
+                parser.error(f"--size-mm at --dpi {args.dpi or 300} gives {w}×{h} px; {MIN_SIDE_PX} to {MAX_SIDE_PX} px a side needed")
         spec = dataclasses.replace(spec, name=f"custom size, {base.name} framing")
-    elif args.dpi != base.dpi:  # same physical size at another resolution
-        spec = custom_spec(size_mm=(base.width_mm, base.height_mm), dpi=args.dpi, base=base)
+    elif args.dpi is not None and args.dpi != base.dpi:  # same physical size (or pixel size) at another resolution
+        spec = dataclasses.replace(base, dpi=args.dpi, px=None) if base.px is None else base.with_size_px(*base.px, dpi=args.dpi)
+        if min(spec.size_px) < MIN_SIDE_PX:
+            parser.error(f"--dpi {args.dpi} makes a {spec.size_px[0]}×{spec.size_px[1]} px {base.name} photo; "
+                         f"at least {MIN_SIDE_PX} px a side needed")
     else:
         spec = base
+    if args.layout:
+        mm = min(spec.size_px) / spec.dpi * 25.4
+        if mm < MIN_SHEET_PHOTO_MM:
+            parser.error(f"--layout: the photo is {spec.size_px[0]}×{spec.size_px[1]} px at {spec.dpi} DPI, "
+                         f"{mm:.1f} mm on its short side; print sheets need at least {MIN_SHEET_PHOTO_MM} mm "
+                         f"(lower --dpi or enlarge the photo)")
     return spec, bg
 
 
 def pick_device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise ValueError(f"--device: not a torch device: {name!r}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device available (use --device cpu)")
-    return name
+    """--device: a malformed name is a ValueError (usage, exit 2); a missing CUDA device exits 1, as in train.py."""
+    return resolve_device(name)
 
 
 def load_model(checkpoint: Path | None, device: str):
@@ -170,8 +203,10 @@ def load_model(checkpoint: Path | None, device: str):
 
 def process_one(path: Path, stem: str, pipeline, args, spec, bg) -> dict:
     """Everything for one photo, in memory first; then all files are written (or none). Returns a report."""
-    from idphoto import MattingWarning, encode_jpeg, encode_jpeg_max_kb, load_image, make_id_photo, print_sheet
-    from idphoto.output import encode_png, output_paths, write_all
+    from idphoto import MattingWarning, encode_jpeg, load_image, make_id_photo, print_sheet
+    from idphoto.compliance import check_photo
+    from idphoto.errors import IDPhotoError
+    from idphoto.output import encode_for_spec, encode_png, output_paths, write_all
 
     timings = {}
     with warnings.catch_warnings(record=True) as caught:
@@ -183,15 +218,27 @@ def process_one(path: Path, stem: str, pipeline, args, spec, bg) -> dict:
         timings.update(result.timings)
 
         t = time.perf_counter()
-        photo = make_id_photo(image, result.alpha, result.foreground, spec, bg, args.no_face_ok, args.dpi)
+        photo = make_id_photo(image, result.alpha, result.foreground, spec, bg or (255, 255, 255), args.no_face_ok,
+                              args.dpi or 300, level_eyes=not args.no_level, bg_style=args.bg_style,
+                              keep_background=bg is None, detector=args.face_detector)
         timings["idphoto"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        paths = output_paths(args.out_dir, stem, args.layout)
-        if args.max_kb is not None:
-            jpeg, quality = encode_jpeg_max_kb(photo.image, args.max_kb, photo.dpi, args.quality)
-        else:
-            jpeg, quality = encode_jpeg(photo.image, photo.dpi, args.quality), args.quality
+        paths = output_paths(args.out_dir, stem, args.layout, report=spec is not None)
+        jpeg, quality = encode_for_spec(photo.image, photo.dpi, spec and spec.kb, args.max_kb, args.quality)
+        timings["encode"] = time.perf_counter() - t
+        report = None
+        if spec is not None:
+            t = time.perf_counter()
+            report = check_photo(photo.image, spec, jpeg, photo.alpha, args.face_detector, photo.levelled_degrees,
+                                 photo.gave_way)
+            timings["check"] = time.perf_counter() - t
+            if args.strict and not report.passed:
+                failed = "; ".join(f"{c.rule} {c.value if c.value is not None else '–'}"
+                                   + (f" (allowed {c.allowed})" if c.allowed else "") for c in report.failed)
+                raise IDPhotoError(f"{path}: --strict: {len(report.failed)} rule(s) of {spec.name} failed, nothing "
+                                   f"written: {failed}")
+        t = time.perf_counter()
         files = {
             paths["trimap"]: encode_png(result.trimap),
             paths["alpha"]: encode_png((result.alpha * 255 + 0.5).astype("uint8")),
@@ -202,7 +249,9 @@ def process_one(path: Path, stem: str, pipeline, args, spec, bg) -> dict:
         if args.layout:
             sheet, copies = print_sheet(photo.image, photo.dpi, args.layout)
             files[paths["sheet"]] = encode_jpeg(sheet, photo.dpi, 95)
-        timings["encode"] = time.perf_counter() - t
+        if report is not None:
+            files[paths["report"]] = report.to_json()
+        timings["encode"] += time.perf_counter() - t
         t = time.perf_counter()
         write_all(files)
         timings["write"] = time.perf_counter() - t
@@ -210,7 +259,7 @@ def process_one(path: Path, stem: str, pipeline, args, spec, bg) -> dict:
                               if issubclass(w.category, MattingWarning)]
     h, w = photo.image.shape[:2]
     return {"paths": paths, "timings": timings, "notes": notes, "quality": quality, "copies": copies,
-            "size": (w, h), "dpi": photo.dpi, "kb": len(jpeg) / 1024, "input": image.shape[:2]}
+            "size": (w, h), "dpi": photo.dpi, "kb": len(jpeg) / 1024, "input": image.shape[:2], "report": report}
 
 
 def format_times(timings: dict) -> str:
@@ -227,19 +276,64 @@ def print_report(report: dict, spec_name: str, out=None) -> None:
             extra = f"  ({w}×{h} px, {report['dpi']} DPI, {spec_name}, {report['kb']:.1f} KB, JPEG quality {report['quality']})"
         elif key == "sheet":
             extra = f"  ({report['copies']} copies)"
+        elif key == "report" and report.get("report") is not None:
+            extra = "  (" + ("all rules met" if report["report"].passed else
+                             f"{len(report['report'].failed)} rule(s) failed") + ")"
         print(f"{key:8} {path}{extra}", file=out)
+    if report.get("report") is not None:
+        for line in report["report"].lines():
+            print(f"         {line}", file=out)
 
 
-def unique_stems(files: list[Path]) -> list[str]:
-    """Output name stems; two inputs with the same stem (a.jpg, a.png) keep their extension in the name."""
-    counts = {}
-    for f in files:
-        counts[f.stem] = counts.get(f.stem, 0) + 1
-    return [f.stem if counts[f.stem] == 1 else f"{f.stem}_{f.suffix.lstrip('.').lower()}" for f in files]
+def _key(path: Path) -> tuple[str, str]:
+    """A file's identity for collisions: its real folder and its name without case (on Windows and macOS
+    ``photo.JPG`` and ``photo.jpg`` are one file)."""
+    return str(path.parent.resolve()), path.name.casefold()
+
+
+def unique_stems(files: list[Path], out_dir: Path, layout: str | None = None) -> list[str]:
+    """One output name stem per input, never shared and never naming an input photo, decided before any work.
+
+    A photo keeps its own stem when no other input has it (case ignored); photos sharing a stem add their
+    extension (``a.jpg`` → ``a_jpg``, ``a.png`` → ``a_png``). A stem still taken — by another photo, or
+    because one of its outputs would be an input photo (``a.jpg`` beside ``a_idphoto.jpg`` in --out-dir) —
+    gets ``_2``, ``_3``…: plain stems are served first, then the others in file-name order.
+    """
+    from collections import Counter
+
+    from idphoto.output import output_paths
+
+    inputs = {_key(f) for f in files}
+    shared = Counter(f.stem.casefold() for f in files)
+    wanted = [f.stem if shared[f.stem.casefold()] == 1 else f"{f.stem}_{f.suffix.lstrip('.').lower()}" for f in files]
+    taken: set[str] = set()
+    stems: list[str] = [""] * len(files)
+    for i in sorted(range(len(files)), key=lambda i: (wanted[i] != files[i].stem, files[i].name)):
+        stem, n = wanted[i], 1
+        while stem.casefold() in taken or any(_key(p) in inputs for p in output_paths(out_dir, stem, layout).values()):
+            n += 1
+            stem = f"{wanted[i]}_{n}"
+        taken.add(stem.casefold())
+        stems[i] = stem
+    # the guarantee itself, checked: every output path is distinct and none is an input
+    planned = [_key(p) for stem in stems for p in output_paths(out_dir, stem, layout).values()]
+    if len(set(planned)) != len(planned) or inputs & set(planned):
+        raise RuntimeError("output names collide; refusing to write anything")
+    return stems
 
 
 def run(args, parser) -> int:
     t_start = time.perf_counter()
+    for f in args.spec_file:
+        try:
+            add_spec_file(f)
+        except SpecError as exc:
+            parser.error(f"--spec-file {exc}")
+    if args.list_specs:
+        print(text_table())
+        return EXIT_OK
+    if args.image is None and args.input_dir is None:
+        parser.error("one of the arguments --image --input-dir is required")
     spec, bg = resolve_options(args, parser)
     spec_name = "photo framing" if spec is None else spec.name
     from idphoto.errors import IDPhotoError
@@ -250,9 +344,16 @@ def run(args, parser) -> int:
             raise IDPhotoError(f"{args.image}: file not found")
         files, others = [args.image], []
     else:
+        # listed once, before anything is written: this run's own outputs are never taken as inputs
         files, others = list_images(args.input_dir)
         if not files:
             raise IDPhotoError(f"{args.input_dir}: no images (.jpg .png .webp .bmp .tif) in this folder")
+    check_writable_dir(args.out_dir)  # before the model and the photos: not after the last photo
+    stems = [args.image.stem] if args.image is not None else unique_stems(files, args.out_dir, args.layout)
+
+    workers = batch_workers(args.workers, len(files)) if args.image is None else 1
+    if workers > 1:
+        return run_pool(args, files, stems, others, spec, bg, workers, t_start)
 
     from idphoto.pipeline import Pipeline
     try:
@@ -279,34 +380,134 @@ def run(args, parser) -> int:
                   f"total {time.perf_counter() - t_start:.2f} s")
         return EXIT_OK
 
+    results = ((path, photo_result(path, stem, pipeline, args, spec, bg)) for path, stem in zip(files, stems))
+    return summarise(results, args, files, stems, others, t_start)
+
+
+def photo_result(path: Path, stem: str, pipeline, args, spec, bg) -> tuple[str, object]:
+    """("done", report) or ("skipped", one-line reason): one bad photo must not stop the batch."""
+    from idphoto.errors import IDPhotoError
+
+    try:
+        return "done", process_one(path, stem, pipeline, args, spec, bg)
+    except OSError as exc:  # the out-dir can't be written (a full disk): every later photo would fail too
+        raise OSError(exc.errno, exc.strerror or str(exc), exc.filename or str(args.out_dir)) from None
+    except IDPhotoError as exc:
+        return "skipped", str(exc)
+    except Exception as exc:  # noqa: BLE001 — reported, and the batch goes on
+        return "skipped", f"{path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+def summarise(results, args, files: list[Path], stems: list[str], others: list[Path], t_start: float,
+              workers: int = 1) -> int:
+    """Consume (path, result) pairs as they come: progress bar, warnings, skips, then the summary line."""
     from tqdm import tqdm
 
+    if not args.quiet:
+        for path, stem in zip(files, stems):
+            if stem != path.stem:
+                print(f"note: {path.name} → outputs named {stem}_* (its own name is taken)", file=sys.stderr)
     done, skipped, totals = 0, [], {}
-    for path, stem in zip(bar := tqdm(files, desc="photos", unit="photo", file=sys.stderr, disable=args.quiet),
-                          unique_stems(files)):
-        try:
-            report = process_one(path, stem, pipeline, args, spec, bg)
-        except KeyboardInterrupt:
-            raise
-        except IDPhotoError as exc:
-            skipped.append((path, str(exc)))
-        except Exception as exc:  # one bad photo must not stop the batch
-            skipped.append((path, f"{path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"))
-        else:
+    desc = "photos" if workers == 1 else f"photos ({workers} workers)"
+    with tqdm(total=len(files), desc=desc, unit="photo", file=sys.stderr, disable=args.quiet) as bar:
+        for path, (status, value) in results:
+            bar.update()
+            if status == "skipped":
+                reason = value.removeprefix(f"{path}: ")  # every line names its file once
+                skipped.append((path, reason))
+                bar.write(f"skipped: {path}: {reason}", file=sys.stderr)
+                continue
             done += 1
-            for key, v in report["timings"].items():
+            for key, v in value["timings"].items():
                 totals[key] = totals.get(key, 0.0) + v
-            for note in report["notes"]:
+            for note in value["notes"]:
                 bar.write(f"warning: {path.name}: {note}", file=sys.stderr)
-            continue
-        bar.write(f"skipped: {skipped[-1][1]}", file=sys.stderr)
-    bar.close()
     mean = {k: v / done for k, v in totals.items()} if done else {}
     print(f"{done} of {len(files)} photos done, {len(skipped)} skipped"
           + (f", {len(others)} non-image files ignored" if others else "")
           + f"; outputs in {args.out_dir}; total {time.perf_counter() - t_start:.1f} s"
           + (f"; mean per photo: {format_times(mean)}" if mean else ""))
+    for path, reason in skipped:
+        print(f"  skipped {path.name}: {reason}")
     return EXIT_OK if not skipped else EXIT_ERROR
+
+
+# ------------------------------------------------------------------------------------------ batch in parallel
+def batch_workers(requested: int, n_files: int) -> int:
+    """How many processes --input-dir uses: ``requested``, or one per CPU core this process may use."""
+    import os
+
+    if requested:
+        return max(1, min(requested, n_files))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, n_files))
+
+
+_WORKER: dict = {}
+
+
+def _worker_start(args, threads: int) -> None:
+    """Pool initialiser: one model per worker process. A failure is kept and reported by the first photo."""
+    import os
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, str(threads))  # before NumPy/SciPy load: the cores are shared by the workers
+    try:
+        import cv2
+        import torch
+
+        from idphoto.pipeline import Pipeline
+
+        torch.set_num_threads(threads)
+        cv2.setNumThreads(threads)
+        device = pick_device(args.device)
+        model = load_model(args.checkpoint, device)
+        _WORKER["pipeline"] = Pipeline(model, device, args.input_size, args.matting,
+                                       args.refine_kernel, args.max_side or None, flip=args.tta == "flip")
+    except Exception as exc:  # noqa: BLE001 — e.g. a bad checkpoint: the parent stops with this line
+        _WORKER["fatal"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _worker_photo(path: Path, stem: str, args, spec, bg) -> tuple[str, object]:
+    if "fatal" in _WORKER:
+        return "fatal", _WORKER["fatal"]
+    return photo_result(path, stem, _WORKER["pipeline"], args, spec, bg)
+
+
+def run_pool(args, files: list[Path], stems: list[str], others: list[Path], spec, bg, workers: int, t_start: float) -> int:
+    """--input-dir on ``workers`` processes (spawned: safe with PyTorch's threads, and portable). The parent
+    loads no model; each worker loads it once and takes photos as it finishes the previous one."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    from idphoto.errors import IDPhotoError
+
+    if args.matting != "cf":  # compile (or load) pymatting's kernels once here, not in every worker at once
+        from idphoto.pipeline import import_pymatting
+
+        import_pymatting()
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start,
+                               initargs=(args, args.threads or 1))
+    futures = {pool.submit(_worker_photo, path, stem, args, spec, bg): path
+               for path, stem in zip(files, stems)}
+
+    def results():
+        for future in as_completed(futures):
+            try:
+                status, value = future.result()
+            except BrokenProcessPool:
+                raise IDPhotoError("a worker process died (out of memory?); try --workers 1") from None
+            if status == "fatal":
+                raise IDPhotoError(value)
+            yield futures[future], (status, value)
+
+    try:
+        return summarise(results(), args, files, stems, others, t_start, workers)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def main(argv=None) -> int:

@@ -26,8 +26,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from cli import EXIT_ERROR, EXIT_OK, OneLineParser, guarded
-from utils import atomic_path, atomic_write_bytes, make_trimap, read_image, write_image
+from cli import EXIT_ERROR, EXIT_OK, OneLineParser, check_writable_dir, guarded
+from utils import SerialPool, atomic_path, atomic_write_bytes, make_trimap, read_image, write_image
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
@@ -58,7 +58,7 @@ def find_samples(src: Path) -> tuple[str, list[dict], list[tuple[str, str]]]:
         if m.suffix.lower() == ".png" and m.is_file():
             stem = m.stem[:-5] if layout == "pairs" and m.stem.endswith("_mask") else m.stem
             mattes[(group_of(m, matte_root, stem), stem)] = m
-    samples, problems, seen = [], [], set()
+    samples, problems, seen, paired = [], [], set(), set()
     for p in sorted(photo_root.rglob("*")):
         if p.suffix.lower() not in PHOTO_SUFFIXES or not p.is_file():
             continue
@@ -66,11 +66,14 @@ def find_samples(src: Path) -> tuple[str, list[dict], list[tuple[str, str]]]:
         matte = mattes.get((group, p.stem))
         if matte is None:
             problems.append((str(p), "no matte with the same name"))
-        elif p.stem in seen:
+            continue
+        paired.add((group, p.stem))
+        if p.stem in seen:
             problems.append((str(p), "duplicate sample name"))
         else:
             seen.add(p.stem)
             samples.append({"name": p.stem, "group": group, "photo": str(p), "matte": str(matte)})
+    problems += sorted((str(m), "matte without a photo") for key, m in mattes.items() if key not in paired)
     return layout, samples, problems
 
 
@@ -97,7 +100,8 @@ def convert(job: tuple) -> tuple[str, str | None, bool]:
     """
     sample, out, layout, threshold, kernel, redo = job
     paths = output_paths(out, sample)
-    if not redo and all(p.is_file() for p in paths.values()):  # files are written atomically: present = complete
+    # files are written atomically, so present = complete; ``redo`` when they were made with other settings
+    if not redo and all(p.is_file() for p in paths.values()):
         return sample["name"], None, True
     try:
         return sample["name"], convert_sample(sample, paths, layout, threshold, kernel), False
@@ -134,6 +138,73 @@ def convert_sample(sample: dict, paths: dict, layout: str, threshold: int, kerne
     with atomic_path(paths["img"]) as tmp:  # the photo's own bytes: no re-encoding
         shutil.copyfile(sample["photo"], tmp)
     return None
+
+
+JOURNAL = "prepare_done.tsv"     # one line per converted sample: its settings, a tab, its name
+PARAMS = "prepare_params.json"   # the settings of the last run that finished
+
+
+def settings_key(threshold: int, kernel: int) -> str:
+    return f"threshold={threshold},kernel={kernel}"
+
+
+def read_journal(out: Path, key: str) -> dict[str, str]:
+    """{sample name: settings key it was converted with}. Which settings made each sample's files is recorded
+    per sample as it finishes, so a run interrupted halfway through a change of settings is never taken for
+    a finished one: its samples still on the old settings are converted again.
+
+    Folders converted before the journal existed: their files are trusted when the finished run recorded
+    in ``prepare_params.json`` had the same settings; otherwise they are all converted again."""
+    journal = out / JOURNAL
+    if journal.is_file():
+        done = {}
+        for line in journal.read_text(encoding="utf-8", errors="replace").splitlines():
+            parts = line.split("\t")
+            if len(parts) == 2 and parts[0] and parts[1]:  # a torn last line (power cut) is ignored
+                done[parts[1]] = parts[0]
+        return done
+    try:
+        old = json.loads((out / PARAMS).read_text())
+        trusted = settings_key(old["threshold"], old["kernel"]) == key
+    except (OSError, ValueError, KeyError, TypeError):
+        trusted = False
+    return {p.stem: key for p in (out / "trimap").glob("*.png")} if trusted else {}
+
+
+class Journal:
+    """Appends ``key<TAB>name`` lines, each flushed at once (a Ctrl-C or a crash loses no finished sample)."""
+
+    def __init__(self, out: Path, key: str):
+        self.path, self.key = out / JOURNAL, key
+        out.mkdir(parents=True, exist_ok=True)
+        self.file = open(self.path, "a", encoding="utf-8")
+
+    def add(self, name: str) -> None:
+        try:
+            self.file.write(f"{self.key}\t{name}\n")
+            self.file.flush()
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror or str(exc), str(self.path)) from None
+
+    def close(self) -> None:
+        try:
+            self.file.close()
+        except OSError:
+            pass
+
+
+def remove_unfinished(out: Path, lists_dir: Path, name: str) -> int:
+    """Delete the temp files that a killed run left half-written (atomic writes name them ``.<file>.<random>.tmp``
+    beside their target); a finished file is never one of them, so the re-run's result is the uninterrupted one's."""
+    removed = 0
+    places = [(out / kind, "") for kind in ("img", "alpha", "trimap")] + [(out, ""), (lists_dir, f"{name}_")]
+    for folder, prefix in places:
+        if folder.is_dir():
+            for entry in os.scandir(folder):
+                if entry.name.startswith("." + prefix) and entry.name.endswith(".tmp") and entry.is_file():
+                    os.unlink(entry.path)
+                    removed += 1
+    return removed
 
 
 def split_by_group(samples: list[dict], val_fraction: float) -> tuple[list[dict], list[dict]]:
@@ -198,36 +269,63 @@ def prepare(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     if not args.src.is_dir():
         raise PrepareError(f"--src {args.src} is not a folder")
+    check_writable_dir(args.out, "--out")  # a file in the way or a read-only folder: now, not after the work
+    check_writable_dir(args.lists_dir, "--lists-dir")
     layout, samples, problems = find_samples(args.src)
     if not samples:
         raise PrepareError(f"no photo/matte pairs found under {args.src}")
-    print(f"{layout} layout: {len(samples)} pairs found in {args.src}" + (f", {len(problems)} photos without a matte" if problems else ""))
+    unpaired = Counter(why for _, why in problems)
+    print(f"{layout} layout: {len(samples)} pairs found in {args.src}"
+          + "".join(f", {unpaired[why]} {what}" for why, what in (("no matte with the same name", "photos without a matte"),
+                                                                   ("matte without a photo", "mattes without a photo"))
+                    if unpaired[why]))
 
-    params_file = args.out / "prepare_params.json"
+    removed = remove_unfinished(args.out, args.lists_dir, args.name)
+    if removed:
+        print(f"  removed {removed} unfinished temp files of an interrupted run")
     params = {"threshold": args.threshold, "kernel": args.kernel}
-    old = json.loads(params_file.read_text()) if params_file.is_file() else params
-    redo = old != params
-    if redo:
-        print(f"  trimap settings changed ({old} → {params}): converting every sample again")
-    jobs = [(s, args.out, layout, args.threshold, args.kernel, redo) for s in samples]
+    key = settings_key(args.threshold, args.kernel)
+    converted_with = read_journal(args.out, key)
+    stale = [s for s in samples if converted_with.get(s["name"]) != key
+             and all(p.is_file() for p in output_paths(args.out, s).values())]
+    if stale:
+        print(f"  trimap settings changed for {len(stale)} converted samples (made with other settings, or by an "
+              f"interrupted run with other settings): converting them again with {params}")
+    jobs = [(s, args.out, layout, args.threshold, args.kernel, converted_with.get(s["name"]) != key) for s in samples]
     done, skipped_done = set(), 0
     # parallelism comes from the processes; set before the fork (OpenCV's thread pool does not survive one)
     cv2.setNumThreads(1)
-    with Pool(args.workers, initializer=init_worker) if args.workers > 1 else _Serial() as pool:
-        for name, problem, was_done in tqdm(pool.imap_unordered(convert, jobs, chunksize=8), total=len(jobs),
-                                             desc="converting", unit="img", dynamic_ncols=True):
-            if problem:
-                problems.append((name, problem))
-            else:
-                done.add(name)
-                skipped_done += was_done
+    journal = Journal(args.out, key)
+    try:
+        with Pool(args.workers, initializer=init_worker) if args.workers > 1 else SerialPool() as pool:
+            for name, problem, was_done in tqdm(pool.imap_unordered(convert, jobs, chunksize=8), total=len(jobs),
+                                                 desc="converting", unit="img", dynamic_ncols=True):
+                if problem:
+                    problems.append((name, problem))
+                else:
+                    done.add(name)
+                    skipped_done += was_done
+                    if not was_done:
+                        journal.add(name)
+    finally:
+        journal.close()
     good = [s for s in samples if s["name"] in done]
-    atomic_write_bytes(params_file, json.dumps(params).encode())
+
+    # the report first: it is what explains a short data set, and it is small
+    report = args.out / "prepare_report.txt"
+    report_text = "".join(f"{where}\t{why}\n" for where, why in sorted(problems))
+    try:
+        atomic_write_bytes(report, report_text.encode())
+    except OSError:
+        if problems:
+            print(f"the report {report} could not be written; the skipped files:\n{report_text}", end="")
+        raise
+    # compact the journal to one line per converted sample, then record the finished run's settings
+    atomic_write_bytes(args.out / JOURNAL, "".join(f"{key}\t{s['name']}\n" for s in good).encode())
+    atomic_write_bytes(args.out / PARAMS, json.dumps(params).encode())
     train, val = split_by_group(good, args.val_fraction)
     lists = write_lists(train, args.out, args.lists_dir, args.name) + write_lists(val, args.out, args.lists_dir, args.name + "_val")
 
-    report = args.out / "prepare_report.txt"
-    atomic_write_bytes(report, "".join(f"{where}\t{why}\n" for where, why in sorted(problems)).encode())
     print(f"converted {len(good) - skipped_done}, already done {skipped_done}, skipped {len(problems)} "
           f"in {time.perf_counter() - start:.1f} s → {args.out}")
     for why, n in Counter(why for _, why in problems).most_common():
@@ -240,20 +338,6 @@ def prepare(args: argparse.Namespace) -> int:
         print("  note: a single shoot group cannot be split; the validation lists are empty")
     print("lists: " + ", ".join(str(p) for p in lists))
     return EXIT_OK if good else EXIT_ERROR
-
-
-class _Serial:
-    """Pool stand-in for --workers 1 (easier to debug, no process start-up)."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    @staticmethod
-    def imap_unordered(fn, jobs, chunksize=1):
-        return map(fn, jobs)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@
   tensorboard --logdir runs                                # watch it
 
 Each epoch writes results/checkpoint_tnet.pth (resume with --resume) and, when validation improves,
-results/best_tnet.pth. Ctrl-C saves a checkpoint before it stops.
+results/best_tnet.pth. Ctrl-C saves a checkpoint before it stops. A folder that holds another run's
+checkpoints is never written over unless --overwrite is given.
 """
 from __future__ import annotations
 
@@ -16,23 +17,12 @@ import os
 import random
 import sys
 import time
-from contextlib import nullcontext
+import uuid
+from contextlib import ExitStack, nullcontext
 from pathlib import Path
 
-import numpy as np
-import torch
-import torch.distributed as dist
-import torch.nn as nn
-from torch.utils.data import ConcatDataset, DataLoader
-from torch.utils.data.distributed import DistributedSampler
-from tqdm import tqdm
-
-from cli import EXIT_ERROR, EXIT_INTERRUPTED, OneLineParser
-from datasets import HumanDataset, list_paths, tensor_to_image, train_transforms, val_transforms
-from datasets.human import RandomBackgrounds
-from loss import ClassificationLoss
-from models import BACKBONES, DECODERS, TNet, WeightsError, load_backbone_weights, load_tnet, load_tnet_state
-from utils import AverageMeter, ConfusionMatrix, load_checkpoint, save_checkpoint
+from cli import EXIT_INTERRUPTED, OneLineParser, check_writable_dir, guarded, resolve_device
+from models.catalog import BACKBONES, DECODERS
 
 
 class TrainError(Exception):
@@ -123,14 +113,21 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "machine, where two competing threads per core run many times slower")
     r.add_argument("--amp", action="store_true", help="mixed precision: float16 with loss scaling on CUDA, bfloat16 on the CPU")
     r.add_argument("--channels-last", action="store_true", help="channels_last memory format (faster convolutions on recent GPUs)")
+    r.add_argument("--sync-bn", action=argparse.BooleanOptionalAction, default=None,
+                   help="SyncBatchNorm: BatchNorm statistics over the whole batch of all DDP processes instead of each "
+                        "GPU's share (batch 8 on 4 GPUs leaves 2 images per GPU, too few). Default: on under torchrun "
+                        "on CUDA, off otherwise; PyTorch synchronises GPU batches only, so it is refused on the CPU")
     r.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     r.add_argument("--out", default="results", help="folder for checkpoint_tnet.pth and best_tnet.pth (default: %(default)s)")
     r.add_argument("--logdir", default="runs", help="TensorBoard folder; each run gets a sub-folder (default: %(default)s)")
     r.add_argument("--run-name", default=None, help="TensorBoard sub-folder name (default: <dataname>-<backbone>-<time>)")
     r.add_argument("--resume", default=None, help="checkpoint to resume from: model, optimiser, scaler, epoch and best metric")
+    r.add_argument("--overwrite", action="store_true", help="start a new run in --out even though it holds another run's "
+                   "checkpoint_tnet.pth / best_tnet.pth (they are replaced); without it such a folder is refused")
     r.add_argument("--init", default=None, metavar="PATH", help="start from the whole TNet of a checkpoint or weights file "
-                   "(e.g. weights/tnet_mobilenetv3_pfcn.pth) with a fresh optimiser and epoch count: fine-tuning")
+                   "(e.g. weights/tnet_unet_mobilenetv3.pth) with a fresh optimiser and epoch count: fine-tuning")
     r.add_argument("--log-images", type=int, default=4, help="samples per TensorBoard image grid, 0 to disable (default: %(default)s)")
+    r.add_argument("--debug", action="store_true", help="show the Python traceback of an unexpected error")
     config_path = _config_flag(argv)
     if config_path:
         p.set_defaults(**load_config(config_path, p))
@@ -154,6 +151,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error("--repeat needs one positive count per --dataname")
     if args.decoder == "unet" and args.backbone != "mobilenetv3":
         p.error("--decoder unet needs --backbone mobilenetv3")
+    if args.device != "auto":
+        import torch  # only here: --help and most mistakes answer before PyTorch loads
+
+        try:
+            torch.device(args.device)
+        except RuntimeError:
+            p.error(f"--device: not a torch device: {args.device!r} (use auto, cpu, cuda or cuda:N)")
     return args
 
 
@@ -164,13 +168,39 @@ def _config_flag(argv) -> str | None:
     return pre.parse_known_args(argv)[0].config
 
 
+if __name__ == "__main__":
+    # --help and usage mistakes answer here, before seconds of PyTorch start-up below
+    parse_args()
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.distributed as dist  # noqa: E402
+import torch.nn as nn  # noqa: E402
+from torch.utils.data import ConcatDataset, DataLoader  # noqa: E402
+from torch.utils.data.distributed import DistributedSampler  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from datasets import HumanDataset, list_paths, tensor_to_image, train_transforms, val_transforms  # noqa: E402
+from datasets.human import RandomBackgrounds  # noqa: E402
+from loss import ClassificationLoss  # noqa: E402
+from models import TNet, WeightsError, load_backbone_weights, load_tnet, load_tnet_state  # noqa: E402
+from models.weights import tnet_for  # noqa: E402
+from utils import AverageMeter, ConfusionMatrix, load_checkpoint, save_checkpoint  # noqa: E402
+
+
 # ------------------------------------------------------------------------------------------ distributed
+def launched_by_torchrun() -> bool:
+    """torchrun (or another launcher using the env:// rendezvous) set this process's rank and world."""
+    return all(k in os.environ for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"))
+
+
 def setup_distributed(device: str) -> tuple[int, int, int]:
     """(rank, world size, local rank); initialises the process group when started by torchrun —
-    NCCL for GPUs, gloo when the run is on the CPU (``--device cpu``, or no CUDA)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
+    NCCL for GPUs, gloo when the run is on the CPU (``--device cpu``, or no CUDA). A single process
+    under torchrun is distributed too, so that DDP and NCCL run (and can be checked) on one GPU."""
+    if not launched_by_torchrun():
         return 0, 1, 0
+    world = int(os.environ["WORLD_SIZE"])
     local = int(os.environ.get("LOCAL_RANK", "0"))
     backend = "nccl" if torch.cuda.is_available() and device != "cpu" else "gloo"
     if backend == "nccl":
@@ -180,17 +210,19 @@ def setup_distributed(device: str) -> tuple[int, int, int]:
 
 
 def pick_device(spec: str, local_rank: int, distributed: bool) -> torch.device:
-    if spec == "auto":
-        spec = "cuda" if torch.cuda.is_available() else "cpu"
-    if spec.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise TrainError(f"--device {spec}: no CUDA device is available here (use --device cpu)")
-        if distributed:
-            return torch.device("cuda", local_rank)
-    try:
-        return torch.device(spec)
-    except RuntimeError:
-        raise TrainError(f"--device {spec!r} is not a device (use auto, cpu, cuda or cuda:N)") from None
+    """The torch device; a CUDA device this machine lacks is cli.DeviceUnavailable (exit 1, as in infer.py)."""
+    spec = resolve_device(spec)
+    if spec.startswith("cuda") and distributed:
+        return torch.device("cuda", local_rank)
+    return torch.device(spec)
+
+
+def use_sync_bn(flag: bool | None, distributed: bool, device: torch.device) -> bool:
+    """Whether to convert BatchNorm to SyncBatchNorm; raises TrainError for --sync-bn on the CPU."""
+    if flag and device.type != "cuda":
+        raise TrainError("--sync-bn needs CUDA: PyTorch's SyncBatchNorm synchronises GPU batches only "
+                         "(drop --sync-bn, or train on GPUs)")
+    return distributed and (flag if flag is not None else device.type == "cuda")
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -206,23 +238,108 @@ def all_reduce_sum(values: list[float], device) -> list[float]:
     return t.tolist()
 
 
+# ---------------------------------------------------------------------------------- the output folder
+CHECKPOINT, BEST = "checkpoint_tnet.pth", "best_tnet.pth"
+
+
+def describe_run(path: Path) -> tuple[str | None, str]:
+    """(run id or None, a short description) of the checkpoint at ``path`` ("unreadable" for both when it
+    can't be read); memory-mapped where possible, so a large checkpoint costs no time."""
+    obj = None
+    for mmap in (True, False):  # mmap reads no tensors, but only works on the zip format of torch ≥ 1.6
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+            break
+        except Exception:
+            continue
+    if not isinstance(obj, dict):
+        return "unreadable", "unreadable"
+    text = f"epoch {obj.get('epoch', '?')}" + (", interrupted" if obj.get("interrupted") else "")
+    if isinstance(obj.get("best_metric"), float) and math.isfinite(obj["best_metric"]):
+        text += f", best {obj['best_metric']:.4f}"
+    return obj.get("run_id"), text
+
+
+def check_out_dir(out: Path, resume_path: str | None, run_id: str | None, overwrite: bool) -> bool:
+    """Refuse to write over another run's checkpoints: ``out``'s checkpoint_tnet.pth and best_tnet.pth may
+    only belong to the run being resumed, unless ``overwrite``. Returns whether a best_tnet.pth of another
+    run is there (replaced with --overwrite at this run's first save)."""
+    existing = [out / name for name in (CHECKPOINT, BEST) if (out / name).exists()]
+    foreign = []
+    for path in existing:
+        their_id, text = describe_run(path)
+        same = resume_path is not None and their_id == run_id and (
+            their_id is not None  # runs saved before run ids existed: only the resumed file itself is known
+            or (path.name == CHECKPOINT and Path(resume_path).exists() and os.path.samefile(path, resume_path))
+            or (path.name == BEST and (out / CHECKPOINT).exists() and os.path.samefile(out / CHECKPOINT, resume_path)))
+        if not same:
+            foreign.append((path, text))
+    if foreign and not overwrite:
+        what = "; ".join(f"{p.name} ({text})" for p, text in foreign)
+        hint = (f"continue it with --resume {out / CHECKPOINT}, " if (out / CHECKPOINT).exists() and resume_path is None
+                else "")
+        raise TrainError(f"--out {out} holds another training run ({what}): {hint}replace it with --overwrite, "
+                         f"or choose another --out")
+    return any(p.name == BEST for p, _ in foreign)
+
+
+class RunLock:
+    """An exclusive lock on ``<out>/.train.lock`` for the run's lifetime, so that two runs never write into
+    one folder at once (the OS drops it when the process ends, however it ends)."""
+
+    def __init__(self, out: Path):
+        self.path, self.file = out / ".train.lock", None
+
+    def __enter__(self):
+        try:
+            import fcntl
+        except ImportError:  # not on POSIX: no lock, the checkpoint check above still applies
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = open(self.path, "a+")
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.file.seek(0)
+            holder = self.file.read().strip() or "?"
+            self.file.close()
+            raise TrainError(f"--out {self.path.parent} is in use by another train.py (pid {holder}); "
+                             "wait for it, or choose another --out") from None
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(str(os.getpid()))
+        self.file.flush()
+        return self
+
+    def __exit__(self, *exc):
+        if self.file is not None:
+            self.file.close()
+        return False
+
+
 # ----------------------------------------------------------------------------------------------- loops
-def make_loaders(args, rank: int, world: int, pin: bool):
-    """Training loader over every --dataname (each --repeat times), and one validation loader per name
-    that has ``<name>_val`` lists: {name: loader}."""
-    sets = [HumanDataset(name, None, args.data_dir) for name in args.dataname]
-    for name, ds in zip(args.dataname, sets):
-        if len(ds) == 0:
-            raise TrainError(f"the list {list_paths(args.data_dir, name)['img']} is empty")
+def build_train_transforms(args, sets: list[HumanDataset]):
+    """The training augmentations that the flags ask for; background swaps draw from ``sets``."""
     backgrounds = None
     if args.bg_prob > 0:
         backgrounds = RandomBackgrounds([p for ds in sets for p in ds.images], [p for ds in sets for p in ds.alphas])
-    transforms = train_transforms(args.patch, vflip=not args.no_vflip, scale_prob=args.scale_prob,
-                                  scale_range=tuple(args.scale_range), crop_prob=args.crop_prob,
-                                  portrait_crop_prob=args.portrait_crop_prob, rotate_prob=args.rotate_prob,
-                                  rotate_degrees=args.rotate_degrees, bg_prob=args.bg_prob, backgrounds=backgrounds,
-                                  color_prob=args.color_prob, blur_prob=args.blur_prob, noise_prob=args.noise_prob,
-                                  jpeg_prob=args.jpeg_prob)
+    return train_transforms(args.patch, vflip=not args.no_vflip, scale_prob=args.scale_prob,
+                            scale_range=tuple(args.scale_range), crop_prob=args.crop_prob,
+                            portrait_crop_prob=args.portrait_crop_prob, rotate_prob=args.rotate_prob,
+                            rotate_degrees=args.rotate_degrees, bg_prob=args.bg_prob, backgrounds=backgrounds,
+                            color_prob=args.color_prob, blur_prob=args.blur_prob, noise_prob=args.noise_prob,
+                            jpeg_prob=args.jpeg_prob)
+
+
+def make_loaders(args, rank: int, world: int, pin: bool):
+    """Training loader over every --dataname (each --repeat times), and one validation loader per name
+    that has ``<name>_val`` lists: {name: loader}."""
+    # every listed file is checked now: a bad list fails in seconds, not in the middle of an epoch
+    sets = [HumanDataset(name, None, args.data_dir, check_files=True) for name in args.dataname]
+    for name, ds in zip(args.dataname, sets):
+        if len(ds) == 0:
+            raise TrainError(f"the list {list_paths(args.data_dir, name)['img']} is empty")
+    transforms = build_train_transforms(args, sets)
     for ds in sets:
         ds.transforms = transforms
     repeats = args.repeat or [1] * len(sets)
@@ -236,7 +353,7 @@ def make_loaders(args, rank: int, world: int, pin: bool):
     val_loaders = {}
     for name in args.dataname:
         if all(p.is_file() for p in list_paths(args.data_dir, name + "_val").values()):
-            val_set = HumanDataset(name + "_val", val_transforms(args.patch), args.data_dir)
+            val_set = HumanDataset(name + "_val", val_transforms(args.patch), args.data_dir, check_files=True)
             if len(val_set):
                 val_sampler = DistributedSampler(val_set, world, rank, shuffle=False) if world > 1 else None
                 val_loaders[name] = DataLoader(val_set, per_process, shuffle=False, sampler=val_sampler, **common)
@@ -325,19 +442,26 @@ def optimizer_step(loss: torch.Tensor, optimizer, scaler) -> None:
         optimizer.step()
 
 
-def checkpoint_state(model, optimizer, scaler, epoch, best, global_step, args, interrupted=False) -> dict:
+def checkpoint_state(model, optimizer, scaler, epoch, best, global_step, args, run_id, interrupted=False) -> dict:
     bare = unwrap(model)
     return {"epoch": epoch, "global_step": global_step, "best_metric": best, "interrupted": interrupted,
-            "arch": bare.arch, "model": bare.state_dict(), "optimizer": optimizer.state_dict(),
+            "run_id": run_id, "arch": bare.arch, "model": bare.state_dict(), "optimizer": optimizer.state_dict(),
             "scaler": scaler.state_dict() if scaler is not None else None, "args": vars(args)}
 
 
 def train(args) -> int:
+    with ExitStack() as stack:  # holds the lock on --out for the whole run
+        return _train(args, stack)
+
+
+def _train(args, stack: ExitStack) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     rank, world, local_rank = setup_distributed(args.device)
+    distributed = dist.is_available() and dist.is_initialized()
     main_process = rank == 0
-    device = pick_device(args.device, local_rank, world > 1)
+    device = pick_device(args.device, local_rank, distributed)
+    sync_bn = use_sync_bn(args.sync_bn, distributed, device)
     torch.manual_seed(args.seed + rank)
     random.seed(args.seed + rank)
     np.random.seed(args.seed + rank)
@@ -346,21 +470,46 @@ def train(args) -> int:
 
     train_loader, val_loaders, sampler = make_loaders(args, rank, world, pin=device.type == "cuda")
 
-    resume = None
+    resume, run_id = None, uuid.uuid4().hex[:12]
     if args.resume:
         if not Path(args.resume).is_file():
             raise TrainError(f"--resume {args.resume}: no such file")
         try:
             resume = load_checkpoint(args.resume)
-            model = TNet(**resume.get("arch", {"backbone": args.backbone}))  # the checkpoint's own backbone
+            if not isinstance(resume, dict) or not isinstance(resume.get("model"), dict):
+                raise TrainError(f"--resume {args.resume} is not a training checkpoint (no 'model' state dict)")
+            done = int(resume.get("epoch", 0))
+        except TrainError:
+            raise
+        except Exception as exc:
+            raise TrainError(f"--resume {args.resume} is not a training checkpoint ({type(exc).__name__})") from None
+        if done >= args.epochs:
+            raise TrainError(f"--resume {args.resume} has already trained {done} epochs; pass --epochs above {done}")
+        run_id = resume.get("run_id")  # None for checkpoints written before runs had ids
+
+    # nothing of another run in --out is written over (unless --overwrite); one run at a time per folder
+    out = Path(args.out)
+    refusal, stale_best = None, False
+    if main_process:
+        try:
+            check_writable_dir(out, "--out")
+            stack.enter_context(RunLock(out))
+            stale_best = check_out_dir(out, args.resume, run_id, args.overwrite)
+        except (TrainError, OSError) as exc:
+            refusal = exc
+    if world > 1 and all_reduce_sum([float(refusal is not None)], device)[0]:
+        raise refusal or TrainError(f"--out {out}: refused by rank 0")
+    if refusal is not None:
+        raise refusal
+
+    if resume is not None:
+        try:
+            described = resume if resume.get("arch") is not None else {  # files of the original code: the flags'
+                **resume, "arch": {"backbone": args.backbone, "decoder": args.decoder}}
+            model = tnet_for(described, args.resume)  # the checkpoint's own backbone
             load_tnet_state(model, resume["model"])
         except WeightsError as exc:
             raise TrainError(f"--resume {args.resume}: {exc}") from None
-        except Exception as exc:
-            raise TrainError(f"--resume {args.resume} is not a training checkpoint ({type(exc).__name__})") from None
-        done = int(resume.get("epoch", 0))
-        if done >= args.epochs:
-            raise TrainError(f"--resume {args.resume} has already trained {done} epochs; pass --epochs above {done}")
         init = f"resumed from {args.resume} (epoch {done})"
         if model.arch["backbone"] != args.backbone:
             init += f"; backbone {model.arch['backbone']} from the checkpoint (not --backbone {args.backbone})"
@@ -377,6 +526,8 @@ def train(args) -> int:
         except WeightsError as exc:
             raise TrainError(str(exc)) from None
     model.to(device)
+    if sync_bn:  # the same parameters in new modules: the optimiser below and the checkpoints are unchanged
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
 
@@ -394,9 +545,9 @@ def train(args) -> int:
         global_step = int(resume.get("global_step", 0))
         best = float(resume.get("best_metric", -math.inf))
 
-    if world > 1:
+    if distributed:
         model = nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if device.type == "cuda" else None)
-        mode = f"DistributedDataParallel over {world} processes"
+        mode = f"DistributedDataParallel over {world} process{'es' if world > 1 else ''}" + (" with SyncBatchNorm" if sync_bn else "")
     elif device.type == "cuda" and device.index is None and torch.cuda.device_count() > 1:
         model = nn.DataParallel(model)
         mode = f"DataParallel over {torch.cuda.device_count()} GPUs"
@@ -405,7 +556,7 @@ def train(args) -> int:
     criterion = ClassificationLoss(args.class_weights, args.dice_weight).to(device)
 
     writer = None
-    out = Path(args.out)
+    last_saved = args.resume  # the newest checkpoint of this run, for the NaN message
     if main_process:
         from torch.utils.tensorboard import SummaryWriter
         run_name = args.run_name or f"{'+'.join(args.dataname)}-{unwrap(model).arch['backbone']}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -415,6 +566,8 @@ def train(args) -> int:
               f"val: {sum(len(v.dataset) for v in val_loaders.values())} samples; TensorBoard: {writer.log_dir}")
         if not val_loaders:
             print("  no validation lists (<dataname>_val_*.json): best_tnet.pth follows the training loss")
+        if args.sync_bn and not distributed:
+            print("  --sync-bn has no effect in a single process (it needs torchrun)")
 
     epoch = start_epoch - 1
     model.train()
@@ -435,8 +588,10 @@ def train(args) -> int:
                     logits = model(image)
                 loss = criterion(logits, target)
                 if not torch.isfinite(loss):
+                    where = (f"the last good checkpoint is {last_saved} (resume with --resume {last_saved})"
+                             if last_saved else "no checkpoint was saved yet")
                     raise TrainError(f"the loss became {loss.item()} at epoch {epoch}, step {global_step + 1}: "
-                                     f"lower --lr{' or drop --amp' if args.amp else ''}; the last good checkpoint is in {out}")
+                                     f"lower --lr{' or drop --amp' if args.amp else ''}; {where}")
                 for group in optimizer.param_groups:
                     group["lr"] = get_lr(global_step, total_steps, args.lr, args.cosine)
                 optimizer_step(loss, optimizer, scaler)
@@ -468,10 +623,15 @@ def train(args) -> int:
                         log_images(writer, "val", *shown, epoch, args.log_images)
                 writer.flush()
                 # an epoch cut short by --max-steps is not counted as done: a resume repeats it
-                state = checkpoint_state(model, optimizer, scaler, completed, best, global_step, args)
-                save_checkpoint(state, out / "checkpoint_tnet.pth")
+                state = checkpoint_state(model, optimizer, scaler, completed, best, global_step, args, run_id)
+                save_checkpoint(state, out / CHECKPOINT)
+                last_saved = str(out / CHECKPOINT)
+                # best_tnet.pth changes only for a better model of this run (another run's: --overwrite)
                 if improved:
-                    save_checkpoint(state, out / "best_tnet.pth")
+                    save_checkpoint(state, out / BEST)
+                elif stale_best:
+                    (out / BEST).unlink(missing_ok=True)
+                stale_best = False
                 val_text = "  ".join(f"{k} {v:.4f}" for k, v in summary.items())
                 tqdm.write(f"epoch {epoch}: train loss {epoch_loss:.4f}  {val_text}{'  (best)' if improved else ''}")
             if args.max_steps and global_step >= args.max_steps:
@@ -481,14 +641,16 @@ def train(args) -> int:
     except KeyboardInterrupt:
         if main_process:
             # the interrupted epoch is not counted: resuming repeats it
-            save_checkpoint(checkpoint_state(model, optimizer, scaler, epoch - 1, best, global_step, args,
-                                             interrupted=True), out / "checkpoint_tnet.pth")
+            save_checkpoint(checkpoint_state(model, optimizer, scaler, epoch - 1, best, global_step, args, run_id,
+                                             interrupted=True), out / CHECKPOINT)
+            if stale_best:  # --overwrite: the folder holds this run only
+                (out / BEST).unlink(missing_ok=True)
             print(f"\ninterrupted: checkpoint saved to {out / 'checkpoint_tnet.pth'} (resume with --resume)", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         if writer is not None:
             writer.close()
-        if world > 1 and dist.is_initialized():
+        if distributed and dist.is_initialized():
             dist.destroy_process_group()
     if main_process:
         print(f"done: {out / 'checkpoint_tnet.pth'}" + (f", best {best:.4f} in {out / 'best_tnet.pth'}" if val_loaders else ""))
@@ -497,11 +659,9 @@ def train(args) -> int:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        return train(args)
-    except (TrainError, FileNotFoundError, ValueError) as exc:
-        print(f"train.py: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+    # a user's mistake, a bad list or file, a full disk: one line naming the file (a DataLoader worker's
+    # error included), never a traceback unless --debug
+    return guarded("train.py", lambda: train(args), (TrainError, WeightsError, ValueError), args.debug)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,19 @@
-"""Shared helpers: trimaps, image I/O that never leaves half-written files, metrics, checkpoints."""
+"""Shared helpers: trimaps, image I/O that never leaves half-written files, metrics, checkpoints.
+
+PyTorch is imported only by the functions that need it, so that the data preparation and every
+script's ``--help`` stay free of its start-up cost (seconds).
+"""
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
 TRIMAP_VALUES = np.array([0, 128, 255], dtype=np.uint8)  # class 0 background, 1 unknown, 2 foreground
 
@@ -40,7 +45,7 @@ def make_trimap(alpha: np.ndarray, threshold: int = 50, kernel_size: int = 10) -
 
 def trimap_to_image(classes) -> np.ndarray:
     """Class map 0/1/2 (numpy or tensor) → trimap image 0/128/255 (uint8). The original lost this scaling."""
-    if isinstance(classes, torch.Tensor):
+    if hasattr(classes, "detach"):  # a torch.Tensor
         classes = classes.detach().cpu().numpy()
     return TRIMAP_VALUES[np.asarray(classes, dtype=np.int64)]
 
@@ -69,8 +74,11 @@ def atomic_path(path: str | os.PathLike):
     Readers never see a half-written file, and a re-run never trusts one.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot write here ({exc.strerror or exc})", str(path)) from None
     os.close(fd)
     try:
         yield tmp
@@ -78,6 +86,10 @@ def atomic_path(path: str | os.PathLike):
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        # the temporary name means nothing to the user (and a write error often names no file): the target does
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -117,17 +129,23 @@ class ConfusionMatrix:
     """Accumulates a num_classes² confusion matrix (rows = truth, columns = prediction)."""
 
     def __init__(self, num_classes: int = 3):
+        import torch
+
         self.num_classes = num_classes
         self.matrix = torch.zeros(num_classes, num_classes, dtype=torch.int64)
 
-    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
+    def update(self, pred, target) -> None:
+        import torch
+
         pred, target = pred.reshape(-1).to("cpu", torch.int64), target.reshape(-1).to("cpu", torch.int64)
         valid = (target >= 0) & (target < self.num_classes)
         index = target[valid] * self.num_classes + pred[valid]
         self.matrix += torch.bincount(index, minlength=self.num_classes**2).reshape(self.num_classes, self.num_classes)
 
-    def iou(self) -> torch.Tensor:
-        """Per-class IoU; NaN for a class absent from both truth and prediction."""
+    def iou(self):
+        """Per-class IoU (a tensor); NaN for a class absent from both truth and prediction."""
+        import torch
+
         m = self.matrix.double()
         tp = m.diag()
         union = m.sum(0) + m.sum(1) - tp
@@ -149,11 +167,49 @@ class ConfusionMatrix:
 
 # ------------------------------------------------------------------------------------------ checkpoints
 def save_checkpoint(state: dict, path: str | os.PathLike) -> None:
-    """torch.save atomically: a crash or Ctrl-C never leaves a torn checkpoint."""
+    """torch.save atomically: a crash or Ctrl-C never leaves a torn checkpoint.
+
+    torch reports a failed write (a full disk, a quota) as a RuntimeError from its C++ zip writer
+    ("inline_container.cc … file write failed"); it becomes an OSError that names ``path``.
+    """
+    import torch
+
     with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+        try:
+            torch.save(state, tmp)
+        except RuntimeError as exc:
+            text = str(exc)
+            if "inline_container" not in text and "iostream" not in text and "write" not in text:
+                raise
+            raise OSError(errno.EIO, f"could not write the checkpoint{_space_hint(Path(path).parent)}", str(path)) from None
+
+
+def _space_hint(folder: Path) -> str:
+    """' (no space left: N MiB free)' when the disk holding ``folder`` is (nearly) full, else ''."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return ""
+    return f" (no space left: {free / 2**20:.0f} MiB free)" if free < 64 * 2**20 else " (write failed)"
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     """A training checkpoint written by :func:`save_checkpoint` (weights_only: no code is unpickled)."""
+    import torch
+
     return torch.load(path, map_location=map_location, weights_only=True)
+
+
+class SerialPool:
+    """``multiprocessing.Pool`` stand-in for one worker: the same ``imap_unordered`` in this process (easier to
+    debug, no process start-up)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    @staticmethod
+    def imap_unordered(fn, jobs, chunksize=1):
+        return map(fn, jobs)

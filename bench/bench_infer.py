@@ -36,7 +36,7 @@ def parse_args(argv=None):
                    help="photo to time (default: the first image of ../shared/data/pfcn_portrait_seg, else a synthetic 600×800 portrait)")
     p.add_argument("--mask", type=Path, default=None, help="its ground-truth mask, for part 2 (default: the PFCN mask of the same id)")
     p.add_argument("--checkpoint", type=Path, default=None,
-                   help="TNet weights (default: weights/tnet_mobilenetv3_pfcn.pth if present, else an untrained compact TNet)")
+                   help="TNet weights (default: weights/tnet_unet_mobilenetv3.pth if present, else an untrained compact TNet)")
     p.add_argument("--matting", default="cf", help="pymatting method for both parts")
     p.add_argument("--threads", type=int, default=0, help="torch threads passed to infer.py (0: its default)")
     p.add_argument("--repeat", type=int, default=1, help="runs of each measurement; the minimum is reported")

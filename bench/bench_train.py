@@ -3,6 +3,7 @@
 
     python bench/bench_train.py --device cuda --backbone resnet50 --batch-size 8 --patch 400 --steps 20
     python bench/bench_train.py --device cpu --backbone mobilenetv3 --patch 128 --batch-size 2 --steps 3
+    python bench/bench_train.py --device cuda --backbone mobilenetv3 --decoder unet --batch-size 8 32   # the compact model
 
 One step is exactly train.py's: forward under train.autocast (float16 on CUDA, bfloat16 on the CPU),
 the cross-entropy loss, Adam, and a GradScaler with --amp on CUDA. The batch is random tensors already
@@ -26,8 +27,11 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
     p.add_argument("--backbone", default="resnet50", choices=("resnet50", "resnet101", "mobilenetv3"))
+    p.add_argument("--decoder", default="psp", choices=("psp", "unet"),
+                   help="psp: the PSPNet head; unet: the compact MobileNetV3 U-Net (with --backbone mobilenetv3)")
+    p.add_argument("--dice-weight", type=float, default=0.0, help="soft Dice term of the loss (the compact recipe uses 0.5)")
     p.add_argument("--patch", type=int, default=400, help="square input side")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=int, nargs="+", default=[8], help="batch size(s), each measured in turn")
     p.add_argument("--steps", type=int, default=10, help="timed optimiser steps per combination")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps before the timed ones")
     p.add_argument("--amp", choices=CHOICES, default="both", help="mixed precision on, off or both")
@@ -36,7 +40,7 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def measure(args, device, amp: bool, channels_last: bool) -> dict:
+def measure(args, device, amp: bool, channels_last: bool, batch_size: int) -> dict:
     import torch
 
     from loss import ClassificationLoss
@@ -44,17 +48,17 @@ def measure(args, device, amp: bool, channels_last: bool) -> dict:
     from train import autocast, optimizer_step
 
     torch.manual_seed(0)
-    model = TNet(backbone=args.backbone).to(device)
+    model = TNet(backbone=args.backbone, decoder=args.decoder).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.999), weight_decay=5e-4)
     scaler = torch.amp.GradScaler("cuda") if amp and device.type == "cuda" else None
-    criterion = ClassificationLoss().to(device)
-    image = torch.randn(args.batch_size, 3, args.patch, args.patch, device=device)
+    criterion = ClassificationLoss(dice_weight=args.dice_weight).to(device)
+    image = torch.randn(batch_size, 3, args.patch, args.patch, device=device)
     if channels_last:
         image = image.contiguous(memory_format=torch.channels_last)
-    target = torch.randint(0, 3, (args.batch_size, 1, args.patch, args.patch), device=device)
+    target = torch.randint(0, 3, (batch_size, 1, args.patch, args.patch), device=device)
 
     def step():
         with autocast(device, amp):
@@ -72,8 +76,8 @@ def measure(args, device, amp: bool, channels_last: bool) -> dict:
         loss = step()
     sync()
     seconds = time.perf_counter() - t
-    r = {"amp": amp, "channels_last": channels_last, "steps": args.steps, "seconds": seconds,
-         "ms_per_step": 1000 * seconds / args.steps, "images_per_s": args.steps * args.batch_size / seconds,
+    r = {"batch_size": batch_size, "amp": amp, "channels_last": channels_last, "steps": args.steps, "seconds": seconds,
+         "ms_per_step": 1000 * seconds / args.steps, "images_per_s": args.steps * batch_size / seconds,
          "loss_finite": bool(torch.isfinite(loss))}
     if device.type == "cuda":
         r["max_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
@@ -94,13 +98,19 @@ def main(argv=None) -> int:
     device = torch.device(name)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # as train.py
+    if args.decoder == "unet" and args.backbone != "mobilenetv3":
+        print("bench_train.py: error: --decoder unet needs --backbone mobilenetv3", file=sys.stderr)
+        return 1
     runs = []
-    for amp, cl in itertools.product(CHOICES[args.amp], CHOICES[args.channels_last]):
-        r = measure(args, device, amp, cl)
-        note(f"amp {'on ' if amp else 'off'} channels_last {'on ' if cl else 'off'}: "
+    for bs, amp, cl in itertools.product(args.batch_size, CHOICES[args.amp], CHOICES[args.channels_last]):
+        r = measure(args, device, amp, cl, bs)
+        note(f"batch {bs} amp {'on ' if amp else 'off'} channels_last {'on ' if cl else 'off'}: "
              f"{r['images_per_s']:.2f} images/s ({r['ms_per_step']:.0f} ms/step)")
         runs.append(r)
-    emit("train", {"backbone": args.backbone, "patch": args.patch, "batch_size": args.batch_size, "steps": args.steps,
+        if device.type == "cuda":
+            torch.cuda.empty_cache()  # each combination starts from the same free memory
+    emit("train", {"backbone": args.backbone, "decoder": args.decoder, "dice_weight": args.dice_weight, "patch": args.patch,
+                   "batch_size": args.batch_size, "steps": args.steps,
                    "warmup": args.warmup, "amp_dtype": "float16" if device.type == "cuda" else "bfloat16"},
          {"runs": runs}, device=name)
     return 0

@@ -27,12 +27,34 @@ def read_lists(lists_dir: str | os.PathLike, dataname: str) -> dict[str, list[Pa
         raise FileNotFoundError(f"no data list {missing[0]} — run prepare_aifenge.py first, or check --data-dir/--dataname")
     lists = {}
     for kind, path in files.items():
-        with open(path, encoding="utf-8") as f:
-            lists[kind] = [path.parent / p for p in json.load(f)]
+        try:
+            with open(path, encoding="utf-8") as f:
+                entries = json.load(f)
+        except UnicodeDecodeError:
+            raise ValueError(f"{path}: not a valid JSON list (not UTF-8 text)") from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not a valid JSON list ({exc})") from None
+        if not isinstance(entries, list):
+            raise ValueError(f"{path}: holds a JSON {type(entries).__name__}, not a list of paths")
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, str) or not entry:
+                raise ValueError(f"{path}: entry {i} is {json.dumps(entry)[:60]}, not a file path")
+        lists[kind] = [path.parent / p for p in entries]
     sizes = {kind: len(v) for kind, v in lists.items()}
     if len(set(sizes.values())) != 1:
         raise ValueError(f"the lists of {dataname!r} differ in length: {sizes}")
     return lists
+
+
+def check_listed_files(lists_dir: str | os.PathLike, dataname: str, lists: dict[str, list[Path]]) -> None:
+    """FileNotFoundError naming the list, the entry and the count when a listed file is missing, so that
+    a bad list stops a run before its first step and not in the middle of an epoch."""
+    for kind, paths in lists.items():
+        missing = [(i, p) for i, p in enumerate(paths) if not p.is_file()]
+        if missing:
+            i, first = missing[0]
+            raise FileNotFoundError(f"{list_paths(lists_dir, dataname)[kind]}: {len(missing)} of {len(paths)} listed "
+                                    f"files are missing (first: entry {i}, {first})")
 
 
 class RandomBackgrounds:
@@ -60,8 +82,10 @@ class HumanDataset(torch.utils.data.Dataset):
     ``HumanDataset("aifenge", train_transforms())`` reads ``data/aifenge_{img,alpha,trimap}.json``.
     """
 
-    def __init__(self, dataname: str, transforms=None, lists_dir: str | os.PathLike = "data"):
+    def __init__(self, dataname: str, transforms=None, lists_dir: str | os.PathLike = "data", check_files: bool = False):
         lists = read_lists(lists_dir, dataname)
+        if check_files:
+            check_listed_files(lists_dir, dataname, lists)
         self.images, self.alphas, self.trimaps = lists["img"], lists["alpha"], lists["trimap"]
         self.transforms = transforms
 

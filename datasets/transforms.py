@@ -12,7 +12,6 @@ import random
 import cv2
 import numpy as np
 import torch
-import torchvision.transforms.functional as TF
 
 # The backbones are ImageNet models: RGB input, ImageNet mean/std (SPEC §7 — the original fed BGR minus a mean).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -255,8 +254,11 @@ class RandomJPEG:
 
 def image_to_tensor(image_rgb: np.ndarray) -> torch.Tensor:
     """H×W×3 uint8 RGB → 3×H×W float, ImageNet-normalised (used by training and inference alike)."""
+    # plain tensor arithmetic: torchvision (a second of imports) is not needed just to normalise
     t = torch.from_numpy(np.ascontiguousarray(image_rgb)).permute(2, 0, 1).float().div_(255)
-    return TF.normalize(t, IMAGENET_MEAN, IMAGENET_STD)
+    mean = torch.tensor(IMAGENET_MEAN).view(-1, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(-1, 1, 1)
+    return t.sub_(mean).div_(std)
 
 
 def tensor_to_image(t: torch.Tensor) -> torch.Tensor:

@@ -1,25 +1,41 @@
-"""ID photos from everyday photos: TNet trimap → pymatting alpha → framing by the face → print-ready files.
+"""ID photos from everyday photos: TNet trimap → alpha matting → framing by the face → print-ready files.
 
 Public API (used by infer.py, evaluate.py and the benchmarks)::
 
     from idphoto import Pipeline, predict_trimap, estimate_alpha, estimate_foreground
     from idphoto import load_image, get_spec, make_id_photo
-"""
-from .errors import IDPhotoError
-from .face import FaceBox, detect_faces
-from .framing import Placement, composite, place_by_face, place_by_mask, render
-from .image_io import IMAGE_EXTENSIONS, list_images, load_image
-from .maker import IDPhoto, make_id_photo
-from .output import COLORS, encode_jpeg, encode_jpeg_max_kb, parse_color, print_sheet
-from .pipeline import (DEFAULT_MAX_SIDE, MATTING_METHODS, MattingResult, MattingWarning, Pipeline,
-                       estimate_alpha, estimate_foreground, predict_trimap, predict_trimap_pair)
-from .specs import SPECS, PhotoSpec, custom_spec, get_spec
 
-__all__ = [
-    "IDPhotoError", "FaceBox", "detect_faces", "Placement", "composite", "place_by_face", "place_by_mask",
-    "render", "IMAGE_EXTENSIONS", "list_images", "load_image", "IDPhoto", "make_id_photo", "COLORS",
-    "encode_jpeg", "encode_jpeg_max_kb", "parse_color", "print_sheet", "DEFAULT_MAX_SIDE", "MATTING_METHODS",
-    "MattingResult", "MattingWarning", "Pipeline", "estimate_alpha", "estimate_foreground", "predict_trimap",
-    "predict_trimap_pair",
-    "SPECS", "PhotoSpec", "custom_spec", "get_spec",
-]
+The names are imported on first use (PEP 562), so ``import idphoto`` or ``idphoto.specs`` costs no
+PyTorch, OpenCV or SciPy start-up: the spec tables and every ``--help`` answer at once.
+"""
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "errors": ("IDPhotoError",),
+    "face": ("FaceBox", "detect_faces"),
+    "framing": ("Placement", "composite", "place_by_face", "place_by_mask", "render"),
+    "image_io": ("IMAGE_EXTENSIONS", "list_images", "load_image"),
+    "maker": ("IDPhoto", "make_id_photo"),
+    "output": ("COLORS", "encode_jpeg", "encode_jpeg_max_kb", "parse_color", "print_sheet"),
+    "pipeline": ("DEFAULT_MAX_SIDE", "MATTING_METHODS", "MattingResult", "MattingWarning", "Pipeline",
+                 "estimate_alpha", "estimate_foreground", "predict_trimap", "predict_trimap_pair"),
+    "specs": ("SPECS", "PhotoSpec", "custom_spec", "get_spec"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = list(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'idphoto' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

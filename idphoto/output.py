@@ -69,6 +69,16 @@ def encode_jpeg_max_kb(image_bgr: np.ndarray, max_kb: float, dpi: int | None = N
     return best
 
 
+def encode_for_spec(image_bgr: np.ndarray, dpi: int, kb: tuple | None = None, max_kb: float | None = None,
+                    quality: int = DEFAULT_QUALITY) -> tuple[bytes, int]:
+    """(JPEG bytes, quality) for an ID photo: ``max_kb`` (the user's limit) or else the spec's file-size
+    range ``kb`` caps the size; the highest quality under the cap is used."""
+    limit = max_kb if max_kb is not None else (kb[1] if kb is not None else None)
+    if limit is None:
+        return encode_jpeg(image_bgr, dpi, quality), quality
+    return encode_jpeg_max_kb(image_bgr, limit, dpi, quality)
+
+
 def encode_png(image: np.ndarray) -> bytes:
     ok, buf = cv2.imencode(".png", image)
     if not ok:
@@ -130,12 +140,15 @@ def write_all(files: dict[Path, bytes]) -> list[Path]:
     try:
         for path, data in files.items():
             path = Path(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            temps[path] = tmp
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+                temps[path] = tmp
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
+            except OSError as exc:  # a full disk names no file: name the output it was writing
+                raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
         for path, tmp in temps.items():
             if path.exists():
                 backups[path] = _backup(path)
@@ -171,7 +184,7 @@ def _backup(path: Path) -> str:
     return bak
 
 
-def output_paths(out_dir: str | os.PathLike, stem: str, layout: str | None) -> dict[str, Path]:
+def output_paths(out_dir: str | os.PathLike, stem: str, layout: str | None, report: bool = False) -> dict[str, Path]:
     out_dir = Path(out_dir)
     paths = {
         "trimap": out_dir / f"{stem}_trimap.png",
@@ -181,4 +194,6 @@ def output_paths(out_dir: str | os.PathLike, stem: str, layout: str | None) -> d
     }
     if layout:
         paths["sheet"] = out_dir / f"{stem}_sheet_{layout}.jpg"
+    if report:
+        paths["report"] = out_dir / f"{stem}_report.json"
     return paths

@@ -1,39 +1,46 @@
-"""Photo → trimap (TNet) → alpha (pymatting) → foreground: SPEC §6, with the faults of §7 fixed.
+"""Photo → trimap (TNet) → alpha (closed-form matting) → foreground.
 
 Cost control, without changing the result where it matters:
 
 * the model is loaded once by the caller and reused (:class:`Pipeline`);
 * matting solves only a crop around the unknown band of the trimap (outside it the alpha is known:
-  1 on the sure foreground, 0 on the sure background) — the original solved the whole photo;
+  1 on the sure foreground, 0 on the sure background), and within it only the unknown pixels;
 * the working resolution of the matting is capped at ``max_side`` pixels (a 12-megapixel phone photo
   is matted at about 1 megapixel); the alpha is upsampled back and the known regions re-imposed at
-  full resolution, so the interior stays sharp and exact.
+  full resolution, so the interior stays sharp and exact;
+* the default matting and the foreground estimation need nothing compiled (:mod:`idphoto.matting`);
+  pymatting, whose numba kernels take about 40 s to compile on a machine's first use, is imported
+  only for the other ``--matting`` methods.
+
+PyTorch and SciPy are imported when first needed, so importing this module (for its constants, as
+``--help`` does) is cheap.
 """
 from __future__ import annotations
 
 import contextlib
 import io
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-import pymatting
-import torch
 
-from datasets.transforms import image_to_tensor
 from utils import erode_dilate, trimap_to_image
 
+from .matting import closed_form_alpha, estimate_foreground_ml
+
 MATTING_METHODS = {
-    "cf": pymatting.estimate_alpha_cf,      # closed-form matting (Levin et al.), the design's choice
-    "knn": pymatting.estimate_alpha_knn,    # KNN matting
-    "lkm": pymatting.estimate_alpha_lkm,    # large-kernel matting
-    "rw": pymatting.estimate_alpha_rw,      # random-walk matting
-    "lbdm": pymatting.estimate_alpha_lbdm,  # learning-based digital matting
+    "cf": "closed-form matting (Levin et al.), the design's choice",
+    "knn": "KNN matting (pymatting)",
+    "lkm": "large-kernel matting (pymatting)",
+    "rw": "random-walk matting (pymatting)",
+    "lbdm": "learning-based digital matting (pymatting)",
 }
 DEFAULT_MAX_SIDE = 1024   # longest side (px) of the region the matting solves at
 CROP_MARGIN = 16          # known pixels kept around the unknown band, so the solver has constraints
+FIRST_RUN_NOTE = "first run: compiling pymatting's matting kernels, once (about a minute)"
 
 
 class MattingWarning(UserWarning):
@@ -44,13 +51,14 @@ class MattingWarning(UserWarning):
 DEFAULT_INPUT_SIZE = 400  # for checkpoints that don't say at what size they were trained
 
 
-def model_input_size(model: torch.nn.Module) -> int:
-    """The square input side a model was trained for (its weights file's ``meta``), else 400."""
-    return int((getattr(model, "meta", None) or {}).get("input_size") or DEFAULT_INPUT_SIZE)
+def model_input_size(model) -> int:
+    """The square input side a model was trained for (its weights file's ``meta``, or the fixed size of an ONNX
+    export), else 400."""
+    fixed = getattr(model, "input_size", None)
+    return int(fixed or (getattr(model, "meta", None) or {}).get("input_size") or DEFAULT_INPUT_SIZE)
 
 
-def predict_trimap(model: torch.nn.Module, image_bgr: np.ndarray, input_size: int = 400,
-                   device: str | torch.device = "cpu", refine_kernel: int = 10, flip: bool = False) -> np.ndarray:
+def predict_trimap(model, image_bgr: np.ndarray, input_size: int = 400, device="cpu", refine_kernel: int = 10, flip: bool = False) -> np.ndarray:
     """TNet's trimap of ``image_bgr`` at the photo's full size: H×W uint8 with values in {0, 128, 255}.
 
     Resize to ``input_size``² (bicubic) → RGB, ImageNet-normalised (the training normalisation) →
@@ -60,15 +68,18 @@ def predict_trimap(model: torch.nn.Module, image_bgr: np.ndarray, input_size: in
     return predict_trimap_pair(model, image_bgr, input_size, device, refine_kernel, flip)[1]
 
 
-def predict_trimap_pair(model: torch.nn.Module, image_bgr: np.ndarray, input_size: int = 400,
-                        device: str | torch.device = "cpu", refine_kernel: int = 10,
-                        flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def predict_trimap_pair(model, image_bgr: np.ndarray, input_size: int = 400, device="cpu",
+                        refine_kernel: int = 10, flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(raw, refined) trimaps from one forward pass, both at the photo's size: TNet's own argmax trimap
     (what it was trained to predict, so what evaluation scores) and the refined one of :func:`predict_trimap`
     (its unknown band widened by the erode/dilate, what the matting uses).
 
     ``flip``: test-time augmentation — the photo and its mirror image go through the network as one batch
     and their class probabilities are averaged (about twice the network time)."""
+    import torch
+
+    from datasets.transforms import image_to_tensor
+
     h, w = image_bgr.shape[:2]
     small = cv2.resize(image_bgr, (input_size, input_size), interpolation=cv2.INTER_CUBIC)
     x = image_to_tensor(cv2.cvtColor(small, cv2.COLOR_BGR2RGB)).unsqueeze(0).to(device)
@@ -97,6 +108,55 @@ def _box(mask: np.ndarray, margin: int) -> tuple[slice, slice] | None:
 def _working_scale(shape: tuple[int, int], max_side: int | None) -> float:
     longest = max(shape[:2])
     return 1.0 if not max_side or longest <= max_side else max_side / longest
+
+
+def import_pymatting():
+    """The pymatting module, for the matting methods other than ``cf``.
+
+    Its first import on a machine compiles all its numba kernels (about 40 s on a 2-core CPU): say so
+    on stderr first, once, rather than seeming to hang.
+    """
+    if "pymatting" not in sys.modules and pymatting_cache_is_cold():
+        print(FIRST_RUN_NOTE, file=sys.stderr, flush=True)
+    import pymatting
+
+    return pymatting
+
+
+def pymatting_cache_dirs() -> list[str]:
+    """Where numba keeps (or would keep) the compiled kernels of pymatting's ``laplacian`` package, in
+    numba's order of preference: ``$NUMBA_CACHE_DIR/<dir>_<sha1>``, the package's own ``__pycache__``,
+    the user-wide cache. Empty when pymatting is not installed."""
+    import hashlib
+    import importlib.util
+    import os
+
+    spec = importlib.util.find_spec("pymatting")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    source_dir = os.path.join(os.path.abspath(list(spec.submodule_search_locations)[0]), "laplacian")
+    subpath = f"{os.path.basename(source_dir)}_{hashlib.sha1(source_dir.encode()).hexdigest()}"
+    dirs = []
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        dirs.append(os.path.join(os.environ["NUMBA_CACHE_DIR"], subpath))
+    dirs.append(os.path.join(source_dir, "__pycache__"))
+    user_cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    dirs.append(os.path.join(user_cache, "numba", subpath))
+    return dirs
+
+
+def pymatting_cache_is_cold() -> bool:
+    """True when no compiled closed-form Laplacian kernel of pymatting is cached where numba looks first
+    (then importing pymatting compiles everything)."""
+    import glob
+    import os
+
+    dirs = pymatting_cache_dirs()
+    if not dirs:
+        return False  # not installed: the import fails at once, nothing to announce
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        dirs = dirs[:1]  # numba then uses that folder only
+    return not any(glob.glob(os.path.join(d, "cf_laplacian._cf_laplacian-*.nbi")) for d in dirs)
 
 
 def _to_float_rgb(image_bgr: np.ndarray) -> np.ndarray:
@@ -137,11 +197,15 @@ def estimate_alpha(image_bgr: np.ndarray, trimap: np.ndarray, method: str = "cf"
     else:
         img_w, tri_w = img, tri
     try:
-        # pymatting print()s "PERFORMANCE WARNING" notes of its preconditioner; keep the CLI output clean
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore", RuntimeWarning)
-            a = MATTING_METHODS[method](_to_float_rgb(img_w), tri_w.astype(np.float64) / 255.0)
-    except ValueError as exc:  # e.g. "Conjugate gradient descent did not converge"
+        if method == "cf":
+            a = closed_form_alpha(img_w.astype(np.float64) / 255.0, tri_w >= 192, tri_w <= 64)
+        else:
+            solver = getattr(import_pymatting(), f"estimate_alpha_{method}")
+            # pymatting print()s "PERFORMANCE WARNING" notes of its preconditioner; keep the CLI output clean
+            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+                warnings.simplefilter("ignore", RuntimeWarning)
+                a = solver(_to_float_rgb(img_w), tri_w.astype(np.float64) / 255.0)
+    except ValueError as exc:  # e.g. a singular system, "Conjugate gradient descent did not converge"
         warnings.warn(f"{method} matting failed ({exc}); using a blurred trimap as alpha", MattingWarning, stacklevel=2)
         a = cv2.GaussianBlur(tri_w.astype(np.float32) / 255.0, (0, 0), 2.0)
     a = np.clip(np.nan_to_num(a.astype(np.float32), nan=0.5), 0.0, 1.0)
@@ -154,7 +218,8 @@ def estimate_alpha(image_bgr: np.ndarray, trimap: np.ndarray, method: str = "cf"
 
 def estimate_foreground(image_bgr: np.ndarray, alpha: np.ndarray,
                         max_side: int | None = DEFAULT_MAX_SIDE, margin: int = CROP_MARGIN) -> np.ndarray:
-    """Foreground colours (H×W×3 float32 in [0, 1], BGR like the input) with pymatting's multi-level method.
+    """Foreground colours (H×W×3 float32 in [0, 1], BGR like the input) by multi-level estimation
+    (:func:`idphoto.matting.estimate_foreground_ml`, the method of pymatting's ``estimate_foreground_ml``).
 
     The background colour is removed from the semi-transparent pixels, so compositing on a new colour
     leaves no fringe. Only the box around 0 < alpha < 1 is solved (capped at ``max_side``); elsewhere the
@@ -171,8 +236,10 @@ def estimate_foreground(image_bgr: np.ndarray, alpha: np.ndarray,
         img_w, a_w = cv2.resize(img, size, interpolation=cv2.INTER_AREA), cv2.resize(a, size, interpolation=cv2.INTER_AREA)
     else:
         img_w, a_w = img, a
-    f = pymatting.estimate_foreground_ml(_to_float_rgb(img_w), a_w.astype(np.float64))
-    f = cv2.cvtColor(np.clip(f, 0, 1).astype(np.float32), cv2.COLOR_RGB2BGR)
+    soft_w = (a_w > 0.0) & (a_w < 1.0)
+    # upsampling reads each soft pixel's neighbours at the working size too
+    needed = soft_w if scale == 1.0 else cv2.dilate(soft_w.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
+    f = estimate_foreground_ml(img_w.astype(np.float32) / 255.0, a_w, needed=needed)
     if scale < 1.0:
         f = cv2.resize(f, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_LINEAR)
     soft = (a > 0.0) & (a < 1.0)
@@ -198,13 +265,20 @@ class MattingResult:
 class Pipeline:
     """The whole chain with one model: ``Pipeline(load_tnet(path)).run(image_bgr)`` → :class:`MattingResult`."""
 
-    def __init__(self, model: torch.nn.Module, device: str | torch.device = "cpu", input_size: int | None = None,
+    def __init__(self, model, device="cpu", input_size: int | None = None,
                  matting: str = "cf", refine_kernel: int = 10, max_side: int | None = DEFAULT_MAX_SIDE,
                  flip: bool = False):
         if matting not in MATTING_METHODS:
             raise ValueError(f"unknown matting method {matting!r}; choose one of {', '.join(MATTING_METHODS)}")
+        fixed = getattr(model, "input_size", None)  # an ONNX export takes one input size only
+        input_size = input_size or model_input_size(model)
+        if fixed is not None and fixed != input_size:
+            from .errors import IDPhotoError
+
+            raise IDPhotoError(f"{getattr(model, 'path', 'the model')} takes {fixed}×{fixed} inputs only: "
+                               f"pass --input-size {fixed}")
         self.model = model.to(device).eval()
-        self.device, self.input_size, self.matting = device, input_size or model_input_size(model), matting
+        self.device, self.input_size, self.matting = device, input_size, matting
         self.flip = flip
         self.refine_kernel, self.max_side = refine_kernel, max_side
 

@@ -6,7 +6,6 @@ Parameter names follow the original code so that its state dicts load:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import partial
 
 import torch
@@ -14,24 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 
-
-@dataclass(frozen=True)
-class BackboneSpec:
-    """How one backbone plugs into the PSPNet head."""
-
-    feat_channels: int          # channels of the last feature map
-    psp_out: int                # channels after the pyramid-pooling bottleneck
-    up_channels: tuple          # output channels of the three upsampling blocks
-    weights: str                # torchvision weights enum name, for --pretrained imagenet
-
-
-BACKBONES = {
-    # the research model of SPEC §4: dilated ResNet-50, output stride 8
-    "resnet50": BackboneSpec(2048, 1024, (256, 64, 64), "ResNet50_Weights.IMAGENET1K_V1"),
-    "resnet101": BackboneSpec(2048, 1024, (256, 64, 64), "ResNet101_Weights.IMAGENET1K_V1"),
-    # the compact model that ships with the project: dilated MobileNetV3-Large, output stride 16
-    "mobilenetv3": BackboneSpec(960, 256, (128, 64, 32), "MobileNet_V3_Large_Weights.IMAGENET1K_V1"),
-}
+from .catalog import BACKBONES, BackboneSpec  # noqa: F401 (re-exported)
 
 
 class ResNetFeatures(nn.Module):

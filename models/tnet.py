@@ -13,11 +13,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .pspnet import BACKBONES, PSPNet
+from .catalog import BACKBONES, DECODERS, UNET_BACKBONES
+from .pspnet import PSPNet
 from .unet import UNetTNet
-
-DECODERS = ("psp", "unet")
-UNET_BACKBONES = ("mobilenetv3",)
 
 
 class TNet(nn.Module):

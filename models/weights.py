@@ -16,7 +16,7 @@ from .tnet import DECODERS, TNet
 
 
 # The compact model that ships with the project (see weights/MODEL_CARD.md); infer.py's default.
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "tnet_mobilenetv3_pfcn.pth"
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "tnet_unet_mobilenetv3.pth"
 
 
 class WeightsError(RuntimeError):
@@ -38,10 +38,43 @@ def _torch_load(path: str | os.PathLike):
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path}")
+    if path.stat().st_size == 0:
+        raise WeightsError(f"{path} is empty (0 bytes): not a PyTorch checkpoint")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle errors, zip errors, truncated files…
-        raise WeightsError(f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from None
+        lines = str(exc).strip().splitlines()
+        detail = f"{type(exc).__name__}: {lines[0][:120]}" if lines else type(exc).__name__
+        raise WeightsError(f"{path} is not a readable PyTorch checkpoint ({detail})") from None
+
+
+def checkpoint_arch(obj, path: str | os.PathLike) -> dict:
+    """The ``arch`` dict of a loaded checkpoint ({} when it has none, as the original's files don't);
+    a WeightsError naming ``path`` when it is something else, or its backbone/decoder is unknown."""
+    arch = obj.get("arch") if isinstance(obj, dict) else None
+    if arch is None:
+        return {}
+    if not isinstance(arch, dict):
+        raise WeightsError(f"{path}: its 'arch' entry is a {type(arch).__name__}, not a dict such as "
+                           "{'backbone': 'mobilenetv3', 'decoder': 'unet'}")
+    backbone = arch.get("backbone", "resnet50")
+    if backbone not in BACKBONES:
+        raise WeightsError(f"{path}: unknown backbone {backbone!r} in the checkpoint")
+    decoder = arch.get("decoder", "psp")
+    if decoder not in DECODERS:
+        raise WeightsError(f"{path}: unknown decoder {decoder!r} in the checkpoint")
+    return arch
+
+
+def tnet_for(obj, path: str | os.PathLike) -> TNet:
+    """An untrained TNet of the architecture a loaded checkpoint describes (ResNet-50 PSPNet when it says
+    nothing); a WeightsError naming ``path`` when the description is unusable."""
+    arch = checkpoint_arch(obj, path)
+    try:
+        return TNet(backbone=arch.get("backbone", "resnet50"), num_classes=arch.get("num_classes", 3),
+                    decoder=arch.get("decoder", "psp"))
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise WeightsError(f"{path}: the checkpoint's arch {arch} is unusable ({exc})") from None
 
 
 def _torchvision_weights(backbone: str):
@@ -75,12 +108,21 @@ def load_backbone_weights(model: TNet, pretrained: str) -> str:
     if pretrained == "imagenet":
         state, source = imagenet_state_dict(backbone), "ImageNet weights (torchvision)"
     else:
-        state, source = _unwrap_state(_torch_load(pretrained)), str(pretrained)
+        source = str(pretrained)
+        try:
+            obj = _torch_load(pretrained)
+        except WeightsError as exc:
+            raise WeightsError(f"--pretrained: {exc}") from None
+        try:
+            state = _unwrap_state(obj)
+        except WeightsError as exc:
+            raise WeightsError(f"--pretrained {source}: {exc}") from None
     if backbone == "mobilenetv3":  # torchvision's MobileNetV3 keeps its trunk under 'features.'
         state = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
     feats = model.encoder_features()
     expected = feats.state_dict()
-    usable = {k: v for k, v in state.items() if k in expected and v.shape == expected[k].shape}
+    usable = {k: v for k, v in state.items()
+              if k in expected and isinstance(v, torch.Tensor) and v.shape == expected[k].shape}
     missing = [k for k in expected if k not in usable and not k.endswith("num_batches_tracked")]
     if missing:
         raise WeightsError(
@@ -110,6 +152,9 @@ def normalize_tnet_keys(state: dict) -> dict:
 
 def load_tnet_state(model: TNet, state: dict) -> None:
     """Load a TNet/PSPNet state dict of any known layout into ``model`` (strict)."""
+    bad = [k for k, v in state.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
+    if bad:
+        raise WeightsError(f"the state dict holds {len(bad)} entries that are not named tensors (first: {bad[0]!r})")
     state = normalize_tnet_keys(state)
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
@@ -125,24 +170,22 @@ def load_tnet_state(model: TNet, state: dict) -> None:
 
 
 def load_tnet(path: str | os.PathLike, device: str | torch.device = "cpu") -> TNet:
-    """A TNet ready for inference (eval mode) from a checkpoint written by train.py or a shipped weights file.
+    """A TNet ready for inference (eval mode) from a checkpoint written by train.py or a shipped weights file
+    — or, for a ``.onnx`` file, an :class:`models.onnx_model.OnnxTNet` that runs it with onnxruntime.
 
     The backbone is read from the checkpoint's ``arch`` (ResNet-50 when the file has none, as the
     original's checkpoints don't).
     """
+    if str(path).lower().endswith(".onnx"):  # an ONNX export runs through onnxruntime, called like a TNet
+        from .onnx_model import OnnxTNet
+
+        return OnnxTNet(path, device).eval()
     obj = _torch_load(path)
-    state = _unwrap_state(obj)
-    arch = obj.get("arch") if isinstance(obj, dict) else None
-    backbone = (arch or {}).get("backbone", "resnet50")
-    if backbone not in BACKBONES:
-        raise WeightsError(f"{path}: unknown backbone {backbone!r} in the checkpoint")
-    decoder = (arch or {}).get("decoder", "psp")
-    if decoder not in DECODERS:
-        raise WeightsError(f"{path}: unknown decoder {decoder!r} in the checkpoint")
     try:
-        model = TNet(backbone=backbone, num_classes=(arch or {}).get("num_classes", 3), decoder=decoder)
-    except ValueError as exc:
+        state = _unwrap_state(obj)
+    except WeightsError as exc:
         raise WeightsError(f"{path}: {exc}") from None
+    model = tnet_for(obj, path)
     try:
         load_tnet_state(model, state)
     except WeightsError as exc:

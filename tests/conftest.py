@@ -1,7 +1,6 @@
 """Shared fixtures: small synthetic portrait data made on the fly, and the optional ../shared data."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import cv2
@@ -10,7 +9,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
-sys.path.insert(0, str(REPO))
 
 
 def synthetic_portrait(seed: int, w: int = 96, h: int = 128) -> tuple[np.ndarray, np.ndarray]:

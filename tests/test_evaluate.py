@@ -305,6 +305,37 @@ def test_corrupt_list_is_named(prepared, tmp_path, checkpoint, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_empty_or_odd_checkpoint_is_one_line(tmp_path, capsys):
+    import torch
+
+    from models import TNet
+    from utils import save_checkpoint
+
+    images, masks = make_folders(tmp_path, n=1)
+    empty = tmp_path / "empty.pth"
+    empty.write_bytes(b"")
+    arch_str = tmp_path / "arch.pth"
+    save_checkpoint({"arch": "mobilenetv3", "model": TNet("mobilenetv3").state_dict()}, arch_str)
+    for ckpt, words in ((empty, "is empty (0 bytes)"), (arch_str, "its 'arch' entry is a str")):
+        assert evaluate.main(["--checkpoint", str(ckpt), "--images", str(images), "--masks", str(masks),
+                              "--out-dir", str(tmp_path / "out"), *FAST]) == 1
+        err = one_line_error(capsys)
+        assert words in err and str(ckpt) in err and "unexpected" not in err
+    if not torch.cuda.is_available():  # a missing CUDA device: exit 1, as in infer.py and train.py
+        assert evaluate.main(["--checkpoint", str(arch_str), "--images", str(images), "--masks", str(masks),
+                              "--device", "cuda", *FAST]) == 1
+        assert "no CUDA device" in one_line_error(capsys)
+
+
+def test_out_dir_that_is_a_file_fails_before_evaluating(tmp_path, checkpoint, capsys, monkeypatch):
+    images, masks = make_folders(tmp_path, n=1)
+    (tmp_path / "out").write_text("a file")
+    monkeypatch.setattr(evaluate, "evaluate_one", lambda *a: pytest.fail("evaluated before checking --out-dir"))
+    assert evaluate.main(["--checkpoint", str(checkpoint), "--images", str(images), "--masks", str(masks),
+                          "--out-dir", str(tmp_path / "out"), *FAST]) == 1
+    assert "--out-dir is a file, not a folder" in one_line_error(capsys)
+
+
 def test_missing_checkpoint(tmp_path, capsys):
     images, masks = make_folders(tmp_path, n=1)
     assert evaluate.main(["--checkpoint", str(tmp_path / "nope.pth"), "--images", str(images),

@@ -282,10 +282,11 @@ def test_make_id_photo_without_person_is_an_error(spec_name):
 
 @pytest.mark.skipif(not DEMO.is_file(), reason="needs ../shared/data (real portraits)")
 @pytest.mark.parametrize("spec_name", ["icao", "1inch", "us"])
-def test_face_lands_where_the_spec_says_on_a_real_portrait(spec_name):
+def test_haar_fallback_still_frames_by_the_head_rule(spec_name):
+    """Without landmarks (the Haar box only) the head height rule is still met; the eye line is unknown."""
     image = load_image(DEMO)
-    faces = detect_faces(image)
-    assert len(faces) == 1
+    faces = detect_faces(image, "haar")
+    assert len(faces) == 1 and faces[0].landmarks is None
     spec = get_spec(spec_name)
     alpha = np.ones(image.shape[:2], np.float32)  # a mask reaching the top edge: the crown comes from the box rule
     photo = make_id_photo(image, alpha, image.astype(np.float32) / 255, spec, faces=faces)
@@ -294,16 +295,11 @@ def test_face_lands_where_the_spec_says_on_a_real_portrait(spec_name):
     face, p = photo.face, photo.placement
     crown = p.apply(0, face.crown_y(alpha))[1]
     chin = p.apply(0, face.chin_y)[1]
-    assert crown == pytest.approx(spec.top_ratio * h, abs=1)
-    assert spec.head_range[0] <= (chin - crown) / h <= spec.head_range[1]
-    # independent check: find the face again in the ID photo itself
-    again = detect_faces(photo.image)
-    assert again, "no face in the ID photo"
-    f = again[0]
-    assert abs(f.center_x - w / 2) < 0.05 * w
-    expected_face_h = spec.head_ratio * h / (1 + 0.31 + 0.05)  # head = crown offset + box + chin offset
-    assert f.h == pytest.approx(expected_face_h, rel=0.15)
-    assert f.y == pytest.approx(spec.top_ratio * h + 0.31 * expected_face_h, abs=0.06 * h)
+    lo, hi = spec.rule_px("head")
+    assert lo - 1 <= chin - crown <= hi + 1 and crown >= 0
+    assert any("no landmarks" in w for w in photo.warnings)
+    again = detect_faces(photo.image)  # found again in the ID photo itself, centred
+    assert again and abs(again[0].center_x - w / 2) < 0.05 * w
 
 
 # ------------------------------------------------------------------------------------------------- output
@@ -379,12 +375,13 @@ def test_write_all_failing_rename_keeps_the_previous_outputs(tmp_path, monkeypat
 def test_faces_off_the_person_are_ignored():
     image, alpha, _ = disk_scene(200, 160)
     fg = image.astype(np.float32) / 255
-    on = FaceBox(65, 90, 30, 30)       # centre (80, 105) on the disk
+    on = FaceBox(62, 87, 36, 36)       # centre (80, 105) on the disk (the head, 95 px wide; a face of a third of
+                                       # that or less is a false detection, see idphoto.headcheck)
     off = FaceBox(0, 0, 60, 60)        # larger, but on the background
     photo = make_id_photo(image, alpha, fg, get_spec("1inch"), faces=[off, on])
-    assert photo.face == on and not photo.warnings
+    assert photo.face == on and not any("faces found" in w for w in photo.warnings)   # the off-person box is not counted
     photo = make_id_photo(image, alpha, fg, get_spec("1inch"), faces=[FaceBox(60, 85, 40, 40), on])
-    assert photo.face.w == 40 and "2 faces" in photo.warnings[0]
+    assert photo.face.w == 40 and any("2 faces" in w for w in photo.warnings)
 
 
 def test_flip_tta_averages_the_photo_and_its_mirror():
@@ -450,3 +447,61 @@ def test_matting_keeps_known_pixels_around_the_band_in_its_crop():
         alpha = estimate_alpha(image, trimap, "cf")
     band = alpha[36:45]
     assert band.std() > 0.1 and np.abs(band - true_alpha[36:45]).mean() < 0.15
+
+
+# ------------------------------------------------------------------------------ false face detections
+def head_and_body(h=800, w=600, head_r=150):
+    """Alpha (float) of a close-up: a head disk of radius ``head_r`` on a wide body."""
+    alpha = np.zeros((h, w), np.float32)
+    cv2.circle(alpha, (w // 2, 300), head_r, 1.0, -1)
+    cv2.ellipse(alpha, (w // 2, h), (w // 2 - 20, 300), 0, 180, 360, 1.0, -1)
+    return alpha
+
+
+def test_a_face_far_narrower_than_the_head_is_rejected():
+    from idphoto.headcheck import MIN_FACE_TO_HEAD, head_width_at, implausible_face
+
+    alpha = head_and_body()
+    cheek = FaceBox(330, 300, 64, 64)      # a patch of cheek: centre on the head
+    face = FaceBox(200, 200, 200, 200)     # cheek to cheek
+    body = FaceBox(260, 700, 64, 64)       # a false detection on the chest
+    off = FaceBox(10, 10, 40, 40)          # on the background: nothing to compare with
+    assert head_width_at(cheek, alpha) == pytest.approx(2 * np.sqrt(150**2 - 32**2), abs=3)
+    assert head_width_at(off, alpha) is None
+    assert head_width_at(cheek, np.ones_like(alpha)) is None  # no outline: no judgement (the photo is all person)
+    assert "rejected a 64×64 px detection" in implausible_face(cheek, alpha)
+    assert implausible_face(body, alpha) is not None  # the body is far wider still
+    assert implausible_face(face, alpha) is None and implausible_face(off, alpha) is None
+    for share, rejected in ((MIN_FACE_TO_HEAD + 0.05, False), (MIN_FACE_TO_HEAD - 0.05, True)):
+        w = share * 300  # the head is 300 px wide across its middle rows
+        box = FaceBox(300 - w / 2, 290, w, 20)
+        assert (implausible_face(box, alpha) is not None) == rejected
+
+
+def test_make_id_photo_refuses_to_frame_on_a_false_face():
+    alpha = head_and_body()
+    image = (np.dstack([alpha] * 3) * 200).astype(np.uint8)
+    fg = image.astype(np.float32) / 255
+    cheek, face = FaceBox(330, 300, 64, 64), FaceBox(200, 200, 200, 200)
+    with pytest.raises(IDPhotoError, match="no face found; rejected a 64×64 px detection"):
+        make_id_photo(image, alpha, fg, get_spec("1inch"), faces=[cheek])
+    photo = make_id_photo(image, alpha, fg, get_spec("1inch"), faces=[cheek], no_face_ok=True)
+    assert photo.face is None and "rejected a 64×64" in photo.warnings[0]
+    photo = make_id_photo(image, alpha, fg, get_spec("1inch"), faces=[cheek, face])  # the real one is used
+    assert photo.face == face and not any("rejected" in w for w in photo.warnings)
+
+
+PFCN_CLOSE_UP = SHARED / "data" / "pfcn_portrait_seg" / "images" / "00270.jpg"
+
+
+@pytest.mark.skipif(not PFCN_CLOSE_UP.is_file(), reason="needs ../shared/data (real portraits)")
+def test_a_real_close_up_is_not_framed_on_a_cheek():
+    """PFCN 00270: a close-up whose only Haar detection is a 69 px patch of cheek; the head is ~510 px wide.
+    (The landmark detector finds the real face here; the Haar fallback is what must not be trusted.)"""
+    image = load_image(PFCN_CLOSE_UP)
+    mask = cv2.imread(str(PFCN_CLOSE_UP.parent.parent / "masks" / "00270.png"), cv2.IMREAD_GRAYSCALE)
+    alpha = (mask > 127).astype(np.float32)
+    faces = detect_faces(image, method="haar")
+    assert len(faces) == 1 and faces[0].w < 100
+    with pytest.raises(IDPhotoError, match="rejected a"):
+        make_id_photo(image, alpha, image.astype(np.float32) / 255, get_spec("1inch"), faces=faces)

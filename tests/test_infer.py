@@ -1,6 +1,7 @@
 """End-to-end tests of infer.py: the whole pipeline with a small checkpoint made here, batch mode, bad input."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -214,7 +215,7 @@ def test_bad_checkpoints(capsys, photos, tmp_path, monkeypatch):
         rc, _, err = run_cli(capsys, "--image", photos / "face.jpg", "--checkpoint", ckpt, "--out-dir", out)
         one_line_error(rc, err)
         assert message in err
-    monkeypatch.setattr(models, "DEFAULT_WEIGHTS", tmp_path / "weights" / "tnet_mobilenetv3_pfcn.pth")
+    monkeypatch.setattr(models, "DEFAULT_WEIGHTS", tmp_path / "weights" / "tnet_unet_mobilenetv3.pth")
     rc, _, err = run_cli(capsys, "--image", photos / "face.jpg", "--out-dir", out)
     one_line_error(rc, err)
     assert "no model weights" in err and "--checkpoint" in err
@@ -244,17 +245,17 @@ def test_no_person_is_an_error_not_a_blank_photo(capsys, checkpoint, photos, tmp
     assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
 
 
-@pytest.mark.parametrize("spec,size,head_ratio", [("icao", ["--size-px", "600", "800"], 0.75),
-                                                  ("icao", ["--size-mm", "40", "50"], 0.75),
-                                                  ("us", ["--size-px", "500", "500"], 0.60),
-                                                  ("1inch", ["--size-mm", "30", "40"], 0.60)])
+@pytest.mark.parametrize("spec,size,head_ratio", [("icao", ["--size-px", "600", "800"], 34 / 45),
+                                                  ("icao", ["--size-mm", "40", "50"], 34 / 45),
+                                                  ("us", ["--size-px", "500", "500"], 1.1875 / 2),
+                                                  ("1inch", ["--size-mm", "30", "40"], 21.5 / 35)])
 def test_custom_size_keeps_the_specs_head_rule(spec, size, head_ratio):
     parser = infer.build_parser()
     args = parser.parse_args(["--image", "x.jpg", "--spec", spec, *size])
     custom, _ = infer.resolve_options(args, parser)
     base = infer.get_spec(spec)
-    assert (custom.head_ratio, custom.head_range, custom.top_ratio) == (base.head_ratio, base.head_range, base.top_ratio)
-    assert custom.head_ratio == head_ratio and custom.name == f"custom size, {base.name} framing"
+    assert (custom.head, custom.eyes, custom.top) == (base.head, base.eyes, base.top)  # rules as fractions of the height
+    assert custom.head_ratio == pytest.approx(head_ratio) and custom.name == f"custom size, {base.name} framing"
     expected = tuple(int(v) for v in size[1:]) if size[0] == "--size-px" else \
         tuple(round(float(v) / 25.4 * 300) for v in size[1:])
     assert custom.size_px == expected
@@ -264,7 +265,7 @@ def test_custom_size_keeps_the_specs_head_rule(spec, size, head_ratio):
     (["--spec", "3inch"], "unknown standard"),
     (["--bg", "pink"], "not a colour"),
     (["--size-px", "0", "10"], "positive"),
-    (["--spec", "none", "--size-px", "10", "10"], "--spec none"),
+    (["--spec", "none", "--size-px", "200", "200"], "--spec none"),
     (["--matting", "magic"], "invalid choice"),
 ])
 def test_usage_mistakes_are_one_line(capsys, photos, args, message):
@@ -282,13 +283,13 @@ def test_batch_skips_bad_files_and_summarises(capsys, checkpoint, photos, tmp_pa
     (folder / "notes.txt").write_text("ignored")
     out = tmp_path / "out"
     rc, stdout, err = run_cli(capsys, "--input-dir", folder, "--checkpoint", checkpoint, "--out-dir", out,
-                              "--input-size", 160, "--spec", "uk")
+                              "--input-size", 160, "--spec", "uk", "--workers", 1)  # the known TNet lives in this process
     assert rc == 1  # some photos were skipped
     assert "2 of 4 photos done, 2 skipped" in stdout and "1 non-image files ignored" in stdout
     assert "not_an_image.jpg" in err and "truncated.jpg" in err and "Traceback" not in err
     for stem in ("face", "gray"):
         assert all(p.is_file() for p in outputs(out, stem))
-    assert sorted(p.name.split("_")[0] for p in out.iterdir()) == ["face"] * 4 + ["gray"] * 4
+    assert sorted(p.name.split("_")[0] for p in out.iterdir()) == ["face"] * 5 + ["gray"] * 5  # 4 images + report
 
 
 def test_cli_entry_point_never_shows_a_traceback(tmp_path):
@@ -301,3 +302,246 @@ def test_cli_entry_point_never_shows_a_traceback(tmp_path):
     for flag in ("--image", "--input-dir", "--checkpoint", "--matting", "--spec", "--size-px", "--size-mm", "--dpi",
                  "--bg", "--no-face-ok", "--max-kb", "--layout", "--max-side", "--input-size", "--out-dir"):
         assert flag in proc.stdout
+
+
+# ---------------------------------------------------------------- batch outputs: unique, never over inputs
+def test_colliding_names_get_distinct_predictable_outputs(capsys, checkpoint, photos, tmp_path, person):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    names = ["photo.JPG", "photo.jpg", "a.jpg", "a.png", "a_png.jpg"]
+    portrait = Image.open(photos / "face.jpg")
+    for i, name in enumerate(names):  # each input a different width, so every output tells its input
+        portrait.resize((200 + 8 * i, 240)).save(folder / name, "PNG" if name.endswith(".png") else "JPEG")
+    out = tmp_path / "out"
+    rc, stdout, err = run_cli(capsys, "--workers", 1, "--input-dir", folder, "--checkpoint", checkpoint, "--out-dir", out,
+                              "--input-size", 160, "--spec", "none")
+    assert rc == 0, err
+    assert "5 of 5 photos done" in stdout
+    expected = {"photo.JPG": "photo_jpg", "photo.jpg": "photo_jpg_2", "a.jpg": "a_jpg", "a.png": "a_png_2",
+                "a_png.jpg": "a_png"}
+    assert len({s.casefold() for s in expected.values()}) == 5
+    for name, stem in expected.items():
+        width = 200 + 8 * names.index(name)
+        assert cv2.imread(str(out / f"{stem}_trimap.png"), cv2.IMREAD_UNCHANGED).shape == (240, width), name
+        assert all(p.is_file() for p in outputs(out, stem))
+    assert len(list(out.iterdir())) == 5 * len(OUTPUT_NAMES)
+    assert "a.png → outputs named a_png_2_*" in err
+
+
+def test_the_input_folder_as_out_dir_never_overwrites_an_input(capsys, checkpoint, photos, tmp_path, person):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(photos / "face.jpg", folder / "a.jpg")
+    Image.open(photos / "face.jpg").resize((200, 240)).save(folder / "a_idphoto.jpg", quality=90)
+    original = (folder / "a_idphoto.jpg").read_bytes()
+    rc, stdout, err = run_cli(capsys, "--workers", 1, "--input-dir", folder, "--checkpoint", checkpoint, "--out-dir", folder,
+                              "--input-size", 160, "--spec", "none")
+    assert rc == 0, err
+    assert "2 of 2 photos done" in stdout  # this run's outputs were not taken as inputs
+    assert (folder / "a_idphoto.jpg").read_bytes() == original
+    assert cv2.imread(str(folder / "a_2_trimap.png"), cv2.IMREAD_UNCHANGED).shape == (240, 240)
+    assert cv2.imread(str(folder / "a_idphoto_trimap.png"), cv2.IMREAD_UNCHANGED).shape == (240, 200)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ["a.jpg", "a_idphoto.jpg"] + [f"{stem}_{n}" for stem in ("a_2", "a_idphoto") for n in OUTPUT_NAMES])
+
+
+def test_unique_stems_plan_is_checked_and_stable(tmp_path):
+    files = [tmp_path / n for n in ("x.jpg", "x.png", "x_png.jpg", "x_png_2.jpg", "y.JPG", "y.jpeg")]
+    stems = infer.unique_stems(files, tmp_path / "o")
+    assert stems == ["x_jpg", "x_png_3", "x_png", "x_png_2", "y_jpg", "y_jpeg"]
+    assert infer.unique_stems(files, tmp_path / "o") == stems  # the same every run
+
+
+def test_batch_skip_lines_and_summary_name_the_files(capsys, checkpoint, photos, tmp_path, person):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("face.jpg", "no_face.png", "truncated.jpg"):
+        shutil.copy(photos / name, folder / name)
+    rc, stdout, err = run_cli(capsys, "--workers", 1, "--input-dir", folder, "--checkpoint", checkpoint, "--out-dir", tmp_path / "o",
+                              "--input-size", 160)
+    assert rc == 1 and "1 of 3 photos done, 2 skipped" in stdout
+    assert f"skipped: {folder / 'no_face.png'}: no face found" in err
+    assert f"skipped: {folder / 'truncated.jpg'}: cannot decode image" in err
+    assert "  skipped no_face.png: no face found" in stdout and "  skipped truncated.jpg: cannot decode" in stdout
+
+
+def test_batch_no_person_line_names_the_file(capsys, checkpoint, photos, tmp_path, monkeypatch):
+    use_known_tnet(monkeypatch, person=False)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(photos / "face.jpg", folder / "face.jpg")
+    rc, stdout, err = run_cli(capsys, "--input-dir", folder, "--checkpoint", checkpoint, "--out-dir", tmp_path / "o",
+                              "--input-size", 160, "--quiet")
+    assert rc == 1 and f"skipped: {folder / 'face.jpg'}: no person found" in err
+    assert "  skipped face.jpg: no person found" in stdout
+
+
+# ------------------------------------------------------------------------- the out-dir, checked first
+def test_out_dir_that_is_a_file_fails_first_in_one_line(capsys, checkpoint, photos, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(infer, "process_one", lambda *a: calls.append(a))
+    target = tmp_path / "results"
+    target.write_text("a file")
+    for out in (target, target / "sub"):
+        rc, _, err = run_cli(capsys, "--image", photos / "face.jpg", "--checkpoint", checkpoint, "--out-dir", out)
+        one_line_error(rc, err)
+        assert "is a file, not a folder" in err and "File exists" not in err
+    assert calls == [] and target.read_text() == "a file"
+
+
+def test_unwritable_out_dir_is_found_before_any_photo(capsys, checkpoint, photos, tmp_path, monkeypatch):
+    import tempfile
+
+    calls = []
+    monkeypatch.setattr(infer, "process_one", lambda *a: calls.append(a))
+    out = tmp_path / "ro"
+    out.mkdir()
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", denied)  # what a read-only folder does (root ignores chmod)
+    rc, _, err = run_cli(capsys, "--input-dir", photos, "--checkpoint", checkpoint, "--out-dir", out)
+    one_line_error(rc, err)
+    assert f"{out}: --out-dir is not writable (Permission denied)" in err and calls == []
+
+
+def test_a_full_disk_names_the_output_and_leaves_nothing(capsys, checkpoint, photos, tmp_path, monkeypatch, person):
+    import idphoto.output
+
+    real_fdopen = os.fdopen
+
+    def full(fd, mode="r", *a, **k):
+        os.close(fd)
+        return open("/dev/full", mode)  # writes fail with ENOSPC, as on a full disk
+
+    monkeypatch.setattr(idphoto.output.os, "fdopen", full)
+    rc, _, err = run_cli(capsys, "--image", photos / "face.jpg", "--checkpoint", checkpoint, "--out-dir", tmp_path,
+                         "--input-size", 160)
+    monkeypatch.setattr(idphoto.output.os, "fdopen", real_fdopen)
+    one_line_error(rc, err)
+    assert f"{tmp_path / 'face_trimap.png'}: No space left on device" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------- sizes, devices, files
+@pytest.mark.parametrize("args,message", [
+    (["--size-px", "1", "1", "--layout", "6inch"], "--size-px: 100 to 10000 px a side"),
+    (["--size-px", "99", "400"], "--size-px: 100 to 10000 px a side"),
+    (["--size-mm", "3", "4"], "gives 35×47 px"),
+    (["--size-px", "120", "160", "--layout", "6inch"], "print sheets need at least 15 mm"),
+    (["--dpi", "1"], "--dpi must be between 72 and 1200"),
+])
+def test_absurd_sizes_are_refused(capsys, photos, args, message):
+    with pytest.raises(SystemExit) as info:
+        infer.main(["--image", str(photos / "face.jpg"), *args])
+    _, err = capsys.readouterr()
+    assert info.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_device_cuda_without_cuda_exits_1_like_train(capsys, photos, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    rc, _, err = run_cli(capsys, "--image", photos / "face.jpg", "--device", "cuda", "--out-dir", tmp_path / "o")
+    one_line_error(rc, err)
+    assert rc == 1 and "no CUDA device" in err
+    with pytest.raises(SystemExit) as info:
+        infer.main(["--image", str(photos / "face.jpg"), "--device", "gpu0"])
+    assert info.value.code == 2
+
+
+def test_empty_and_odd_checkpoints_are_one_line(capsys, photos, tmp_path):
+    empty = tmp_path / "empty.pth"
+    empty.write_bytes(b"")
+    arch_str = tmp_path / "arch.pth"
+    save_checkpoint({"arch": "mobilenetv3", "model": TNet("mobilenetv3").state_dict()}, arch_str)
+    for ckpt, message in ((empty, "is empty (0 bytes)"), (arch_str, "its 'arch' entry is a str")):
+        rc, _, err = run_cli(capsys, "--image", photos / "face.jpg", "--checkpoint", ckpt, "--out-dir", tmp_path / "o")
+        one_line_error(rc, err)
+        assert message in err and str(ckpt) in err and "unexpected" not in err
+
+
+@pytest.fixture(scope="module")
+def person_checkpoint(tmp_path_factory) -> Path:
+    """A compact TNet whose classifier bias makes every pixel 'person': worker processes load it from the
+    file (a monkeypatched model does not reach them), and the photo still has a person to frame."""
+    torch.manual_seed(0)
+    m = TNet("mobilenetv3")
+    with torch.no_grad():
+        m.backbone.final.bias.copy_(torch.tensor([0.0, 0.0, 50.0]))
+    path = tmp_path_factory.mktemp("person_ckpt") / "tnet.pth"
+    save_checkpoint({"arch": m.arch, "model": m.state_dict()}, path)
+    return path
+
+
+def test_batch_in_worker_processes_matches_one_process(capsys, person_checkpoint, photos, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("face.jpg", "gray.jpg", "exif.jpg", "not_an_image.jpg"):
+        shutil.copy(photos / name, folder / name)
+    (folder / "notes.txt").write_text("ignored")
+    common = ("--input-dir", folder, "--checkpoint", person_checkpoint, "--input-size", 96, "--spec", "none")
+    rc, stdout, err = run_cli(capsys, *common, "--out-dir", tmp_path / "pool", "--workers", 2)
+    assert rc == 1
+    assert "3 of 4 photos done, 1 skipped, 1 non-image files ignored" in stdout
+    assert "2 workers" in err and "not_an_image.jpg" in err and "Traceback" not in err
+    rc1, stdout1, _ = run_cli(capsys, *common, "--out-dir", tmp_path / "one", "--workers", 1)
+    assert rc1 == 1 and "3 of 4 photos done" in stdout1
+    made = sorted(p.name for p in (tmp_path / "pool").iterdir())
+    assert made == sorted(p.name for p in (tmp_path / "one").iterdir()) and len(made) == 12
+    for name in made:  # the same pipeline in another process: the same pixels
+        a = cv2.imread(str(tmp_path / "pool" / name), cv2.IMREAD_UNCHANGED)
+        b = cv2.imread(str(tmp_path / "one" / name), cv2.IMREAD_UNCHANGED)
+        assert a.shape == b.shape and np.abs(a.astype(int) - b.astype(int)).max() <= 1, name
+
+
+def test_batch_in_worker_processes_stops_on_a_bad_checkpoint(capsys, photos, tmp_path):
+    bad = tmp_path / "x.pth"
+    bad.write_bytes(b"not a checkpoint")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("face.jpg", "gray.jpg"):
+        shutil.copy(photos / name, folder / name)
+    rc, _, err = run_cli(capsys, "--input-dir", folder, "--checkpoint", bad, "--out-dir", tmp_path / "out",
+                         "--workers", 2, "--quiet")
+    one_line_error(rc, err)
+    assert "not a readable PyTorch checkpoint" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_report_json_and_strict(capsys, checkpoint, photos, tmp_path, person):
+    """The compliance report is written beside the photo; --strict turns a failed rule into exit 1 with nothing written."""
+    import json
+
+    args = ("--image", photos / "face.jpg", "--checkpoint", checkpoint, "--input-size", 160, "--spec", "icao")
+    rc, out, err = run_cli(capsys, *args, "--out-dir", tmp_path / "ok")
+    assert rc == 0, err
+    report = json.loads((tmp_path / "ok" / "face_report.json").read_text(encoding="utf-8"))
+    assert report["spec"] == "icao" and {c["rule"] for c in report["checks"]} >= {"head height (chin to crown)", "DPI"}
+    assert "report" in out and "head height" in out
+    # blue is not an allowed ICAO background: the report says so, --strict refuses
+    rc, out, err = run_cli(capsys, *args, "--bg", "blue", "--out-dir", tmp_path / "blue")
+    assert rc == 0
+    report = json.loads((tmp_path / "blue" / "face_report.json").read_text(encoding="utf-8"))
+    colour = next(c for c in report["checks"] if c["rule"] == "background colour")
+    assert colour["passed"] is False and report["passed"] is False and "FAIL  background colour" in out
+    rc, out, err = run_cli(capsys, *args, "--bg", "blue", "--strict", "--out-dir", tmp_path / "strict")
+    assert rc == 1 and "--strict" in err and "background colour" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "strict").exists() or not any((tmp_path / "strict").iterdir())
+
+
+def test_bg_keep_and_style_flags(capsys, checkpoint, photos, tmp_path, person):
+    args = ("--image", photos / "face.jpg", "--checkpoint", checkpoint, "--input-size", 160, "--spec", "1inch",
+            "--out-dir", tmp_path)
+    rc, _, err = run_cli(capsys, *args, "--bg", "blue", "--bg-style", "gradient")
+    assert rc == 0, err
+    photo = cv2.imread(str(tmp_path / "face_idphoto.jpg"))
+    # beside the head, lower is lighter (more red in a blue-to-white fade): 60 % white at the bottom edge
+    assert int(photo[120, 2, 2]) > int(photo[2, 2, 2]) + 25
+    rc, _, err = run_cli(capsys, *args, "--bg", "keep")
+    assert rc == 0, err
+    kept = cv2.imread(str(tmp_path / "face_idphoto.jpg"))
+    assert np.abs(kept[:10, :10].astype(int) - 255).max() > 30  # the photo's own background, not white
+    with pytest.raises(SystemExit) as info:
+        run_cli(capsys, *args, "--bg-style", "stripes")
+    assert info.value.code == 2 and "invalid choice" in capsys.readouterr().err

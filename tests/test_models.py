@@ -1,4 +1,5 @@
 """TNet structure (SPEC §4), weight loading (original layout, ImageNet offline), checkpoints."""
+import re
 from urllib.error import URLError
 
 import pytest
@@ -207,3 +208,23 @@ def test_unet_checkpoint_round_trip_and_imagenet_trunk(tmp_path):
     save_checkpoint({"arch": {**model.arch, "decoder": "nope"}, "model": model.state_dict()}, tmp_path / "bad.pth")
     with pytest.raises(WeightsError, match="unknown decoder"):
         load_tnet(tmp_path / "bad.pth")
+
+
+def test_empty_and_malformed_checkpoints_are_weights_errors_naming_the_file(tmp_path, capsys):
+    from models.export import main as export_main
+
+    empty = tmp_path / "empty.pth"
+    empty.write_bytes(b"")
+    arch_str = tmp_path / "arch_str.pth"
+    save_checkpoint({"arch": "mobilenetv3", "model": TNet("mobilenetv3").state_dict()}, arch_str)
+    not_tensors = tmp_path / "lists.pth"
+    save_checkpoint({"model": {"backbone.x": [1, 2]}}, not_tensors)
+    for path, message in ((empty, "is empty (0 bytes)"), (arch_str, "its 'arch' entry is a str"),
+                          (not_tensors, "not named tensors")):
+        with pytest.raises(WeightsError, match=re.escape(message)) as info:
+            load_tnet(path)
+        assert str(path) in str(info.value)
+        assert export_main([str(path), str(tmp_path / "out.pth")]) == 1  # a message, not a traceback
+        err = capsys.readouterr().err
+        assert err.startswith("export: error: ") and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out.pth").exists()

@@ -1,4 +1,5 @@
 """train.py end to end on synthetic data: learning, checkpoints, resume, Ctrl-C, NaN, DDP, bad flags."""
+import json
 import os
 import subprocess
 import sys
@@ -8,7 +9,7 @@ import torch
 
 import train
 from conftest import REPO
-from utils import load_checkpoint
+from utils import load_checkpoint, save_checkpoint
 
 
 def args_for(prepared, tmp_path, *extra):
@@ -74,6 +75,8 @@ def test_nan_loss_stops_with_a_clear_message(prepared, tmp_path, monkeypatch, ca
     assert train.main(args_for(prepared, tmp_path, "--epochs", "1")) == 1
     err = capsys.readouterr().err
     assert "loss became nan" in err and "--lr" in err
+    # nothing was saved: the message must not send the user to a checkpoint folder that does not exist
+    assert "no checkpoint was saved yet" in err and not (tmp_path / "results" / "checkpoint_tnet.pth").exists()
 
 
 def test_max_steps_and_missing_data(prepared, tmp_path, capsys):
@@ -213,3 +216,214 @@ def test_repeat_must_match_the_list_names(capsys):
         with pytest.raises(SystemExit) as exc:
             train.parse_args(argv)
         assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------ nothing of another run is lost
+def test_a_finished_run_is_never_overwritten_without_resume_or_overwrite(prepared, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "results"
+    assert train.main(args_for(prepared, tmp_path, "--max-steps", "2")) == 0
+    ckpt, best = out / "checkpoint_tnet.pth", out / "best_tnet.pth"
+    before = {p: p.read_bytes() for p in (ckpt, best)}
+    run_id = load_checkpoint(ckpt)["run_id"]
+    capsys.readouterr()
+
+    # a new run into the same folder, even one stopped by Ctrl-C at once, leaves both files alone
+    steps = {"n": 0}
+    real = train.ClassificationLoss.forward
+
+    def interrupt_at_once(self, logits, target):
+        steps["n"] += 1
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train.ClassificationLoss, "forward", interrupt_at_once)
+    assert train.main(args_for(prepared, tmp_path, "--max-steps", "1")) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--overwrite" in err and f"--resume {ckpt}" in err
+    assert steps["n"] == 0 and {p: p.read_bytes() for p in (ckpt, best)} == before
+    init = tmp_path / "w.pth"
+    save_checkpoint({"arch": load_checkpoint(ckpt)["arch"], "model": load_checkpoint(ckpt)["model"]}, init)
+    assert train.main(args_for(prepared, tmp_path, "--init", str(init), "--max-steps", "1")) == 1  # --init: a new run
+    assert {p: p.read_bytes() for p in (ckpt, best)} == before
+    monkeypatch.setattr(train.ClassificationLoss, "forward", real)
+
+    # another run's checkpoint resumed into this folder is refused too
+    other = tmp_path / "other"
+    assert train.main(args_for(prepared, tmp_path, "--max-steps", "1", "--out", str(other))) == 0
+    capsys.readouterr()
+    assert train.main(args_for(prepared, tmp_path, "--resume", str(other / "checkpoint_tnet.pth"), "--max-steps", "3")) == 1
+    assert "holds another training run" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in (ckpt, best)} == before
+
+    # the run itself continues with --resume; --overwrite starts a new one and replaces both files
+    assert train.main(args_for(prepared, tmp_path, "--resume", str(ckpt), "--max-steps", "3")) == 0
+    assert load_checkpoint(ckpt)["run_id"] == run_id and load_checkpoint(ckpt)["global_step"] == 3
+    assert train.main(args_for(prepared, tmp_path, "--overwrite", "--max-steps", "1")) == 0
+    new = load_checkpoint(ckpt)
+    assert new["run_id"] != run_id and new["global_step"] == 1 and load_checkpoint(best)["run_id"] == new["run_id"]
+
+
+def test_overwrite_interrupted_at_once_leaves_no_best_of_the_old_run(prepared, tmp_path, monkeypatch):
+    out = tmp_path / "results"
+    assert train.main(args_for(prepared, tmp_path, "--max-steps", "1")) == 0
+    monkeypatch.setattr(train.ClassificationLoss, "forward", lambda self, logits, target: (_ for _ in ()).throw(KeyboardInterrupt))
+    assert train.main(args_for(prepared, tmp_path, "--overwrite", "--max-steps", "1")) == 130
+    ckpt = load_checkpoint(out / "checkpoint_tnet.pth")
+    assert ckpt["interrupted"] and ckpt["global_step"] == 0
+    assert not (out / "best_tnet.pth").exists()  # a best model of the discarded run beside the new run would mislead
+
+
+def test_a_run_in_progress_locks_its_folder(prepared, tmp_path, capsys):
+    with train.RunLock(tmp_path / "results"):
+        assert train.main(args_for(prepared, tmp_path, "--max-steps", "1")) == 1
+    err = capsys.readouterr().err
+    assert "in use by another train.py" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "results" / "checkpoint_tnet.pth").exists()
+
+
+# --------------------------------------------------------------- bad lists and files: one line, at once
+def write_list_set(folder, name, img, alpha=None, trimap=None):
+    folder.mkdir(parents=True, exist_ok=True)
+    for kind, entries in (("img", img), ("alpha", alpha if alpha is not None else img),
+                          ("trimap", trimap if trimap is not None else img)):
+        (folder / f"{name}_{kind}.json").write_text(entries if isinstance(entries, str) else json.dumps(entries))
+
+
+@pytest.mark.parametrize("case, expect", [
+    ("missing", "1 of 24 listed files are missing (first: entry 3"),
+    ("numbers", "entry 0 is 1, not a file path"),
+    ("dicts", 'entry 0 is {"img": "a.jpg"}, not a file path'),
+    ("not_json", "not a valid JSON list"),
+    ("not_a_list", "holds a JSON dict, not a list of paths"),
+])
+def test_bad_lists_fail_in_one_line_before_the_first_step(prepared, tmp_path, capsys, monkeypatch, case, expect):
+    lists = tmp_path / "lists"
+    good = json.loads((prepared / "synth_img.json").read_text())
+    absolute = [str((prepared / p).resolve()) for p in good]
+    bad = {"missing": absolute[:3] + [str(tmp_path / "gone.jpg")] + absolute[4:], "numbers": [1, 2, 3],
+           "dicts": [{"img": "a.jpg"}], "not_json": "[\"a.jpg\",", "not_a_list": {"a": 1}}[case]
+    write_list_set(lists, "bad", bad if isinstance(bad, str) else json.dumps(bad),
+                   alpha=[str((prepared / p).resolve()) for p in json.loads((prepared / "synth_alpha.json").read_text())],
+                   trimap=[str((prepared / p).resolve()) for p in json.loads((prepared / "synth_trimap.json").read_text())])
+    steps = {"n": 0}
+    monkeypatch.setattr(train.ClassificationLoss, "forward", lambda *a: steps.__setitem__("n", steps["n"] + 1))
+    args = args_for(prepared, tmp_path, "--epochs", "1")
+    args[args.index("--data-dir") + 1], args[args.index("--dataname") + 1] = str(lists), "bad"
+    assert train.main(args) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert str(lists / "bad_img.json") in err and expect in err
+    assert steps["n"] == 0 and not (tmp_path / "results").exists()
+
+
+def test_an_unreadable_image_in_a_loader_worker_is_one_line(prepared, tmp_path, capsys):
+    """A listed file that exists but can't be decoded fails in a DataLoader worker: one line naming it."""
+    lists = tmp_path / "lists"
+    entries = {k: [str((prepared / p).resolve()) for p in json.loads((prepared / f"synth_{k}.json").read_text())]
+               for k in ("img", "alpha", "trimap")}
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    entries["trimap"] = [str(broken)] * len(entries["trimap"])
+    write_list_set(lists, "b", entries["img"], entries["alpha"], entries["trimap"])
+    args = args_for(prepared, tmp_path, "--epochs", "1", "--workers", "1")
+    args[args.index("--data-dir") + 1], args[args.index("--dataname") + 1] = str(lists), "b"
+    args[args.index("--workers") + 1] = "1"
+    assert train.main(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"train.py: error: cannot read the trimap {broken}"  # after the progress bar
+    assert not any("Traceback" in line for line in err)
+
+
+def make_bad_weight_files(tmp_path):
+    empty = tmp_path / "empty.pth"
+    empty.write_bytes(b"")
+    garbage = tmp_path / "garbage.pth"
+    garbage.write_bytes(b"PK\x03\x04 not really a zip")
+    arch_str = tmp_path / "arch_str.pth"
+    from models import TNet
+    save_checkpoint({"arch": "mobilenetv3", "model": TNet("mobilenetv3").state_dict()}, arch_str)
+    return {"empty": (empty, "is empty (0 bytes)"), "garbage": (garbage, "is not a readable PyTorch checkpoint"),
+            "arch_str": (arch_str, "its 'arch' entry is a str")}
+
+
+@pytest.mark.parametrize("flag", ["--init", "--pretrained", "--resume"])
+def test_bad_weight_files_are_one_line_naming_the_file(prepared, tmp_path, capsys, flag):
+    for name, (path, expect) in make_bad_weight_files(tmp_path).items():
+        if flag == "--pretrained" and name == "arch_str":
+            continue  # --pretrained reads a torchvision backbone state dict, not a TNet checkpoint
+        rc = train.main(args_for(prepared, tmp_path, flag, str(path), "--max-steps", "1"))
+        err = capsys.readouterr().err
+        assert rc == 1 and len(err.strip().splitlines()) == 1, err
+        assert str(path) in err and "unexpected" not in err
+        if flag != "--resume":
+            assert expect in err
+        assert not (tmp_path / "results" / "checkpoint_tnet.pth").exists()
+
+
+def test_a_full_disk_while_saving_is_one_line_naming_the_checkpoint(prepared, tmp_path, capsys, monkeypatch):
+    import utils
+
+    real = torch.save
+    monkeypatch.setattr(torch, "save", lambda obj, f: real(obj, "/dev/full"))  # every write: ENOSPC
+    assert train.main(args_for(prepared, tmp_path, "--max-steps", "1")) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar
+    ckpt = tmp_path / "results" / "checkpoint_tnet.pth"
+    assert err.startswith(f"train.py: error: {ckpt}: could not write the checkpoint"), err
+    assert "inline_container" not in err
+    assert [p.name for p in (tmp_path / "results").iterdir()] == [".train.lock"]  # no torn or temporary file
+
+
+def test_threads_flag_sets_torch_threads(prepared, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(train.torch, "set_num_threads", calls.append)
+    assert train.main(args_for(prepared, tmp_path, "--threads", "1", "--max-steps", "1")) == 0
+    assert calls == [1]
+    help_text = subprocess.run([sys.executable, str(REPO / "train.py"), "--help"], capture_output=True, text=True).stdout
+    assert "--threads" in help_text and "--overwrite" in help_text
+
+
+def test_out_that_is_a_file_is_one_line_not_file_exists(prepared, tmp_path, capsys):
+    (tmp_path / "results").write_text("a file")
+    assert train.main(args_for(prepared, tmp_path, "--max-steps", "1")) == 1
+    err = capsys.readouterr().err
+    assert "--out is a file, not a folder" in err and "File exists" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("flag, distributed, device, expect", [
+    (None, True, "cuda", True),     # the default under DDP on GPUs: statistics over the whole batch
+    (None, True, "cpu", False),     # PyTorch syncs GPU batches only
+    (None, False, "cuda", False),   # one process: nothing to synchronise
+    (False, True, "cuda", False),   # --no-sync-bn
+    (True, False, "cuda", False),   # --sync-bn without torchrun has no effect (train.py says so)
+])
+def test_sync_bn_default_is_on_under_ddp_on_cuda(flag, distributed, device, expect):
+    assert train.use_sync_bn(flag, distributed, torch.device(device)) is expect
+
+
+def test_sync_bn_on_the_cpu_is_refused_in_one_line(prepared, tmp_path, capsys):
+    assert train.main(args_for(prepared, tmp_path, "--sync-bn", "--max-steps", "1")) == 1
+    err = capsys.readouterr().err.strip()
+    assert "--sync-bn needs CUDA" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "results").exists()  # refused before anything was written
+    with pytest.raises(train.TrainError):
+        train.use_sync_bn(True, True, torch.device("cpu"))
+
+
+def test_a_sync_bn_model_saves_the_plain_tnet_state():
+    from models import TNet, load_tnet_state
+
+    model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(TNet("mobilenetv3", decoder="unet"))
+    assert any(isinstance(m, torch.nn.SyncBatchNorm) for m in model.modules())
+    plain = TNet("mobilenetv3", decoder="unet")
+    assert model.state_dict().keys() == plain.state_dict().keys()
+    load_tnet_state(plain, model.state_dict())  # what export and infer.py load from a DDP + SyncBatchNorm run
+
+
+def test_one_process_under_torchrun_is_distributed(prepared, tmp_path):
+    """With one GPU, torchrun --nproc_per_node 1 must still run DDP (and NCCL), or the GPU check can't test it."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1",
+                        str(REPO / "train.py"), *args_for(prepared, tmp_path, "--max-steps", "1", "--threads", "1")],
+                       capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "DistributedDataParallel over 1 process;" in r.stdout
+    assert load_checkpoint(tmp_path / "results" / "checkpoint_tnet.pth")["global_step"] == 1

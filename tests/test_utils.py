@@ -98,3 +98,39 @@ def test_write_image_is_atomic_and_handles_non_ascii(tmp_path):
             raise RuntimeError("crash while writing")
     assert list(tmp_path.glob("*never*")) == [] and list(tmp_path.glob(".never*")) == []
     assert read_image(tmp_path / "missing.png") is None
+
+
+def test_a_failed_write_names_the_target_not_the_temporary_file(tmp_path):
+    from utils import save_checkpoint
+
+    target = tmp_path / "out.bin"
+    with pytest.raises(OSError) as info:
+        with atomic_path(target), open("/dev/full", "wb") as f:  # ENOSPC, as on a full disk
+            f.write(b"x" * 10)
+            f.flush()
+    assert info.value.filename == str(target) and "No space left" in info.value.strerror
+    real = torch.save
+    try:
+        torch.save = lambda obj, f: real(obj, "/dev/full")  # torch's own zip writer fails (inline_container.cc)
+        with pytest.raises(OSError) as info:
+            save_checkpoint({"w": torch.zeros(100_000)}, tmp_path / "ckpt.pth")
+    finally:
+        torch.save = real
+    assert info.value.filename == str(tmp_path / "ckpt.pth") and "could not write the checkpoint" in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_one_line_and_out_dir_checks(tmp_path):
+    import cli
+
+    worker = OSError("Caught OSError in DataLoader worker process 0.\nOriginal Traceback (most recent call last):\n"
+                     '  File "x.py", line 1, in f\nOSError: cannot read the image /d/a.jpg\n')
+    assert cli.one_line(worker) == "cannot read the image /d/a.jpg"
+    assert cli.one_line(EOFError()) == "EOFError" and cli.one_line(ValueError("a\nb")) == "a"
+    cli.check_writable_dir(tmp_path / "new" / "deeper")  # may be created: nothing is made now
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "f").write_text("x")
+    for bad in (tmp_path / "f", tmp_path / "f" / "sub"):
+        with pytest.raises(NotADirectoryError, match="is a file, not a folder"):
+            cli.check_writable_dir(bad)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]
