@@ -3,9 +3,10 @@
     python app.py                                   # http://127.0.0.1:7860/ (page), /docs (API)
     python app.py --port 8000 --checkpoint results/best_tnet.pth --workers 2
 
-The model is loaded once and stays warm. Every flag of infer.py's "segmentation and matting" and "ID photo"
-groups is accepted too: it sets the default a request starts from (a request may change the per-photo
-ones). The routes and the serving rules are in idphoto/server.py.
+The model is loaded once and stays warm. Every option of infer.py (idphoto/options.py, one definition for
+both) is accepted too: the model, device, threads and --spec-file are the server's, set here; the others set
+the defaults a request starts from, and each request may change them. The routes and the serving rules are
+in idphoto/server.py.
 """
 from __future__ import annotations
 
@@ -63,6 +64,7 @@ def check_args(args, parser):
         parser.error("--max-upload-mb, --max-pixels and --timeout must be positive")
     options = IDPhotoOptions.from_args(args)
     try:
+        options.load_spec_files()  # served to every request, and listed by GET /api/specs
         options.validate()
     except OptionsError as exc:
         parser.error(str(exc))
@@ -92,6 +94,11 @@ def listen(host: str, port: int) -> socket.socket:
 
 def run(args, parser) -> int:
     options = check_args(args, parser)
+    if args.list_specs:
+        from idphoto.specs import text_table
+
+        print(text_table())
+        return EXIT_OK
     sock = listen(args.host, args.port)
     import torch
     import uvicorn

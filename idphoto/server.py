@@ -2,7 +2,9 @@
 
 * ``GET /`` the page (plain HTML/CSS/JS in ``idphoto/static``, nothing from a CDN), ``GET /docs`` the
   OpenAPI docs (Swagger UI served from the swagger-ui-bundle package, also offline);
-* ``POST /api/idphoto`` photo + options → JPEG, or JSON with base64 images when ``Accept: application/json``;
+* ``POST /api/idphoto`` photo + the options of ``infer.py`` (:class:`~idphoto.options.IDPhotoOptions`, its
+  per-photo ones) → JPEG (``X-Compliance: passed|failed|none``), or JSON with base64 images, the compliance
+  report and the stage timings when ``Accept: application/json``;
   ``POST /api/matte`` → RGBA PNG; ``POST /api/layout`` ID photo → print sheet; ``GET /api/specs``, ``GET /healthz``.
 
 Serving: the work runs on a fixed pool of worker threads with a bounded queue; a request that finds the
@@ -16,10 +18,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
+import json
 import logging
 import math
 import os
-import re
 import sys
 import threading
 import time
@@ -37,11 +39,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from .errors import IDPhotoError
-from .options import IDPhotoOptions, OptionsError
+from .face import DETECTORS
+from .framing import BG_STYLES
+from .image_io import NotAnImageError, TooLargeError
+from .options import IDPhotoOptions, OptionsError, api_names
 from .output import COLORS, SHEETS, write_all
-from .pipeline import MATTING_METHODS
-from .service import (DEFAULT_MAX_PIXELS, NotAnImageError, TooLargeError, make_cutout, make_idphoto, make_sheet,
-                      pipeline_for)
+from .pipeline import MATTING_METHODS, Pipeline
+from .service import DEFAULT_MAX_PIXELS, make_cutout, make_idphoto, make_sheet
 from .specs import ALIASES, SPECS
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -79,11 +83,6 @@ def error_response(status: int, message: str, headers: dict | None = None) -> JS
 
 def _one_line(text: str) -> str:
     return " ".join(str(text).split()) or "error"
-
-
-def _api_flag_names(message: str) -> str:
-    """'--max-kb must be positive' → 'max_kb must be positive': the API's fields are named without dashes."""
-    return re.sub(r"--([a-z][a-z-]*)", lambda m: m.group(1).replace("-", "_"), message)
 
 
 # ------------------------------------------------------------------------------------------- worker pool
@@ -251,12 +250,12 @@ def create_app(model, config: ServerConfig | None = None, defaults: IDPhotoOptio
         log.error("unexpected %s on %s: %s", type(exc).__name__, request.url.path, _one_line(str(exc))[:200])
         return error_response(500, f"internal error ({type(exc).__name__}); the server log has the details")
 
-    def options_of(fields: dict) -> IDPhotoOptions:
+    def options_of(fields: dict, groups=("model", "idphoto")) -> IDPhotoOptions:
         try:
-            opts = IDPhotoOptions.from_form(fields, defaults)
-            opts.validate()
+            opts = IDPhotoOptions.from_form(fields, defaults, groups)
+            opts.validate() if "idphoto" in groups else opts.check_model()
         except OptionsError as exc:
-            raise ApiError(400, _api_flag_names(str(exc))) from None
+            raise ApiError(400, api_names(str(exc))) from None
         if opts.input_size is not None and opts.input_size > config.max_input_size:
             raise ApiError(400, f"input_size: at most {config.max_input_size} on this server")
         if not 0 < opts.max_side <= config.max_matting_side:
@@ -268,13 +267,13 @@ def create_app(model, config: ServerConfig | None = None, defaults: IDPhotoOptio
         try:
             result, queued = await pool.run(fn, config.timeout_s)
         except OptionsError as exc:
-            raise ApiError(400, _api_flag_names(str(exc))) from None
+            raise ApiError(400, api_names(str(exc))) from None
         except TooLargeError as exc:
             raise ApiError(413, str(exc)) from None
         except NotAnImageError as exc:
             raise ApiError(415, str(exc)) from None
-        except IDPhotoError as exc:  # truncated, too small, no person, no face, impossible max_kb…
-            raise ApiError(422, _api_flag_names(str(exc))) from None
+        except IDPhotoError as exc:  # truncated, too small, no person, no face, a false face, impossible max_kb,
+            raise ApiError(422, api_names(str(exc))) from None  # a failed rule under strict…
         return result, queued, time.perf_counter() - t
 
     def save(kind: str, files: dict[str, bytes]):
@@ -299,12 +298,16 @@ def create_app(model, config: ServerConfig | None = None, defaults: IDPhotoOptio
     @app.get("/api/specs", summary="The ID-photo standards, colours, sheets and option defaults")
     async def specs():
         return {
-            "specs": [{"name": s.name, "description": s.description, "width_mm": round(s.width_mm, 3),
-                       "height_mm": round(s.height_mm, 3), "dpi": s.dpi, "width_px": s.size_px[0],
-                       "height_px": s.size_px[1], "head_ratio": s.head_ratio, "head_range": list(s.head_range),
-                       "top_ratio": s.top_ratio} for s in SPECS.values()],
+            "specs": [{"name": s.name, "description": s.description, "region": s.region,
+                       "width_mm": round(s.width_mm, 3), "height_mm": round(s.height_mm, 3), "dpi": s.dpi,
+                       "width_px": s.size_px[0], "height_px": s.size_px[1], "head_ratio": s.head_ratio,
+                       "head_range": list(s.head_range), "top_ratio": s.top_ratio,
+                       "background": list(s.background), "kb": list(s.kb) if s.kb else None}
+                      for s in SPECS.values()],
             "aliases": ALIASES,
             "colors": {name: "#{:02X}{:02X}{:02X}".format(*bgr[::-1]) for name, bgr in COLORS.items()},
+            "bg_styles": list(BG_STYLES),
+            "face_detectors": list(DETECTORS),
             "layouts": {name: {"width_in": w, "height_in": h} for name, (w, h) in SHEETS.items()},
             "matting": sorted(MATTING_METHODS),
             "defaults": {k: v for k, v in asdict(defaults).items()
@@ -316,7 +319,7 @@ def create_app(model, config: ServerConfig | None = None, defaults: IDPhotoOptio
 
     # -------------------------------------------------------------------------------------------- API
     form_fields = IDPhotoOptions.form_fields()
-    matte_fields = {k: form_fields[k] for k in ("input_size", "tta", "refine_kernel", "matting", "max_side")}
+    matte_fields = IDPhotoOptions.form_fields(groups=("model",))
 
     @app.post("/api/idphoto", summary="A photo → the ID photo (JPEG, or JSON with every image)",
               openapi_extra=_multipart_doc(
@@ -325,21 +328,23 @@ def create_app(model, config: ServerConfig | None = None, defaults: IDPhotoOptio
     async def api_idphoto(request: Request):
         photo, fields = await read_form(request, limit, "photo")
         opts = options_of(fields)
-        pipeline = pipeline_for(app.state.model, opts, config.device)
+        pipeline = Pipeline.from_options(app.state.model, opts, config.device)
         result, queued, total = await run_work(lambda: make_idphoto(photo, opts, pipeline, config.max_pixels))
         timings = {"queue": queued, **result.timings, "total": total}
         save("idphoto", {"input": photo, "idphoto.jpg": result.idphoto, "cutout.png": result.cutout,
                          "sheet.jpg": result.sheet})
         if "application/json" not in request.headers.get("accept", ""):
+            compliance = "none" if result.report is None else "passed" if result.report.passed else "failed"
             return Response(result.idphoto, media_type="image/jpeg",
-                            headers={"Server-Timing": timing_header(timings),
+                            headers={"Server-Timing": timing_header(timings), "X-Compliance": compliance,
                                      "Content-Disposition": 'inline; filename="idphoto.jpg"'})
         b64 = lambda data: base64.b64encode(data).decode("ascii") if data else None  # noqa: E731
         return {
             "spec": result.spec_name, "width": result.size[0], "height": result.size[1], "dpi": result.dpi,
             "quality": result.quality, "kb": round(result.kb, 2), "copies": result.copies,
             "input": {"width": result.input_size[0], "height": result.input_size[1]},
-            "timings": {k: round(v, 4) for k, v in timings.items()}, "notes": result.notes, "report": result.report,
+            "timings": {k: round(v, 4) for k, v in timings.items()}, "notes": result.notes,
+            "report": json.loads(result.report.to_json()) if result.report is not None else None,
             "media_types": {"idphoto": "image/jpeg", "cutout": "image/png", "trimap": "image/png",
                             "alpha": "image/png", "sheet": "image/jpeg"},
             "images": {"idphoto": b64(result.idphoto), "cutout": b64(result.cutout), "trimap": b64(result.trimap),
@@ -350,11 +355,8 @@ def create_app(model, config: ServerConfig | None = None, defaults: IDPhotoOptio
               openapi_extra=_multipart_doc("photo", "the photo", matte_fields, {"image/png": {}}))
     async def api_matte(request: Request):
         photo, fields = await read_form(request, limit, "photo")
-        unknown = set(fields) - set(matte_fields) - {k.replace("_", "-") for k in matte_fields}
-        if unknown:
-            raise ApiError(400, f"unknown option {sorted(unknown)[0]!r}; known: {', '.join(matte_fields)}")
-        opts = options_of(fields)
-        pipeline = pipeline_for(app.state.model, opts, config.device)
+        opts = options_of(fields, groups=("model",))
+        pipeline = Pipeline.from_options(app.state.model, opts, config.device)
         (png, timings), queued, total = await run_work(lambda: make_cutout(photo, opts, pipeline, config.max_pixels))
         save("matte", {"input": photo, "cutout.png": png})
         return Response(png, media_type="image/png",

@@ -12,24 +12,28 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
+from . import image_io
+from .compliance import Report, check_photo
 from .errors import IDPhotoError
-from .image_io import MIN_SIDE, _to_rgb
+from .image_io import NotAnImageError
 from .maker import MIN_PERSON_SHARE, make_id_photo
-from .options import IDPhotoOptions, Resolved
-from .output import encode_jpeg, encode_jpeg_max_kb, encode_png, print_sheet
+from .options import WHITE, IDPhotoOptions, Resolved
+from .output import encode_for_spec, encode_jpeg, encode_png, print_sheet
 from .pipeline import MattingWarning, Pipeline
 
 DEFAULT_MAX_PIXELS = 40_000_000  # decoded size limit: a 40-megapixel photo is already 120 MB as BGR
 
 
-class NotAnImageError(IDPhotoError):
-    """The bytes are no image Pillow can identify."""
+class StrictError(IDPhotoError):
+    """``strict`` and the compliance report failed a rule: nothing is made."""
 
-
-class TooLargeError(IDPhotoError):
-    """The image declares more pixels than allowed (checked before decoding: no decompression bomb)."""
+    def __init__(self, report):
+        failed = "; ".join(f"{c.rule} {c.value if c.value is not None else '–'}"
+                           + (f" (allowed {c.allowed})" if c.allowed else "") for c in report.failed)
+        super().__init__(f"--strict: {len(report.failed)} rule(s) of {report.spec} failed: {failed}")
+        self.report = report
 
 
 @dataclass
@@ -39,15 +43,15 @@ class ServiceResult:
     trimap: bytes                   # PNG, 0/128/255
     alpha: bytes                    # PNG, 8-bit alpha
     sheet: bytes | None             # JPEG print sheet with options.layout, else None
+    report: Report | None           # the compliance report, measured on the final JPEG (None with spec none)
     size: tuple[int, int]           # ID photo (width, height) in pixels
     dpi: int
-    quality: int                    # JPEG quality used (lower than asked under max_kb)
+    quality: int                    # JPEG quality used (lower than asked under a file-size limit)
     copies: int                     # photos on the sheet (0 without one)
     spec_name: str
     input_size: tuple[int, int]     # the photo's (width, height), upright
     timings: dict = field(default_factory=dict)   # stage → seconds
     notes: list[str] = field(default_factory=list)  # warnings worth showing (several faces, matting trouble)
-    report: dict | None = None      # rule → {value, allowed, pass}, when a compliance check is available
 
     @property
     def kb(self) -> float:
@@ -55,46 +59,19 @@ class ServiceResult:
 
 
 def decode_image(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Photo bytes → H×W×3 BGR uint8, upright; the same decoding as :func:`idphoto.load_image` for files.
-
-    The pixel count is read from the header and checked against ``max_pixels`` before anything is decoded.
-    Raises :class:`NotAnImageError`, :class:`TooLargeError` or :class:`IDPhotoError` (truncated, tiny…).
-    """
+    """Uploaded photo bytes → H×W×3 BGR uint8, upright: :func:`idphoto.image_io.decode_image` (the decoding of
+    ``infer.py``'s files), with the server's pixel limit checked from the header before decoding."""
     if not data:
         raise NotAnImageError("empty file")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
-                w, h = im.size
-                if max_pixels and w * h > max_pixels:
-                    raise TooLargeError(f"image too large: {w}×{h} px is over the limit of "
-                                        f"{max_pixels / 1e6:g} megapixels")
-                im.load()  # raises on a truncated file instead of returning grey padding
-                im = _to_rgb(ImageOps.exif_transpose(im))
-    except UnidentifiedImageError:
-        raise NotAnImageError("not an image (or a format Pillow cannot read)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # Pillow's own guard, at open
-        limit = f"{max_pixels / 1e6:g}" if max_pixels else f"{Image.MAX_IMAGE_PIXELS / 1e6:.0f}"
-        raise TooLargeError(f"image too large: over the limit of {limit} megapixels") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise IDPhotoError(f"cannot decode image ({reason})") from None
-    if min(im.size) < MIN_SIDE:
-        raise IDPhotoError(f"image too small ({im.size[0]}×{im.size[1]} px; need at least {MIN_SIDE} px a side)")
-    return np.ascontiguousarray(np.asarray(im, dtype=np.uint8)[:, :, ::-1])
-
-
-def pipeline_for(model, options: IDPhotoOptions, device: str = "cpu") -> Pipeline:
-    """The matting pipeline of ``options`` around an already loaded model (cheap: nothing is copied)."""
-    return Pipeline(model, device, options.input_size, options.matting, options.refine_kernel,
-                    options.max_side or None, flip=options.tta == "flip")
+    return image_io.decode_image(io.BytesIO(data), max_pixels)
 
 
 def process_image(image: np.ndarray, options: IDPhotoOptions, pipeline: Pipeline,
                   resolved: Resolved | None = None) -> ServiceResult:
-    """All outputs of one decoded photo (BGR uint8), encoded, in memory; the work ``infer.py`` does per photo."""
+    """All outputs of one decoded photo (BGR uint8), encoded, in memory: what ``infer.py`` writes per photo
+    and what the API answers. Raises :class:`StrictError` when ``options.strict`` and a rule failed."""
     resolved = resolved or options.validate()
+    spec = resolved.spec
     timings = {}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", MattingWarning)
@@ -102,25 +79,33 @@ def process_image(image: np.ndarray, options: IDPhotoOptions, pipeline: Pipeline
         timings.update(result.timings)
 
         t = time.perf_counter()
-        photo = make_id_photo(image, result.alpha, result.foreground, resolved.spec, resolved.bg,
-                              options.no_face_ok, options.dpi)
+        photo = make_id_photo(image, result.alpha, result.foreground, spec, resolved.bg or WHITE, options.no_face_ok,
+                              resolved.dpi, level_eyes=not options.no_level, bg_style=options.bg_style,
+                              keep_background=resolved.bg is None, detector=options.face_detector)
         timings["idphoto"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        if options.max_kb is not None:
-            jpeg, quality = encode_jpeg_max_kb(photo.image, options.max_kb, photo.dpi, options.quality)
-        else:
-            jpeg, quality = encode_jpeg(photo.image, photo.dpi, options.quality), options.quality
+        jpeg, quality = encode_for_spec(photo.image, photo.dpi, spec and spec.kb, options.max_kb, options.quality)
+        timings["encode"] = time.perf_counter() - t
+        report = None
+        if spec is not None:  # measured on the JPEG itself: what is delivered, not what was planned
+            t = time.perf_counter()
+            report = check_photo(photo.image, spec, jpeg, photo.alpha, options.face_detector, photo.levelled_degrees,
+                                 photo.gave_way)
+            timings["check"] = time.perf_counter() - t
+            if options.strict and not report.passed:
+                raise StrictError(report)
+        t = time.perf_counter()
         sheet, copies = None, 0
         if options.layout:
             sheet_image, copies = print_sheet(photo.image, photo.dpi, options.layout)
             sheet = encode_jpeg(sheet_image, photo.dpi, 95)
         out = ServiceResult(
             idphoto=jpeg, cutout=encode_png(result.cutout_rgba()), trimap=encode_png(result.trimap),
-            alpha=encode_png((result.alpha * 255 + 0.5).astype("uint8")), sheet=sheet,
+            alpha=encode_png((result.alpha * 255 + 0.5).astype("uint8")), sheet=sheet, report=report,
             size=(photo.image.shape[1], photo.image.shape[0]), dpi=photo.dpi, quality=quality, copies=copies,
             spec_name=resolved.spec_name, input_size=(image.shape[1], image.shape[0]))
-        timings["encode"] = time.perf_counter() - t
+        timings["encode"] += time.perf_counter() - t
     out.timings = timings
     out.notes = photo.warnings + [str(w.message).splitlines()[0] for w in caught
                                   if issubclass(w.category, MattingWarning)]
@@ -129,9 +114,9 @@ def process_image(image: np.ndarray, options: IDPhotoOptions, pipeline: Pipeline
 
 def make_idphoto(photo: bytes, options: IDPhotoOptions, pipeline: Pipeline,
                  max_pixels: int | None = DEFAULT_MAX_PIXELS) -> ServiceResult:
-    """Photo bytes + options → the ID photo, cut-out, trimap, alpha, print sheet, timings (and the
-    compliance report when one is available). Raises :class:`~idphoto.options.OptionsError` for impossible
-    options and :class:`IDPhotoError` (or a subclass) for a photo that can't make an ID photo."""
+    """Photo bytes + options → the ID photo, cut-out, trimap, alpha, print sheet, compliance report and
+    timings. Raises :class:`~idphoto.options.OptionsError` for impossible options and :class:`IDPhotoError`
+    (or a subclass: :class:`StrictError`…) for a photo that can't make an ID photo."""
     resolved = options.validate()  # before any decoding: a wrong option costs nothing
     t = time.perf_counter()
     image = decode_image(photo, max_pixels)
@@ -144,7 +129,7 @@ def make_idphoto(photo: bytes, options: IDPhotoOptions, pipeline: Pipeline,
 def make_cutout(photo: bytes, options: IDPhotoOptions, pipeline: Pipeline,
                 max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[bytes, dict]:
     """Photo bytes → (RGBA PNG of the person, timings): the matting alone, no framing."""
-    options.validate()
+    options.check_model()
     t = time.perf_counter()
     image = decode_image(photo, max_pixels)
     timings = {"decode": time.perf_counter() - t}

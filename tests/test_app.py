@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import io
 import json
 import os
@@ -26,28 +27,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 import infer
 from conftest import REPO
-from idphoto.options import IDPhotoOptions, OptionsError
+from idphoto.options import PHOTO, PROCESS, IDPhotoOptions, OptionsError, api_names
 from idphoto.server import ServerConfig, create_app
-from test_infer import ASTRONAUT, KnownTNet, use_known_tnet
+from test_infer import ASTRONAUT, KnownTNet, one_torch_thread, use_known_tnet  # noqa: F401 (an autouse fixture)
 
 with warnings.catch_warnings():  # starlette's notice about its future HTTP client, not about this project
     warnings.filterwarnings("ignore", message=".*httpx.*")
     from fastapi.testclient import TestClient
 
 BLUE, RED = (0x43, 0x8E, 0xDB), (0xFF, 0x00, 0x00)  # RGB
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -92,34 +84,80 @@ def assert_one_line_error(r, status: int, words: str):
 
 
 # ------------------------------------------------------------------------------------------- options
-def test_options_add_exactly_infers_flags():
-    """IDPhotoOptions.add_arguments gives infer.py's options: same flags, defaults, choices, types and help."""
+def parser_table(parser) -> dict:
+    return {a.dest: (tuple(a.option_strings), a.default, tuple(a.choices or ()), a.nargs, a.type, a.help, a.metavar)
+            for a in parser._actions if a.dest != "help"}
+
+
+def test_infer_flags_are_the_options_and_its_own():
+    """infer.py's flags are IDPhotoOptions' fields (and --list-specs) plus its own file/batch/print flags; app.py
+    gets every option flag too, evaluate.py the model group: one definition each, same help and defaults."""
     ours = argparse.ArgumentParser()
     IDPhotoOptions.add_arguments(ours)
-    theirs = infer.build_parser()
-    def table(parser):
-        return {a.dest: (tuple(a.option_strings), a.default, tuple(a.choices or ()), a.nargs, a.type, a.help,
-                         a.metavar, a.required) for a in parser._actions if a.dest != "help"}
-    ours_t, theirs_t = table(ours), table(theirs)
-    assert set(theirs_t) - set(ours_t) == {"image", "input_dir", "out_dir", "quiet", "debug"}  # files and output
+    ours_t = parser_table(ours)
+    fields = {f.name for f in dataclasses.fields(IDPhotoOptions)}
+    assert set(ours_t) == fields | {"list_specs"}
+    infer_t = parser_table(infer.build_parser())
+    assert set(infer_t) == set(ours_t) | set(infer.CLI_ONLY)
+    import app
+    import evaluate
+
+    app_t, evaluate_t = parser_table(app.build_parser()), parser_table(evaluate.build_parser())
+    model = {f.name for f in IDPhotoOptions.options(groups=("model",))}
     for dest, spec in ours_t.items():
-        assert theirs_t[dest] == spec, dest
-    # and every option has its field in the dataclass, with the parser's default
-    opts = IDPhotoOptions()
-    for dest, spec in ours_t.items():
-        assert getattr(opts, dest) == spec[1], dest
+        assert infer_t[dest] == spec and app_t[dest] == spec, dest
+        if dest in model:
+            assert evaluate_t[dest] == spec, dest
+    for f in dataclasses.fields(IDPhotoOptions):  # the parser's default is the dataclass's
+        default = ours_t[f.name][1]
+        assert (tuple(default) if isinstance(default, list) else default) == f.default, f.name
+        assert f.metadata["help"].strip(), f.name
+
+
+def sample_value(f) -> str:
+    """A non-default value of an option, as text (the form's spelling; a switch is 'true')."""
+    m = f.metadata
+    if m["choices"]:
+        return next(c for c in reversed(m["choices"]) if c != f.default)
+    return {"integer": "64", "number": "12.5", "string": "cn-passport", "boolean": "true", "int_pair": "300 400",
+            "number_pair": "35 45.5"}[m["kind"]]
+
+
+def test_every_infer_option_is_accepted_by_the_api(client):
+    """Each per-photo option of infer.py is a form field of POST /api/idphoto, parsed to the same value as on the
+    command line; each process option is an app.py flag, refused per request. So they can never drift apart."""
+    import app
+
+    fields = client.get("/openapi.json").json()["paths"]["/api/idphoto"]["post"]["requestBody"]["content"][
+        "multipart/form-data"]["schema"]["properties"]
+    photo_options = {f.name: f for f in IDPhotoOptions.options(PHOTO)}
+    assert set(fields) - {"photo"} == set(photo_options)
+    parser = infer.build_parser()
+    for name, f in photo_options.items():
+        text = sample_value(f)
+        argv = [IDPhotoOptions.flag(name)] + ([] if f.metadata["kind"] == "boolean" else text.split())
+        cli = getattr(IDPhotoOptions.from_args(parser.parse_args(["--image", "x.jpg", *argv])), name)
+        api = getattr(IDPhotoOptions.from_form({name: text}), name)
+        assert cli == api != f.default, name
+        assert fields[name]["description"] and "--" not in fields[name]["description"], name
+    app_flags = parser_table(app.build_parser())
+    for f in IDPhotoOptions.options(PROCESS):
+        assert f.name in app_flags
+        with pytest.raises(OptionsError, match="set when the server starts"):
+            IDPhotoOptions.from_form({f.name: "x"})
 
 
 @pytest.mark.parametrize("argv", [
     [], ["--spec", "icao", "--bg", "blue"], ["--spec", "1inch", "--size-px", "300", "400"],
-    ["--spec", "us", "--size-mm", "40", "50", "--dpi", "600"], ["--spec", "2inch", "--dpi", "350"],
-    ["--spec", "none", "--bg", "#F0F0F0"], ["--spec", "passport"],
+    ["--spec", "us-passport", "--size-mm", "40", "50", "--dpi", "600"], ["--spec", "2inch", "--dpi", "350"],
+    ["--spec", "none", "--bg", "#F0F0F0"], ["--spec", "passport"], ["--bg", "keep", "--bg-style", "radial"],
     ["--dpi", "0"], ["--input-size", "100"], ["--refine-kernel", "-1"], ["--quality", "96"], ["--max-kb", "0"],
     ["--bg", "pink"], ["--size-px", "0", "10"], ["--size-px", "20000", "10"], ["--spec", "none", "--size-px", "9", "9"],
-    ["--spec", "nope"], ["--size-mm", "35", "45", "--dpi", "1"],
+    ["--spec", "nope"], ["--size-mm", "35", "45", "--dpi", "72"], ["--size-px", "120", "160", "--layout", "6inch"],
 ])
-def test_validate_agrees_with_infer(argv):
-    """The same result, or the same one-line message, as infer.py's own checks."""
+def test_cli_and_api_judge_options_alike(client, photos, argv):
+    """The same options through infer.py's parser and through the API's form: the same spec and colour, or the same
+    one-line message (the API names fields without dashes)."""
     parser = infer.build_parser()
     messages = []
 
@@ -133,11 +171,18 @@ def test_validate_agrees_with_infer(argv):
         expected = infer.resolve_options(args, parser)
     except SystemExit:
         expected = None
-    opts = IDPhotoOptions.from_args(args)
+    form, i = {}, 0
+    while i < len(argv):
+        n = 3 if argv[i] in ("--size-px", "--size-mm") else 2
+        form[argv[i][2:]] = " ".join(argv[i + 1:i + n])
+        i += n
+    opts = IDPhotoOptions.from_form(form)
     if expected is None:
         with pytest.raises(OptionsError) as exc:
             opts.validate()
         assert str(exc.value) == messages[0]
+        r = post(client, photos["face"], **form)
+        assert_one_line_error(r, 400, api_names(messages[0]))
     else:
         resolved = opts.validate()
         assert (resolved.spec, resolved.bg) == expected
@@ -151,7 +196,8 @@ def test_options_from_form():
     assert IDPhotoOptions.from_form({"size_mm": "35 45.5"}).size_mm == (35.0, 45.5)
     for form, words in [({"dpi": "many"}, "--dpi: expected a whole number"), ({"sizepx": "1"}, "unknown option"),
                         ({"checkpoint": "/etc/passwd"}, "set when the server starts"),
-                        ({"size_px": "300"}, "two numbers"), ({"no_face_ok": "maybe"}, "true or false")]:
+                        ({"size_px": "300"}, "expected two whole numbers"),
+                        ({"bg_style": "stripes"}, "--bg-style: invalid choice 'stripes'"), ({"no_face_ok": "maybe"}, "true or false")]:
         with pytest.raises(OptionsError, match=words):
             IDPhotoOptions.from_form(form)
 
@@ -168,7 +214,8 @@ def test_idphoto_jpeg(client, photos):
     for corner in (photo[:8, :8], photo[:8, -8:]):  # beside the head: the chosen colour
         assert np.abs(corner.reshape(-1, 3) - BLUE).max() <= 6
     assert np.abs(photo[int(0.4 * 579), 413 // 2] - BLUE).max() > 60  # the face, not background
-    assert "trimap;dur=" in r.headers["server-timing"]
+    assert "trimap;dur=" in r.headers["server-timing"] and "check;dur=" in r.headers["server-timing"]
+    assert r.headers["x-compliance"] in ("passed", "failed")
 
 
 def test_idphoto_json_has_every_image(client, photos):
@@ -177,8 +224,13 @@ def test_idphoto_json_has_every_image(client, photos):
     body = r.json()
     assert (body["width"], body["height"], body["dpi"], body["spec"]) == (295, 413, 300, "1inch")
     assert body["kb"] <= 30 and body["copies"] > 0 and body["input"] == {"width": 240, "height": 240}
-    assert set(body["timings"]) >= {"queue", "decode", "trimap", "alpha", "foreground", "idphoto", "encode", "total"}
-    assert "report" in body and body["report"] is None  # no compliance check yet
+    assert set(body["timings"]) >= {"queue", "decode", "trimap", "alpha", "foreground", "idphoto", "encode", "check",
+                                    "total"}
+    report = body["report"]  # measured on the final JPEG, as infer.py's <name>_report.json
+    assert report["spec"] == "1inch" and isinstance(report["passed"], bool)
+    rules = {c["rule"]: c for c in report["checks"]}
+    assert {"head height (chin to crown)", "DPI", "pixel size"} <= set(rules)
+    assert rules["pixel size"]["passed"] is True and rules["DPI"]["passed"] is True
     images = {k: base64.b64decode(v) for k, v in body["images"].items()}
     idphoto = rgb(images["idphoto"])
     assert idphoto.shape == (413, 295, 3) and len(images["idphoto"]) <= 30 * 1024
@@ -212,9 +264,12 @@ def test_specs_healthz_and_docs(client):
     specs = client.get("/api/specs").json()
     by_name = {s["name"]: s for s in specs["specs"]}
     assert (by_name["1inch"]["width_px"], by_name["1inch"]["height_px"]) == (295, 413)
-    assert by_name["us"]["width_px"] == by_name["us"]["height_px"] == 600
+    assert by_name["us-passport"]["width_px"] == by_name["us-passport"]["height_px"] == 600
+    assert by_name["icao"]["background"] and len(specs["specs"]) >= 50
     assert specs["colors"]["blue"] == "#438EDB" and set(specs["layouts"]) == {"6inch", "5inch", "a4"}
-    assert specs["defaults"]["spec"] == "1inch" and "checkpoint" not in specs["defaults"]
+    assert specs["bg_styles"] == ["solid", "gradient", "radial"] and "haar" in specs["face_detectors"]
+    assert specs["defaults"]["spec"] == "1inch" and specs["defaults"]["dpi"] is None
+    assert "checkpoint" not in specs["defaults"] and "spec_file" not in specs["defaults"]
     health = client.get("/healthz").json()
     assert health["status"] == "ok" and health["workers"] == 1 and health["queue"] == 2
     paths = client.get("/openapi.json").json()["paths"]
@@ -243,7 +298,11 @@ def test_page_and_docs_load_nothing_from_elsewhere(client):
     ("truncated", {}, 422, "truncated"),
     ("no_face", {"spec": "1inch"}, 422, "no face"),
     ("face", {"max_kb": "0.2"}, 422, "max_kb 0.2: even JPEG quality 1"),
-    ("face", {"spec": "7inch"}, 400, "spec: unknown standard '7inch'"),
+    ("face", {"spec": "7inch"}, 400, "spec: unknown standard '7inch'; see GET /api/specs"),
+    ("face", {"bg_style": "stripes"}, 400, "bg_style: invalid choice 'stripes'"),
+    ("face", {"face_detector": "mtcnn"}, 400, "face_detector: invalid choice"),
+    ("face", {"dpi": "30"}, 400, "dpi must be between 72 and 1200"),
+    ("face", {"no_level": "maybe"}, 400, "no_level: expected true or false"),
     ("face", {"bg": "pink"}, 400, "bg: not a colour"),
     ("face", {"quality": "high"}, 400, "quality: expected a whole number"),
     ("face", {"colour": "blue"}, 400, "unknown option 'colour'"),
@@ -253,6 +312,23 @@ def test_page_and_docs_load_nothing_from_elsewhere(client):
 ])
 def test_bad_input_is_a_4xx_in_one_line(client, photos, photo, fields, status, words):
     assert_one_line_error(post(client, photos[photo], **fields), status, words)
+
+
+def test_strict_and_false_faces_are_422(client, photos, monkeypatch):
+    """--strict's failed rules, and a face detection far narrower than the head (a patch of cheek), are one-line
+    422s; without strict the same photo is made and its report says what failed."""
+    import idphoto.maker
+    from idphoto.face import FaceBox
+
+    r = post(client, photos["face"], spec="icao", bg="blue", strict="true")
+    assert_one_line_error(r, 422, "strict: ")
+    assert "rule(s) of icao failed" in r.json()["error"] and "background colour" in r.json()["error"]
+    r = post(client, photos["face"], json_answer=True, spec="icao", bg="blue")
+    assert r.status_code == 200 and r.json()["report"]["passed"] is False
+    colour = next(c for c in r.json()["report"]["checks"] if c["rule"] == "background colour")
+    assert colour["passed"] is False
+    monkeypatch.setattr(idphoto.maker, "detect_faces", lambda image, method="auto": [FaceBox(99, 45, 10, 10)])
+    assert_one_line_error(post(client, photos["face"], spec="1inch"), 422, "no face found; rejected a 10×10 px")
 
 
 def test_no_person_and_no_photo(photos):
@@ -348,6 +424,7 @@ def test_request_timeout_is_504(photos):
     finally:
         model.release.set()
     wait_for(c, running=0, waiting=0, timed_out=1)  # the late photo finished and gave its slot back
+    c.app.state.config.timeout_s = 60  # (0.5 s is too short for any photo on a busy machine)
     assert_one_line_error(post(c, photos["text"]), 415, "not an image")  # so the pool takes work again
 
 
@@ -381,24 +458,39 @@ def test_uploads_never_touch_the_disk(photos, tmp_path, monkeypatch, caplog):
 
 
 # ------------------------------------------------------------------------------------------ CLI = API
-def test_cli_and_api_give_byte_identical_files(capsys, checkpoint, monkeypatch, tmp_path, photos):
-    """infer.py and the API, same photo and options, same stand-in model: the same bytes, file for file."""
+@pytest.mark.parametrize("options,sheet", [
+    ({"spec": "icao", "bg": "#336699", "max_kb": "25", "layout": "5inch", "refine_kernel": "6", "matting": "cf",
+      "tta": "flip", "size_mm": "33 48", "dpi": "320"}, "5inch"),
+    ({"spec": "cn-passport", "bg": "blue", "bg_style": "gradient", "no_level": "true", "face_detector": "haar",
+      "quality": "90", "layout": "6inch"}, "6inch"),
+    ({"spec": "2inch", "bg": "keep", "input_size": "128", "max_side": "200", "strict": "false"}, None),
+])
+def test_cli_and_api_give_byte_identical_files(capsys, checkpoint, monkeypatch, tmp_path, photos, options, sheet):
+    """infer.py and the API, same photo and options, same stand-in model: the same bytes, file for file, and the
+    same compliance report."""
+    import json
+
     (tmp_path / "face.jpg").write_bytes(photos["face"])
     use_known_tnet(monkeypatch)
-    options = {"spec": "icao", "bg": "#336699", "max_kb": "25", "layout": "5inch", "refine_kernel": "6",
-               "matting": "cf", "tta": "flip", "size_mm": "33 48", "dpi": "320"}
     argv = ["--image", tmp_path / "face.jpg", "--checkpoint", checkpoint, "--out-dir", tmp_path / "cli",
             "--threads", "1"]
+    kinds = {f.name: f.metadata["kind"] for f in dataclasses.fields(IDPhotoOptions)}
     for key, value in options.items():
-        argv += [f"--{key.replace('_', '-')}", *value.split()]
+        if kinds[key] != "boolean":
+            argv += [IDPhotoOptions.flag(key), *value.split()]
+        elif value == "true":  # a switch on the command line
+            argv.append(IDPhotoOptions.flag(key))
     assert infer.main([str(a) for a in argv]) == 0, capsys.readouterr().err
     r = post(client_for(workers=1), photos["face"], json_answer=True, **options)
     assert r.status_code == 200, r.text
     images = {k: base64.b64decode(v) for k, v in r.json()["images"].items() if v}
     cli = tmp_path / "cli"
-    for kind, name in [("idphoto", "face_idphoto.jpg"), ("cutout", "face_cutout.png"), ("trimap", "face_trimap.png"),
-                       ("alpha", "face_alpha.png"), ("sheet", "face_sheet_5inch.jpg")]:
+    files = [("idphoto", "face_idphoto.jpg"), ("cutout", "face_cutout.png"), ("trimap", "face_trimap.png"),
+             ("alpha", "face_alpha.png")] + ([("sheet", f"face_sheet_{sheet}.jpg")] if sheet else [])
+    for kind, name in files:
         assert images[kind] == (cli / name).read_bytes(), kind
+    assert ("sheet" in images) == bool(sheet)
+    assert r.json()["report"] == json.loads((cli / "face_report.json").read_text(encoding="utf-8"))
 
 
 def test_cli_process_and_api_agree_with_a_real_checkpoint(tmp_path, photos):
@@ -495,29 +587,19 @@ def chromium():
     return webdriver, Service, browser, driver
 
 
-def test_page_in_a_real_browser(tmp_path, monkeypatch):
+def test_page_in_a_real_browser(tmp_path):
     """Headless Chromium opens the page, uploads the astronaut, picks 2inch on blue and makes the photo: the
-    ID photo appears at 413×579 px with a blue background, the downloads and the report block are there."""
+    ID photo appears at 413×579 px with a blue background, with the downloads, the stage timings and the
+    compliance report."""
     webdriver, Service, browser, driver_path = chromium()
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
-    import idphoto.server as server
-
-    real = server.make_idphoto
-
-    def with_report(*args, **kwargs):  # the page shows a compliance report when the service has one
-        out = real(*args, **kwargs)
-        out.report = {"head_height": {"value": 0.6, "allowed": [0.55, 0.68], "pass": True},
-                      "background": {"value": "#438EDB", "allowed": "#438EDB", "pass": True}}
-        return out
-
-    monkeypatch.setattr(server, "make_idphoto", with_report)
     options = webdriver.ChromeOptions()
     options.binary_location = browser
     for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--window-size=1400,1000", "--lang=en-US",
+                "--disable-dev-shm-usage", "--window-size=1400,1500", "--lang=en-US",
                 f"--user-data-dir={tmp_path / 'profile'}"):
         options.add_argument(arg)
     with live_server(create_app(KnownTNet(), ServerConfig(workers=1))) as url:
@@ -551,10 +633,16 @@ def test_page_in_a_real_browser(tmp_path, monkeypatch):
                 assert link.is_displayed() and link.get_attribute("href").startswith(f"data:{mime};base64,")
             for kind in ("input", "trimap", "alpha", "cutout"):
                 assert driver.execute_script(f"return document.getElementById('out-{kind}').naturalWidth") == 512
-            rows = driver.find_elements(By.CSS_SELECTOR, "#report tbody tr")
-            assert driver.find_element(By.ID, "report").is_displayed() and len(rows) == 2
-            assert "head_height" in rows[0].text and "0.55 – 0.68" in rows[0].text
-            assert "Trimap" in driver.find_element(By.ID, "timings").text
+            rows = {r.find_elements(By.TAG_NAME, "td")[0].text: r for r in
+                    driver.find_elements(By.CSS_SELECTOR, "#report tbody tr")}
+            assert driver.find_element(By.ID, "report").is_displayed()
+            assert {"head height (chin to crown)", "pixel size", "DPI"} <= set(rows)
+            assert "413×579" in rows["pixel size"].text and "pass" in rows["pixel size"].get_attribute("class")
+            assert "2inch" in driver.find_element(By.ID, "report-verdict").text
+            timings = driver.find_element(By.ID, "timings").text
+            assert "Trimap" in timings and "Compliance check" in timings
+            styles = [o.get_attribute("value") for o in driver.find_elements(By.CSS_SELECTOR, "#bg-style option")]
+            assert styles == ["solid", "gradient", "radial"]
             driver.find_element(By.ID, "lang").click()  # Chinese labels
             assert driver.find_element(By.ID, "make").text == "生成证件照"
             driver.find_element(By.ID, "lang").click()

@@ -17,6 +17,11 @@ const TEXT = {
     white: "white", blue: "blue", red: "red", gray: "gray", pass: "pass", fail: "fail",
     queue: "Queue wait", decode: "Decode", foreground: "Foreground", encode: "Encode", total: "Total",
     network: "The server did not answer", quality: "quality",
+    dpi_default: "the spec's own", keep_bg: "Keep the photo's own", bg_style: "Style", solid: "solid",
+    gradient: "gradient", radial: "radial", level: "Level tilted eyes",
+    strict: "Strict: refuse a photo that fails a rule of the standard", face_detector: "Face detector",
+    auto: "auto", landmarks: "landmarks", haar: "Haar cascade", check: "Compliance check", na: "n/a",
+    passed: "all rules met", failed: "rule(s) failed", levelled: "levelled by",
   },
   zh: {
     title: "证件照制作", subtitle: "拖入照片，选择尺寸和底色，下载证件照。照片不会离开本服务器。",
@@ -32,6 +37,11 @@ const TEXT = {
     white: "白底", blue: "蓝底", red: "红底", gray: "灰底", pass: "通过", fail: "不通过",
     queue: "排队", decode: "解码", foreground: "前景", encode: "编码", total: "合计",
     network: "服务器没有响应", quality: "质量",
+    dpi_default: "按规格", keep_bg: "保留原背景", bg_style: "样式", solid: "纯色",
+    gradient: "渐变", radial: "中心亮", level: "自动摆正倾斜的双眼",
+    strict: "严格：不符合规格的任何一条即不生成", face_detector: "人脸检测",
+    auto: "自动", landmarks: "关键点", haar: "Haar 级联", check: "合规检查", na: "无法判断",
+    passed: "全部符合", failed: "条不符合", levelled: "已摆正",
   },
 };
 
@@ -46,6 +56,7 @@ function t(key) { return (TEXT[lang] && TEXT[lang][key]) || TEXT.en[key] || key;
 function applyLanguage() {
   document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
   document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+  document.querySelectorAll("[data-i18n-placeholder]").forEach((el) => { el.placeholder = t(el.dataset.i18nPlaceholder); });
   $("lang").textContent = lang === "zh" ? "English" : "中文";
   if (catalogue) fillCatalogue();
   if (last) render(last);
@@ -62,7 +73,7 @@ function fillCatalogue() {
   const chosen = spec.value || catalogue.defaults.spec, chosenFraming = framing.value || catalogue.defaults.spec;
   spec.replaceChildren(); framing.replaceChildren();
   for (const s of catalogue.specs) {
-    spec.append(option(s.name, `${s.name} · ${s.description} (${s.width_px}×${s.height_px} px)`));
+    spec.append(option(s.name, `${s.name} · ${s.description || s.region} (${s.width_px}×${s.height_px} px)`));
     framing.append(option(s.name, `${s.name} (${Math.round(s.head_ratio * 100)} %)`));
   }
   spec.append(option("custom", t("custom_size")));
@@ -82,17 +93,28 @@ function fillCatalogue() {
     sw.append(label);
   }
   if (current === "custom") $("bg-custom").checked = true;
+  if (current === "keep") $("bg-keep").checked = true;
 
-  const matting = $("matting");
-  const m = matting.value || catalogue.defaults.matting;
-  matting.replaceChildren(...catalogue.matting.map((name) => option(name, name)));
-  matting.value = m;
+  fillChoices("matting", catalogue.matting, (name) => name);
+  fillChoices("bg-style", catalogue.bg_styles, t);
+  fillChoices("face-detector", catalogue.face_detectors, t);
+}
+
+// A select of the server's choices, keeping the current one (the server's default at first).
+function fillChoices(id, names, label) {
+  const select = $(id);
+  const current = select.value || catalogue.defaults[select.name];
+  select.replaceChildren(...names.map((name) => option(name, label(name))));
+  select.value = current;
 }
 
 async function loadCatalogue() {
   const r = await fetch("/api/specs");
   catalogue = await r.json();
-  $("dpi").value = catalogue.defaults.dpi;
+  if (catalogue.defaults.dpi) $("dpi").value = catalogue.defaults.dpi;
+  $("level").checked = !catalogue.defaults.no_level;
+  $("strict").checked = !!catalogue.defaults.strict;
+  $("no-face-ok").checked = !!catalogue.defaults.no_face_ok;
   fillCatalogue();
 }
 
@@ -122,9 +144,13 @@ function formData() {
   fd.append("dpi", $("dpi").value);
   fd.append("max_kb", $("max-kb").value);
   fd.append("layout", $("layout").value);
+  fd.append("bg_style", $("bg-style").value);
+  fd.append("no_level", $("level").checked ? "false" : "true");
   fd.append("no_face_ok", $("no-face-ok").checked ? "true" : "false");
+  fd.append("strict", $("strict").checked ? "true" : "false");
   fd.append("matting", $("matting").value);
   fd.append("tta", $("tta").value);
+  fd.append("face_detector", $("face-detector").value);
   return fd;
 }
 
@@ -157,19 +183,25 @@ function render(res) {
   });
   $("timings").tBodies[0].replaceChildren(...rows);
 
-  // The compliance report, when the server has one: rule → {value, allowed, pass}.
+  // The compliance report, measured on the final JPEG (none when the photo keeps its own framing).
   const report = $("report");
   report.hidden = !res.report;
   if (res.report) {
-    const fmt = (v) => Array.isArray(v) ? v.map(fmt).join(" – ") : typeof v === "number" ? +v.toFixed(3) : String(v);
-    report.tBodies[0].replaceChildren(...Object.entries(res.report).map(([rule, r]) => {
+    const failed = res.report.checks.filter((c) => c.passed === false).length;
+    const verdict = $("report-verdict");
+    verdict.className = `verdict ${failed ? "fail" : "pass"}`;
+    verdict.textContent = `· ${res.report.spec}: ${failed ? `${failed} ${t("failed")}` : t("passed")}` +
+      (res.report.levelled_degrees ? ` · ${t("levelled")} ${res.report.levelled_degrees}°` : "");
+    const fmt = (v) => v === null || v === undefined ? "–" : typeof v === "number" ? String(+v.toFixed(3)) : String(v);
+    report.tBodies[0].replaceChildren(...res.report.checks.map((c) => {
       const tr = document.createElement("tr");
-      tr.className = r.pass ? "pass" : "fail";
+      tr.className = c.passed === true ? "pass" : c.passed === false ? "fail" : "na";
       tr.innerHTML = "<td></td><td class=num></td><td></td><td></td>";
-      tr.children[0].textContent = rule;
-      tr.children[1].textContent = fmt(r.value);
-      tr.children[2].textContent = fmt(r.allowed);
-      tr.children[3].textContent = r.pass ? `✓ ${t("pass")}` : `✗ ${t("fail")}`;
+      tr.children[0].textContent = c.rule;
+      tr.children[1].textContent = fmt(c.value) + (c.unit && c.value !== null ? ` ${c.unit}` : "");
+      tr.children[2].textContent = c.allowed || "";
+      tr.children[3].textContent = c.passed === true ? `✓ ${t("pass")}` : c.passed === false ? `✗ ${t("fail")}` : t("na");
+      if (c.note) tr.title = c.note;
       return tr;
     }));
   }
