@@ -38,6 +38,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+from . import specs as catalogue
 from .errors import IDPhotoError
 from .face import DETECTORS
 from .framing import BG_STYLES
@@ -46,7 +47,6 @@ from .options import IDPhotoOptions, OptionsError, api_names
 from .output import COLORS, SHEETS, write_all
 from .pipeline import MATTING_METHODS, Pipeline
 from .service import DEFAULT_MAX_PIXELS, make_cutout, make_idphoto, make_sheet
-from .specs import ALIASES, SPECS
 
 STATIC = Path(__file__).resolve().parent / "static"
 log = logging.getLogger("idphoto.server")
@@ -303,8 +303,8 @@ def create_app(model, config: ServerConfig | None = None, defaults: IDPhotoOptio
                        "width_px": s.size_px[0], "height_px": s.size_px[1], "head_ratio": s.head_ratio,
                        "head_range": list(s.head_range), "top_ratio": s.top_ratio,
                        "background": list(s.background), "kb": list(s.kb) if s.kb else None}
-                      for s in SPECS.values()],
-            "aliases": ALIASES,
+                      for s in catalogue.SPECS.values()],  # read now: --spec-file may have added some
+            "aliases": catalogue.ALIASES,
             "colors": {name: "#{:02X}{:02X}{:02X}".format(*bgr[::-1]) for name, bgr in COLORS.items()},
             "bg_styles": list(BG_STYLES),
             "face_detectors": list(DETECTORS),

@@ -278,6 +278,27 @@ def test_specs_healthz_and_docs(client):
     assert {"photo", "spec", "size_px", "bg", "max_kb", "layout", "no_face_ok"} <= set(fields)
 
 
+def test_spec_file_of_the_server_is_offered_to_requests(tmp_path, monkeypatch, capsys):
+    """app.py --spec-file: the user's specs are listed by /api/specs and accepted per request (as by infer.py);
+    app.py --list-specs prints them and exits before loading anything."""
+    import app
+    import idphoto.specs as specs_mod
+
+    monkeypatch.setattr(specs_mod, "SPECS", dict(specs_mod.SPECS))  # the catalogue is process-wide
+    monkeypatch.setattr(specs_mod, "ALIASES", dict(specs_mod.ALIASES))
+    mine = tmp_path / "mine.json"
+    mine.write_text(json.dumps({"id": "my-card", "unit": "mm", "size": [30, 40], "dpi": 300,
+                                "head_height": [25, 30], "source": "my club's rules"}))
+    assert app.main(["--spec-file", str(mine), "--list-specs"]) == 0
+    assert "my-card" in capsys.readouterr().out
+    c = client_for(workers=1)
+    assert "my-card" in {s["name"] for s in c.get("/api/specs").json()["specs"]}
+    assert IDPhotoOptions.from_form({"spec": "my-card"}).validate().spec.size_px == (354, 472)
+    with pytest.raises(SystemExit):
+        app.main(["--spec-file", str(tmp_path / "absent.json")])
+    assert "--spec-file" in capsys.readouterr().err
+
+
 def test_page_and_docs_load_nothing_from_elsewhere(client):
     import re
 
