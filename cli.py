@@ -115,12 +115,3 @@ def guarded(prog: str, run: Callable[[], int], user_errors: tuple = (), debug: b
               file=sys.stderr)
         return EXIT_ERROR
 
-
-def add_trimap_arguments(group) -> None:
-    """The trimap-network flags that infer.py and evaluate.py share, so both read a photo the same way."""
-    group.add_argument("--input-size", type=int, default=None, metavar="N",
-                       help="side of the square TNet input (default: the size the weights were trained for, "
-                            "recorded in the weights file; 400 for files that don't say)")
-    group.add_argument("--tta", choices=("none", "flip"), default="none",
-                       help="test-time augmentation of the trimap: 'flip' averages the photo and its mirror image "
-                            "(about twice the network time)")

@@ -25,7 +25,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from cli import EXIT_ERROR, EXIT_OK, OneLineParser, add_trimap_arguments, check_writable_dir, guarded, resolve_device
+from cli import EXIT_ERROR, EXIT_OK, OneLineParser, check_writable_dir, guarded, resolve_device
+from idphoto.options import IDPhotoOptions, OptionsError  # light: no torch yet
 
 SOFT_MIN_SHARE = 0.01  # share of 0 < α < 255 pixels above which a ground truth counts as a soft matte
 CSV_FIELDS = ["name", "width", "height", "soft_gt", "trimap_mIoU", "trimap_acc", "trimap_IoU_bg",
@@ -39,8 +40,6 @@ class EvalError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from idphoto.pipeline import DEFAULT_MAX_SIDE, MATTING_METHODS
-
     p = OneLineParser(
         prog="evaluate.py",
         description="Score a TNet checkpoint on a data set: trimap IoU/accuracy of TNet's argmax trimap against the "
@@ -68,24 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="a ground truth is a soft matte (→ matting errors) when at least this share of its "
                            "pixels lies strictly between 0 and 255")
 
-    model = p.add_argument_group("model and pipeline")
-    model.add_argument("--checkpoint", type=Path, default=None, metavar="PATH",
-                       help="TNet weights (train.py checkpoint or shipped weights); "
-                            "default: weights/tnet_unet_mobilenetv3.pth")
-    add_trimap_arguments(model)
-    model.add_argument("--refine-kernel", type=int, default=10, metavar="K",
-                       help="erode/dilate kernel of the refinement of the predicted trimap before the matting, "
-                            "as infer.py (0: none); the trimap metrics score TNet's trimap before it")
-    model.add_argument("--matting", choices=sorted(MATTING_METHODS), default="cf",
-                       help="cf: closed-form matting (nothing to compile); knn, lkm (large-kernel), rw (random-walk), "
-                            "lbdm (learning-based): pymatting's, whose kernels compile on first use (about a minute)")
+    # the model and matting flags of infer.py, defined once in IDPhotoOptions: both read a photo the same way
+    model = IDPhotoOptions.add_arguments(p, groups=("model",))["model"]
     model.add_argument("--no-matting", action="store_true",
                        help="skip the matting (the slow part): trimap metrics and TNet's mask IoU only")
-    model.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE, metavar="PX",
-                       help="longest side at which the matting is solved, as infer.py (0: no cap)")
-    model.add_argument("--device", default="auto", help="torch device: auto (CUDA when available), cpu, cuda, cuda:1…")
-    model.add_argument("--threads", type=int, default=0, metavar="N",
-                       help="CPU threads for PyTorch (0: its default; 1 is often much faster on a busy machine)")
 
     out = p.add_argument_group("output")
     out.add_argument("--out-dir", type=Path, default=Path("results/eval"), metavar="DIR",
@@ -103,11 +88,12 @@ def check_args(args, parser) -> None:
         parser.error("no data: give --dataname NAME (lists in --data-dir) or --images DIR --masks DIR")
     if folders and (args.images is None or args.masks is None):
         parser.error("--images and --masks go together")
-    if args.input_size is not None and (args.input_size <= 0 or args.input_size % 8):
-        parser.error("--input-size must be a positive multiple of 8")
-    for name in ("limit", "refine_kernel", "max_side", "threads"):
-        if getattr(args, name) < 0:
-            parser.error(f"--{name.replace('_', '-')} must not be negative")
+    if args.limit < 0:
+        parser.error("--limit must not be negative")
+    try:
+        IDPhotoOptions.from_args(args).check_model()
+    except OptionsError as exc:
+        parser.error(str(exc))
     if not 0.0 <= args.soft_min_share <= 1.0:
         parser.error("--soft-min-share must be between 0 and 1")
 

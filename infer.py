@@ -12,33 +12,26 @@ ever written over.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
-import warnings
 from pathlib import Path
 
-from cli import EXIT_ERROR, EXIT_OK, OneLineParser, add_trimap_arguments, check_writable_dir, guarded, resolve_device
+from cli import EXIT_ERROR, EXIT_OK, OneLineParser, check_writable_dir, guarded, resolve_device
 
-from idphoto.specs import SPECS, SpecError, add_spec_file, custom_spec, get_spec, text_table  # light: no torch yet
+from idphoto.options import IDPhotoOptions, OptionsError  # light: no torch yet
 
-MIN_SIDE_PX = 100          # a smaller ID photo is no use to anyone (the smallest standard is 260×378)
-MAX_SIDE_PX = 10000
-DPI_RANGE = (72, 1200)
-MIN_SHEET_PHOTO_MM = 15    # a print sheet of smaller photos is a mistake (ID photos are 22 mm wide or more)
+# Flags of infer.py alone (where photos come from and go, how a batch runs, what is printed); every other
+# flag is an IDPhotoOptions field, which the web app and the HTTP API accept too.
+CLI_ONLY = ("image", "input_dir", "workers", "out_dir", "quiet", "debug")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from idphoto.face import DETECTORS
-    from idphoto.framing import BG_STYLES
-    from idphoto.output import COLORS, SHEETS
-    from idphoto.pipeline import DEFAULT_MAX_SIDE, MATTING_METHODS
-
     p = OneLineParser(
         prog="infer.py",
         description="Turn a photo of a person into an ID photo: TNet trimap → alpha matting → foreground → "
-                    "framing by the face → composite on a colour. Writes <name>_trimap.png, <name>_alpha.png, "
-                    "<name>_cutout.png (RGBA) and <name>_idphoto.jpg (and <name>_sheet_<layout>.jpg with --layout).",
+                    "framing by the face → composite on a colour → compliance report. Writes <name>_trimap.png, "
+                    "<name>_alpha.png, <name>_cutout.png (RGBA), <name>_idphoto.jpg and <name>_report.json (and "
+                    "<name>_sheet_<layout>.jpg with --layout). The same options serve the web app (python app.py).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     src = p.add_argument_group("input and output")
@@ -51,68 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "--threads threads (default 1) (0: one per CPU core, at most one per photo; 1: all in "
                           "this process)")
     src.add_argument("--out-dir", type=Path, default=Path("results"), metavar="DIR", help="where the outputs go")
-
-    model = p.add_argument_group("segmentation and matting")
-    model.add_argument("--checkpoint", type=Path, default=None, metavar="PATH",
-                       help="TNet weights (a train.py checkpoint such as results/checkpoint_tnet.pth); "
-                            "default: the shipped compact model weights/tnet_unet_mobilenetv3.pth")
-    add_trimap_arguments(model)
-    model.add_argument("--refine-kernel", type=int, default=10, metavar="K",
-                       help="erode/dilate kernel of the trimap refinement (0: none; 6: the 'smooth' variant)")
-    model.add_argument("--matting", choices=sorted(MATTING_METHODS), default="cf",
-                       help="cf: closed-form matting (nothing to compile); knn, lkm (large-kernel), rw (random-walk), "
-                            "lbdm (learning-based): pymatting's, whose kernels compile on first use (about a minute)")
-    model.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE, metavar="PX",
-                       help="longest side at which the matting is solved (larger photos are matted at this "
-                            "size and the alpha upsampled); 0 for no cap")
-    model.add_argument("--threads", type=int, default=0, metavar="N",
-                       help="CPU threads for PyTorch (0: its default, or 1 per worker process with --input-dir; 1 is "
-                            "often faster on a busy machine)")
-    model.add_argument("--device", default="auto", help="torch device: auto (CUDA when available), cpu, cuda, cuda:1…")
-
-    idp = p.add_argument_group("ID photo")
-    idp.add_argument("--spec", default="1inch", metavar="NAME",
-                     help=f"ID-photo standard (size, DPI, head height, eye line, top margin, background, file size; "
-                          f"{len(SPECS)} in idphoto/specs.json: see --list-specs), or 'none' to keep the photo's own "
-                          f"framing and size")
-    idp.add_argument("--list-specs", action="store_true", help="print the known specs with their rules and exit")
-    idp.add_argument("--spec-file", type=Path, action="append", default=[], metavar="JSON",
-                     help="add the specs of a JSON file of your own (the format of idphoto/specs.json: one spec, a list, "
-                          "or {\"specs\": [...]}); may be repeated")
-    size = idp.add_mutually_exclusive_group()
-    size.add_argument("--size-px", type=int, nargs=2, metavar=("W", "H"),
-                      help=f"custom size in pixels ({MIN_SIDE_PX}–{MAX_SIDE_PX} a side), framed by --spec's head "
-                           f"rule (1inch: head 60%% of the height)")
-    size.add_argument("--size-mm", type=float, nargs=2, metavar=("W", "H"),
-                      help=f"custom size in millimetres at --dpi (at least {MIN_SIDE_PX} px a side), framed by "
-                           f"--spec's head rule")
-    idp.add_argument("--dpi", type=int, default=None, metavar="N",
-                     help=f"print resolution stored in the JPEG (and used by --size-mm and --layout), "
-                          f"{DPI_RANGE[0]}–{DPI_RANGE[1]}; default: the spec's own (300 for most, 350 for the Chinese "
-                          f"ID card), 300 for custom sizes")
-    idp.add_argument("--bg", default="white", metavar="COLOUR",
-                     help=f"background: {', '.join(COLORS)} (blue #438EDB, red #FF0000 as for Chinese ID photos), "
-                          f"#RRGGBB, or 'keep' to keep the photo's own background and only frame it")
-    idp.add_argument("--bg-style", choices=BG_STYLES, default="solid",
-                     help="solid colour; gradient: the colour fading downwards to light; radial: light in the middle")
-    idp.add_argument("--no-level", action="store_true",
-                     help="do not turn a tilted photo to level the eyes (by default tilts of 1° or more are corrected)")
-    idp.add_argument("--face-detector", choices=DETECTORS, default="auto",
-                     help="landmarks: MediaPipe BlazeFace + Face Mesh (eyes, chin); haar: OpenCV's cascade (box only); "
-                          "auto: landmarks, the cascade when they find nothing")
-    idp.add_argument("--strict", action="store_true",
-                     help="when the compliance report fails any rule, write nothing and exit 1")
-    idp.add_argument("--no-face-ok", action="store_true",
-                     help="without a detectable face, centre on the person's mask instead of failing")
-    idp.add_argument("--quality", type=int, default=95, metavar="Q", help="JPEG quality of the ID photo (1–95)")
-    idp.add_argument("--max-kb", type=float, default=None, metavar="N",
-                     help="highest JPEG quality (≤ --quality) whose file is at most N KB (1 KB = 1024 bytes); "
-                          "default: the spec's own file-size limit, if it has one")
-    idp.add_argument("--layout", choices=sorted(SHEETS), default=None,
-                     help=f"also write a print sheet (6inch = 4×6 in, 5inch = 3.5×5 in, a4) tiled with as many copies "
-                          f"as fit (the sheet turned when more fit that way), with cut lines (photos of at least "
-                          f"{MIN_SHEET_PHOTO_MM} mm a side at --dpi)")
-
+    IDPhotoOptions.add_arguments(p)
     misc = p.add_argument_group("other")
     misc.add_argument("--quiet", action="store_true", help="print only errors and the batch summary")
     misc.add_argument("--debug", action="store_true", help="show the Python traceback of an unexpected error")
@@ -120,62 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def resolve_options(args, parser):
-    """Check the arguments that argparse can't; returns (spec or None, background BGR)."""
-    from idphoto.output import parse_color
-
-    if args.input_size is not None and (args.input_size <= 0 or args.input_size % 8):
-        parser.error("--input-size must be a positive multiple of 8")
-    if args.dpi is not None and not DPI_RANGE[0] <= args.dpi <= DPI_RANGE[1]:
-        parser.error(f"--dpi must be between {DPI_RANGE[0]} and {DPI_RANGE[1]}")
-    if args.refine_kernel < 0 or args.max_side < 0 or args.threads < 0 or args.workers < 0:
-        parser.error("--refine-kernel, --max-side, --threads and --workers must not be negative")
-    if not 1 <= args.quality <= 95:
-        parser.error("--quality must be between 1 and 95")
-    if args.max_kb is not None and args.max_kb <= 0:
-        parser.error("--max-kb must be positive")
-    if args.bg.strip().lower() == "keep":
-        bg = None
-    else:
-        try:
-            bg = parse_color(args.bg)
-        except ValueError as exc:
-            parser.error(f"--bg: {exc} or keep")
-    custom = args.size_px or args.size_mm
-    if custom is not None and min(custom) <= 0:
-        parser.error("--size-px/--size-mm values must be positive")
-    if args.spec.lower() == "none":
-        if custom:
-            parser.error("--spec none keeps the photo's size; drop --size-px/--size-mm")
-        return None, bg
-    if args.size_px and not MIN_SIDE_PX <= min(args.size_px) <= max(args.size_px) <= MAX_SIDE_PX:
-        parser.error(f"--size-px: {MIN_SIDE_PX} to {MAX_SIDE_PX} px a side")
+    """Check the arguments that argparse can't; returns (spec or None, background BGR or None for 'keep')."""
+    if args.workers < 0:
+        parser.error("--workers must not be negative")
     try:
-        base = get_spec(args.spec)
-    except KeyError:
-        parser.error(f"--spec: unknown standard {args.spec!r}; see --list-specs")
-    if args.size_px or args.size_mm:  # a custom size framed by --spec's head rule
-        if args.size_px:
-            spec = custom_spec(size_px=tuple(args.size_px), dpi=args.dpi or 300, base=base)
-        else:
-            spec = custom_spec(size_mm=tuple(args.size_mm), dpi=args.dpi or 300, base=base)
-            if not MIN_SIDE_PX <= min(spec.size_px) <= max(spec.size_px) <= MAX_SIDE_PX:
-                w, h = spec.size_px
-                parser.error(f"--size-mm at --dpi {args.dpi or 300} gives {w}×{h} px; {MIN_SIDE_PX} to {MAX_SIDE_PX} px a side needed")
-        spec = dataclasses.replace(spec, name=f"custom size, {base.name} framing")
-    elif args.dpi is not None and args.dpi != base.dpi:  # same physical size (or pixel size) at another resolution
-        spec = dataclasses.replace(base, dpi=args.dpi, px=None) if base.px is None else base.with_size_px(*base.px, dpi=args.dpi)
-        if min(spec.size_px) < MIN_SIDE_PX:
-            parser.error(f"--dpi {args.dpi} makes a {spec.size_px[0]}×{spec.size_px[1]} px {base.name} photo; "
-                         f"at least {MIN_SIDE_PX} px a side needed")
-    else:
-        spec = base
-    if args.layout:
-        mm = min(spec.size_px) / spec.dpi * 25.4
-        if mm < MIN_SHEET_PHOTO_MM:
-            parser.error(f"--layout: the photo is {spec.size_px[0]}×{spec.size_px[1]} px at {spec.dpi} DPI, "
-                         f"{mm:.1f} mm on its short side; print sheets need at least {MIN_SHEET_PHOTO_MM} mm "
-                         f"(lower --dpi or enlarge the photo)")
-    return spec, bg
+        resolved = IDPhotoOptions.from_args(args).validate()
+    except OptionsError as exc:
+        parser.error(str(exc))
+    return resolved.spec, resolved.bg
 
 
 def pick_device(name: str) -> str:
@@ -202,64 +86,34 @@ def load_model(checkpoint: Path | None, device: str):
 
 
 def process_one(path: Path, stem: str, pipeline, args, spec, bg) -> dict:
-    """Everything for one photo, in memory first; then all files are written (or none). Returns a report."""
-    from idphoto import MattingWarning, encode_jpeg, load_image, make_id_photo, print_sheet
-    from idphoto.compliance import check_photo
+    """Everything for one photo, in memory first (:func:`idphoto.service.process_image`, the work the API
+    does per request); then all files are written (or none). Returns a report."""
+    from idphoto import load_image
     from idphoto.errors import IDPhotoError
-    from idphoto.output import encode_for_spec, encode_png, output_paths, write_all
+    from idphoto.options import Resolved
+    from idphoto.output import output_paths, write_all
+    from idphoto.service import StrictError, process_image
 
-    timings = {}
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", MattingWarning)
-        t = time.perf_counter()
-        image = load_image(path)
-        timings["load"] = time.perf_counter() - t
-        result = pipeline.run(image)
-        timings.update(result.timings)
-
-        t = time.perf_counter()
-        photo = make_id_photo(image, result.alpha, result.foreground, spec, bg or (255, 255, 255), args.no_face_ok,
-                              args.dpi or 300, level_eyes=not args.no_level, bg_style=args.bg_style,
-                              keep_background=bg is None, detector=args.face_detector)
-        timings["idphoto"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        paths = output_paths(args.out_dir, stem, args.layout, report=spec is not None)
-        jpeg, quality = encode_for_spec(photo.image, photo.dpi, spec and spec.kb, args.max_kb, args.quality)
-        timings["encode"] = time.perf_counter() - t
-        report = None
-        if spec is not None:
-            t = time.perf_counter()
-            report = check_photo(photo.image, spec, jpeg, photo.alpha, args.face_detector, photo.levelled_degrees,
-                                 photo.gave_way)
-            timings["check"] = time.perf_counter() - t
-            if args.strict and not report.passed:
-                failed = "; ".join(f"{c.rule} {c.value if c.value is not None else '–'}"
-                                   + (f" (allowed {c.allowed})" if c.allowed else "") for c in report.failed)
-                raise IDPhotoError(f"{path}: --strict: {len(report.failed)} rule(s) of {spec.name} failed, nothing "
-                                   f"written: {failed}")
-        t = time.perf_counter()
-        files = {
-            paths["trimap"]: encode_png(result.trimap),
-            paths["alpha"]: encode_png((result.alpha * 255 + 0.5).astype("uint8")),
-            paths["cutout"]: encode_png(result.cutout_rgba()),
-            paths["idphoto"]: jpeg,
-        }
-        copies = 0
-        if args.layout:
-            sheet, copies = print_sheet(photo.image, photo.dpi, args.layout)
-            files[paths["sheet"]] = encode_jpeg(sheet, photo.dpi, 95)
-        if report is not None:
-            files[paths["report"]] = report.to_json()
-        timings["encode"] += time.perf_counter() - t
-        t = time.perf_counter()
-        write_all(files)
-        timings["write"] = time.perf_counter() - t
-    notes = photo.warnings + [str(w.message).splitlines()[0] for w in caught
-                              if issubclass(w.category, MattingWarning)]
-    h, w = photo.image.shape[:2]
-    return {"paths": paths, "timings": timings, "notes": notes, "quality": quality, "copies": copies,
-            "size": (w, h), "dpi": photo.dpi, "kb": len(jpeg) / 1024, "input": image.shape[:2], "report": report}
+    t = time.perf_counter()
+    image = load_image(path)
+    load_s = time.perf_counter() - t
+    try:
+        out = process_image(image, IDPhotoOptions.from_args(args), pipeline, Resolved(spec, bg, args.dpi))
+    except StrictError as exc:
+        raise IDPhotoError(f"{path}: {exc}; nothing written") from None
+    timings = {"load": load_s, **out.timings}
+    paths = output_paths(args.out_dir, stem, args.layout, report=spec is not None)
+    files = {paths["trimap"]: out.trimap, paths["alpha"]: out.alpha, paths["cutout"]: out.cutout,
+             paths["idphoto"]: out.idphoto}
+    if out.sheet is not None:
+        files[paths["sheet"]] = out.sheet
+    if out.report is not None:
+        files[paths["report"]] = out.report.to_json()
+    t = time.perf_counter()
+    write_all(files)
+    timings["write"] = time.perf_counter() - t
+    return {"paths": paths, "timings": timings, "notes": out.notes, "quality": out.quality, "copies": out.copies,
+            "size": out.size, "dpi": out.dpi, "kb": out.kb, "input": image.shape[:2], "report": out.report}
 
 
 def format_times(timings: dict) -> str:
@@ -324,12 +178,13 @@ def unique_stems(files: list[Path], out_dir: Path, layout: str | None = None) ->
 
 def run(args, parser) -> int:
     t_start = time.perf_counter()
-    for f in args.spec_file:
-        try:
-            add_spec_file(f)
-        except SpecError as exc:
-            parser.error(f"--spec-file {exc}")
+    try:
+        IDPhotoOptions.from_args(args).load_spec_files()
+    except OptionsError as exc:
+        parser.error(str(exc))
     if args.list_specs:
+        from idphoto.specs import text_table
+
         print(text_table())
         return EXIT_OK
     if args.image is None and args.input_dir is None:
@@ -366,8 +221,7 @@ def run(args, parser) -> int:
         torch.set_num_threads(args.threads)
     t = time.perf_counter()
     model = load_model(args.checkpoint, device)
-    pipeline = Pipeline(model, device, args.input_size, args.matting, args.refine_kernel, args.max_side or None,
-                        flip=args.tta == "flip")
+    pipeline = Pipeline.from_options(model, IDPhotoOptions.from_args(args), device)
     t_model = time.perf_counter() - t
 
     if args.image is not None:
@@ -464,8 +318,7 @@ def _worker_start(args, threads: int) -> None:
         cv2.setNumThreads(threads)
         device = pick_device(args.device)
         model = load_model(args.checkpoint, device)
-        _WORKER["pipeline"] = Pipeline(model, device, args.input_size, args.matting,
-                                       args.refine_kernel, args.max_side or None, flip=args.tta == "flip")
+        _WORKER["pipeline"] = Pipeline.from_options(model, IDPhotoOptions.from_args(args), device)
     except Exception as exc:  # noqa: BLE001 — e.g. a bad checkpoint: the parent stops with this line
         _WORKER["fatal"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 

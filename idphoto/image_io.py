@@ -18,6 +18,14 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 MIN_SIDE = 32  # smaller than this is no photo of a person
 
 
+class NotAnImageError(IDPhotoError):
+    """The bytes are no image Pillow can identify."""
+
+
+class TooLargeError(IDPhotoError):
+    """The image declares more pixels than allowed (checked before decoding: no decompression bomb)."""
+
+
 def load_image(path: str | os.PathLike) -> np.ndarray:
     """The photo at ``path`` as H×W×3 BGR uint8, upright (EXIF orientation applied).
 
@@ -29,26 +37,37 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         raise IDPhotoError(f"{path}: file not found")
     if not path.is_file():
         raise IDPhotoError(f"{path}: not a file")
+    return decode_image(path, where=f"{path}: ")
+
+
+def decode_image(source, max_pixels: int | None = None, where: str = "") -> np.ndarray:
+    """A photo (a path or a binary file object) as H×W×3 BGR uint8, upright; messages start with ``where``.
+
+    With ``max_pixels`` the pixel count is read from the header and checked before anything is decoded
+    (:class:`TooLargeError`); Pillow's own decompression-bomb guard holds in any case. Raises
+    :class:`NotAnImageError` or :class:`IDPhotoError` (truncated, tiny…), in one line.
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with Image.open(source) as im:
+                w, h = im.size
+                if max_pixels and w * h > max_pixels:
+                    raise TooLargeError(f"{where}image too large: {w}×{h} px is over the limit of "
+                                        f"{max_pixels / 1e6:g} megapixels")
                 im.load()  # raises on a truncated file instead of returning grey padding
-                im = ImageOps.exif_transpose(im)
-                im = _to_rgb(im)
-    except FileNotFoundError:
-        raise IDPhotoError(f"{path}: file not found") from None
+                im = _to_rgb(ImageOps.exif_transpose(im))
     except UnidentifiedImageError:
-        raise IDPhotoError(f"{path}: not an image (or a format Pillow cannot read)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise IDPhotoError(f"{path}: image too large (over {Image.MAX_IMAGE_PIXELS // 1_000_000} megapixels)") from None
+        raise NotAnImageError(f"{where}not an image (or a format Pillow cannot read)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # Pillow's own guard, at open
+        limit = f"{max_pixels / 1e6:g}" if max_pixels else f"{Image.MAX_IMAGE_PIXELS / 1e6:.0f}"
+        raise TooLargeError(f"{where}image too large: over the limit of {limit} megapixels") from None
     except (OSError, SyntaxError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise IDPhotoError(f"{path}: cannot decode image ({reason})") from None
+        raise IDPhotoError(f"{where}cannot decode image ({reason})") from None
     if min(im.size) < MIN_SIDE:
-        raise IDPhotoError(f"{path}: image too small ({im.size[0]}×{im.size[1]} px; need at least {MIN_SIDE} px a side)")
-    rgb = np.asarray(im, dtype=np.uint8)
-    return np.ascontiguousarray(rgb[:, :, ::-1])
+        raise IDPhotoError(f"{where}image too small ({im.size[0]}×{im.size[1]} px; need at least {MIN_SIDE} px a side)")
+    return np.ascontiguousarray(np.asarray(im, dtype=np.uint8)[:, :, ::-1])
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:

@@ -282,6 +282,13 @@ class Pipeline:
         self.flip = flip
         self.refine_kernel, self.max_side = refine_kernel, max_side
 
+    @classmethod
+    def from_options(cls, model, options, device="cpu") -> "Pipeline":
+        """The pipeline of an :class:`~idphoto.options.IDPhotoOptions` (its segmentation and matting options)
+        around an already loaded model, so that every caller reads a photo the same way."""
+        return cls(model, device, options.input_size, options.matting, options.refine_kernel,
+                   options.max_side or None, flip=options.tta == "flip")
+
     def run(self, image_bgr: np.ndarray) -> MattingResult:
         timings = {}
         t = time.perf_counter()

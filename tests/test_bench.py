@@ -138,6 +138,25 @@ def test_ablation_trains_and_scores_a_variant(prepared, tmp_path):
     assert ckpt["args"]["dice_weight"] == 0 and ckpt["arch"]["decoder"] == "unet"   # the override reached train.py
 
 
+def test_bench_app_loads_a_server_and_reports(tmp_path):
+    """bench_app.py starts app.py, runs 2 clients against 1 worker with a queue of 1, and reports."""
+    from common import random_checkpoint
+
+    ckpt = random_checkpoint(tmp_path / "tnet.pth")
+    photo, _ = synthetic_portrait(0, 120, 160)
+    cv2.imwrite(str(tmp_path / "p.jpg"), photo)
+    r = run_bench("bench_app.py", "--checkpoint", str(ckpt), "--image", str(tmp_path / "p.jpg"), "--clients", "2",
+                  "--duration", "30", "--requests", "4", "--warmup", "1", "--workers", "1", "--queue", "1",
+                  "--rss-every", "2", "--spec", "none", "--extra", "--input-size", "64", "--threads", "1")
+    assert r["bench"] == "app" and r["params"]["workers"] == 1 and r["params"]["queue"] == 1
+    f = r["figures"]
+    assert f["requests"] == 4 and f["ok"] + f["errors"] == 4 and f["ok"] >= 1
+    assert set(f["errors_by_status"]) <= {"503"}  # the only refusals allowed: the full queue
+    assert positive(f["throughput_rps"]) and 0 < f["latency_s"]["p50"] <= f["latency_s"]["p95"] <= f["latency_s"]["max"]
+    rss = f["server_rss_mb"]
+    assert positive(rss["start"]) and positive(rss["end"]) and [n for n, _ in rss["samples"]] == [2, 4]
+
+
 def test_bench_face_head(tmp_path):
     (tmp_path / "i").mkdir()
     (tmp_path / "m").mkdir()

@@ -15,6 +15,7 @@ from PIL import Image
 
 import infer
 import models
+from idphoto.specs import get_spec
 from models import TNet
 from utils import save_checkpoint
 
@@ -253,7 +254,7 @@ def test_custom_size_keeps_the_specs_head_rule(spec, size, head_ratio):
     parser = infer.build_parser()
     args = parser.parse_args(["--image", "x.jpg", "--spec", spec, *size])
     custom, _ = infer.resolve_options(args, parser)
-    base = infer.get_spec(spec)
+    base = get_spec(spec)
     assert (custom.head, custom.eyes, custom.top) == (base.head, base.eyes, base.top)  # rules as fractions of the height
     assert custom.head_ratio == pytest.approx(head_ratio) and custom.name == f"custom size, {base.name} framing"
     expected = tuple(int(v) for v in size[1:]) if size[0] == "--size-px" else \

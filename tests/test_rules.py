@@ -79,9 +79,6 @@ def fresh_catalogue(monkeypatch):
 
     monkeypatch.setattr(specs_mod, "SPECS", dict(specs_mod.SPECS))
     monkeypatch.setattr(specs_mod, "ALIASES", dict(specs_mod.ALIASES))
-    import infer
-
-    monkeypatch.setattr(infer, "SPECS", specs_mod.SPECS)
 
 
 def run_infer(capsys, *args):

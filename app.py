@@ -1,0 +1,146 @@
+"""The ID-photo web page and HTTP API: ``python app.py``, then open the URL it prints.
+
+    python app.py                                   # http://127.0.0.1:7860/ (page), /docs (API)
+    python app.py --port 8000 --checkpoint results/best_tnet.pth --workers 2
+
+The model is loaded once and stays warm. Every option of infer.py (idphoto/options.py, one definition for
+both) is accepted too: the model, device, threads and --spec-file are the server's, set here; the others set
+the defaults a request starts from, and each request may change them. The routes and the serving rules are
+in idphoto/server.py.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+from pathlib import Path
+
+from cli import EXIT_OK, OneLineParser, guarded
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from idphoto.options import IDPhotoOptions
+    from idphoto.service import DEFAULT_MAX_PIXELS
+
+    p = OneLineParser(
+        prog="app.py",
+        description="Serve the ID-photo page and HTTP API (FastAPI + uvicorn): POST /api/idphoto, /api/matte, "
+                    "/api/layout; GET /api/specs, /healthz; OpenAPI docs at /docs.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    srv = p.add_argument_group("server")
+    srv.add_argument("--host", default="127.0.0.1",
+                     help="address to listen on; only this machine can connect unless you pass e.g. 0.0.0.0 "
+                          "(photos then travel unencrypted: put a TLS proxy in front)")
+    srv.add_argument("--port", type=int, default=7860, help="TCP port (0: any free port, printed at start)")
+    srv.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N",
+                     help="photos processed at once (default here: the number of CPU cores)")
+    srv.add_argument("--queue", type=int, default=0, metavar="N",
+                     help="requests that may wait for a worker; more are answered 503 with Retry-After "
+                          "(0: twice --workers)")
+    srv.add_argument("--max-upload-mb", type=float, default=15.0, metavar="MB", help="largest request body")
+    srv.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
+                     help="largest photo in decoded pixels (checked before decoding: decompression bombs)")
+    srv.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                     help="per-request time limit in seconds, queue wait included (504 past it)")
+    srv.add_argument("--save-dir", type=Path, default=None, metavar="DIR",
+                     help="keep every upload and its results in DIR. Off by default: photos are personal data "
+                          "and are then never written to disk nor logged")
+    srv.add_argument("--quiet", action="store_true", help="no access log (one line per request)")
+    srv.add_argument("--debug", action="store_true", help="show the Python traceback of an unexpected start-up error")
+    IDPhotoOptions.add_arguments(p)
+    return p
+
+
+def check_args(args, parser):
+    from idphoto.options import IDPhotoOptions, OptionsError
+
+    if not 0 <= args.port <= 65535:
+        parser.error("--port must be between 0 and 65535")
+    if args.workers < 1 or args.queue < 0:
+        parser.error("--workers must be at least 1 and --queue not negative")
+    if args.max_upload_mb <= 0 or args.max_pixels <= 0 or args.timeout <= 0:
+        parser.error("--max-upload-mb, --max-pixels and --timeout must be positive")
+    options = IDPhotoOptions.from_args(args)
+    try:
+        options.load_spec_files()  # served to every request, and listed by GET /api/specs
+        options.validate()
+    except OptionsError as exc:
+        parser.error(str(exc))
+    return options
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """Bind before loading anything, so a taken port is one clear line, not a log message after the load."""
+    from idphoto.errors import IDPhotoError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise IDPhotoError(f"--host {host}: {exc.strerror}") from None
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise IDPhotoError(f"cannot listen on {host}:{port} ({exc.strerror})") from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def run(args, parser) -> int:
+    options = check_args(args, parser)
+    if args.list_specs:
+        from idphoto.specs import text_table
+
+        print(text_table())
+        return EXIT_OK
+    sock = listen(args.host, args.port)
+    import torch
+    import uvicorn
+
+    from idphoto.server import ServerConfig, create_app
+    from infer import load_model, pick_device
+
+    try:
+        device = pick_device(options.device)
+    except ValueError as exc:
+        parser.error(str(exc))
+    # One photo per worker at once: give each worker its share of the cores rather than every core each.
+    torch.set_num_threads(options.threads or max(1, (os.cpu_count() or 1) // args.workers))
+    model = load_model(options.checkpoint, device)
+    name = getattr(model, "arch", None) or {}
+    config = ServerConfig(workers=args.workers, queue=args.queue, max_upload_mb=args.max_upload_mb,
+                          max_pixels=args.max_pixels, timeout_s=args.timeout, save_dir=args.save_dir, device=device,
+                          model_name=str(options.checkpoint or "shipped compact model")
+                          + (f" ({name.get('backbone')})" if name.get("backbone") else ""))
+    app = create_app(model, config, options)
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    print(f"ID photo app: http://{shown}:{port}/  (API docs: http://{shown}:{port}/docs; Ctrl-C stops)", flush=True)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: listening on {args.host}: other machines can reach it", file=sys.stderr, flush=True)
+    if args.save_dir:
+        print(f"note: uploads and results are kept in {args.save_dir} (--save-dir)", file=sys.stderr, flush=True)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning" if args.quiet else "info",
+                                           access_log=not args.quiet, timeout_graceful_shutdown=5))
+    server.run(sockets=[sock])
+    return EXIT_OK
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from idphoto.errors import IDPhotoError
+    from models import WeightsError
+
+    return guarded("app.py", lambda: run(args, parser), (IDPhotoError, WeightsError), args.debug,
+                   interrupted="stopped")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

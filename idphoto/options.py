@@ -1,0 +1,377 @@
+"""The inference and ID-photo options, defined once for infer.py, evaluate.py, app.py and the HTTP API.
+
+Every option is one field of :class:`IDPhotoOptions`, and its flag, help text, group, type and choices
+live with the field. The command-line flags (:meth:`IDPhotoOptions.add_arguments`), the parsed values
+(:meth:`from_args`), the API's form fields (:meth:`form_fields`, :meth:`from_form`) and the checks
+argparse can't make (:meth:`validate`) are all made from those fields, so the CLI and the server can't
+disagree: an option added here reaches both, with the same default and the same one-line error.
+
+Options have a scope: ``photo`` options may change with every photo (an API request sets them), while
+``process`` options (which model, which device, how many threads, extra spec files) are set when a
+process starts: ``infer.py`` per run, the server at start-up, never per request.
+
+Importing this module loads no PyTorch, so ``--help`` answers at once.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from .face import DETECTORS
+from .framing import BG_STYLES
+from .output import COLORS, SHEETS, parse_color
+from .pipeline import DEFAULT_MAX_SIDE, MATTING_METHODS
+from .specs import SPECS, PhotoSpec, SpecError, add_spec_file, custom_spec, get_spec
+
+TTA_CHOICES = ("none", "flip")
+MIN_SIDE_PX = 100          # a smaller ID photo is no use to anyone (the smallest standard is 260×378)
+MAX_SIDE_PX = 10000        # a larger one is a typo, not a photo
+DPI_RANGE = (72, 1200)
+MIN_SHEET_PHOTO_MM = 15    # a print sheet of smaller photos is a mistake (ID photos are 22 mm wide or more)
+DEFAULT_DPI = 300          # for --spec none and custom sizes, which have no DPI of their own
+WHITE = (255, 255, 255)
+
+PHOTO, PROCESS = "photo", "process"
+GROUPS = {"model": "segmentation and matting", "idphoto": "ID photo"}
+
+
+class OptionsError(ValueError):
+    """An impossible option or combination; the message is one line naming the flag (``--bg: …``)."""
+
+
+def _option(default, help: str, *, group: str, kind: str, scope: str = PHOTO, choices=None, metavar=None,
+            exclusive: str | None = None):
+    """A field of :class:`IDPhotoOptions` with what its flag and its form field need.
+
+    ``kind``: integer, number, string, boolean (a switch), int_pair / number_pair (W H), path, paths (repeatable).
+    """
+    meta = {"help": help, "group": group, "kind": kind, "scope": scope, "choices": choices, "metavar": metavar,
+            "exclusive": exclusive}
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("mutable defaults: use a tuple")
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class IDPhotoOptions:
+    # ---------------------------------------------------------------------------- segmentation and matting
+    checkpoint: Path | None = _option(
+        None, "TNet weights (a train.py checkpoint such as results/checkpoint_tnet.pth, a file made by "
+              "models.export, or an ONNX export); default: the shipped compact model weights/tnet_unet_mobilenetv3.pth",
+        group="model", kind="path", scope=PROCESS, metavar="PATH")
+    input_size: int | None = _option(
+        None, "side of the square TNet input (default: the size the weights were trained for, recorded in the "
+              "weights file; 400 for files that don't say)", group="model", kind="integer", metavar="N")
+    tta: str = _option(
+        "none", "test-time augmentation of the trimap: 'flip' averages the photo and its mirror image (about "
+                "twice the network time)", group="model", kind="string", choices=TTA_CHOICES)
+    refine_kernel: int = _option(
+        10, "erode/dilate kernel that widens the predicted trimap's unknown band before the matting (0: none; "
+            "6: the 'smooth' variant)", group="model", kind="integer", metavar="K")
+    matting: str = _option(
+        "cf", "cf: closed-form matting (nothing to compile); knn, lkm (large-kernel), rw (random-walk), lbdm "
+              "(learning-based): pymatting's, whose kernels compile on first use (about a minute)",
+        group="model", kind="string", choices=tuple(sorted(MATTING_METHODS)))
+    max_side: int = _option(
+        DEFAULT_MAX_SIDE, "longest side at which the matting is solved (larger photos are matted at this size and "
+                          "the alpha upsampled); 0 for no cap", group="model", kind="integer", metavar="PX")
+    threads: int = _option(
+        0, "CPU threads for PyTorch (0: its default, or the cores shared out when several worker processes or "
+           "server workers run at once; 1 is often faster on a busy machine)",
+        group="model", kind="integer", scope=PROCESS, metavar="N")
+    device: str = _option(
+        "auto", "torch device: auto (CUDA when available), cpu, cuda, cuda:1…",
+        group="model", kind="string", scope=PROCESS)
+    # -------------------------------------------------------------------------------------------- ID photo
+    spec: str = _option(
+        "1inch", f"ID-photo standard (size, DPI, head height, eye line, top margin, background, file size; "
+                 f"{len(SPECS)} in idphoto/specs.json: see --list-specs), or 'none' to keep the photo's own framing "
+                 f"and size", group="idphoto", kind="string", metavar="NAME")
+    spec_file: tuple[Path, ...] = _option(
+        (), "add the specs of a JSON file of your own (the format of idphoto/specs.json: one spec, a list, or "
+            "{\"specs\": [...]}); may be repeated", group="idphoto", kind="paths", scope=PROCESS, metavar="JSON")
+    size_px: tuple[int, int] | None = _option(
+        None, f"custom size in pixels ({MIN_SIDE_PX}–{MAX_SIDE_PX} a side), framed by --spec's head rule "
+              f"(1inch: head 60%% of the height)", group="idphoto", kind="int_pair", metavar=("W", "H"),
+        exclusive="size")
+    size_mm: tuple[float, float] | None = _option(
+        None, f"custom size in millimetres at --dpi (at least {MIN_SIDE_PX} px a side), framed by --spec's head rule",
+        group="idphoto", kind="number_pair", metavar=("W", "H"), exclusive="size")
+    dpi: int | None = _option(
+        None, f"print resolution stored in the JPEG (and used by --size-mm and --layout), {DPI_RANGE[0]}–"
+              f"{DPI_RANGE[1]}; default: the spec's own (300 for most, 350 for the Chinese ID card), "
+              f"{DEFAULT_DPI} for custom sizes", group="idphoto", kind="integer", metavar="N")
+    bg: str = _option(
+        "white", f"background: {', '.join(COLORS)} (blue #438EDB, red #FF0000 as for Chinese ID photos), #RRGGBB, "
+                 f"or 'keep' to keep the photo's own background and only frame it",
+        group="idphoto", kind="string", metavar="COLOUR")
+    bg_style: str = _option(
+        "solid", "solid colour; gradient: the colour fading downwards to light; radial: light in the middle",
+        group="idphoto", kind="string", choices=BG_STYLES)
+    no_level: bool = _option(
+        False, "do not turn a tilted photo to level the eyes (by default tilts of 1° or more are corrected)",
+        group="idphoto", kind="boolean")
+    face_detector: str = _option(
+        "auto", "landmarks: MediaPipe BlazeFace + Face Mesh (eyes, chin); haar: OpenCV's cascade (box only); "
+                "auto: landmarks, the cascade when they find nothing", group="idphoto", kind="string",
+        choices=DETECTORS)
+    strict: bool = _option(
+        False, "when the compliance report fails any rule, make nothing: infer.py writes no file and exits 1, "
+               "the API answers 422", group="idphoto", kind="boolean")
+    no_face_ok: bool = _option(
+        False, "without a detectable face, centre on the person's mask instead of failing",
+        group="idphoto", kind="boolean")
+    quality: int = _option(95, "JPEG quality of the ID photo (1–95)", group="idphoto", kind="integer", metavar="Q")
+    max_kb: float | None = _option(
+        None, "highest JPEG quality (≤ --quality) whose file is at most N KB (1 KB = 1024 bytes); default: the "
+              "spec's own file-size limit, if it has one", group="idphoto", kind="number", metavar="N")
+    layout: str | None = _option(
+        None, f"also make a print sheet (6inch = 4×6 in, 5inch = 3.5×5 in, a4) tiled with as many copies as fit "
+              f"(the sheet turned when more fit that way), with cut lines (photos of at least {MIN_SHEET_PHOTO_MM} "
+              f"mm a side at --dpi)", group="idphoto", kind="string", choices=tuple(sorted(SHEETS)))
+
+    # ---------------------------------------------------------------------------------------- the fields
+    @classmethod
+    def options(cls, scope: str | None = None, groups=tuple(GROUPS)) -> list[dataclasses.Field]:
+        return [f for f in dataclasses.fields(cls)
+                if f.metadata["group"] in groups and (scope is None or f.metadata["scope"] == scope)]
+
+    @staticmethod
+    def flag(name: str) -> str:
+        return "--" + name.replace("_", "-")
+
+    # -------------------------------------------------------------------------------------- command line
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser, groups=tuple(GROUPS)) -> dict[str, argparse._ArgumentGroup]:
+        """Add the options of ``groups`` (model, idphoto) as flags, in argument groups; returns the groups so
+        that a script can add its own flags to them. The idphoto group also gets ``--list-specs``, a command
+        (print the catalogue and exit) that belongs beside ``--spec`` and ``--spec-file``."""
+        made, exclusive = {}, {}
+        for f in cls.options(groups=groups):
+            m = f.metadata
+            group = made.get(m["group"]) or made.setdefault(m["group"], parser.add_argument_group(GROUPS[m["group"]]))
+            target = group
+            if m["exclusive"]:
+                target = exclusive.get(m["exclusive"]) or exclusive.setdefault(m["exclusive"],
+                                                                              group.add_mutually_exclusive_group())
+            kwargs = {"help": m["help"]}
+            if m["kind"] == "boolean":
+                kwargs["action"] = "store_true"
+            else:
+                kwargs["default"] = list(f.default) if m["kind"] == "paths" else f.default
+                kwargs["type"] = {"integer": int, "number": float, "string": str, "int_pair": int,
+                                  "number_pair": float, "path": Path, "paths": Path}[m["kind"]]
+                if m["kind"] in ("int_pair", "number_pair"):
+                    kwargs["nargs"] = 2
+                if m["kind"] == "paths":
+                    kwargs["action"] = "append"
+                if m["choices"]:
+                    kwargs["choices"] = m["choices"]
+                if m["metavar"]:
+                    kwargs["metavar"] = m["metavar"]
+            target.add_argument(cls.flag(f.name), **kwargs)
+            if f.name == "spec_file":
+                group.add_argument("--list-specs", action="store_true",
+                                   help="print the known specs (with those of --spec-file) with their rules and exit")
+        return made
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "IDPhotoOptions":
+        """The options of parsed arguments; those the parser did not define keep their defaults."""
+        values = {}
+        for f in dataclasses.fields(cls):
+            if hasattr(args, f.name):
+                v = getattr(args, f.name)
+                values[f.name] = tuple(v) if isinstance(v, list) else v
+        return cls(**values)
+
+    def load_spec_files(self) -> None:
+        """Make the specs of ``spec_file`` known (to this process: the CLI run, or the server for all requests)."""
+        for path in self.spec_file:
+            try:
+                add_spec_file(path)
+            except SpecError as exc:
+                raise OptionsError(f"--spec-file {exc}") from None
+
+    # --------------------------------------------------------------------------------------------- forms
+    @classmethod
+    def form_fields(cls, groups=tuple(GROUPS)) -> dict[str, dict]:
+        """The per-photo options as form fields: name → JSON-schema-like description (for the API docs)."""
+        out = {}
+        for f in cls.options(PHOTO, groups):
+            m = f.metadata
+            schema = {"type": m["kind"], "description": _api_text(m["help"])}
+            if m["kind"] in ("int_pair", "number_pair"):
+                schema["type"] = "string"
+                schema["description"] += " — two numbers, e.g. '295x413' or '295 413'"
+            if f.default is not None:
+                schema["default"] = f.default
+            if m["choices"]:
+                schema["enum"] = list(m["choices"])
+            out[f.name] = schema
+        return out
+
+    @classmethod
+    def from_form(cls, form: Mapping[str, str], base: "IDPhotoOptions | None" = None,
+                  groups=tuple(GROUPS)) -> "IDPhotoOptions":
+        """Options from text fields (an HTML form, a multipart request): names as the dataclass fields
+        (``max_kb``; ``max-kb`` works too), empty values keep ``base``'s value (the defaults). The process
+        options are refused: a server sets them when it starts."""
+        opts = dataclasses.replace(base) if base is not None else cls()
+        known = {f.name: f for f in cls.options(PHOTO, groups)}
+        process = {f.name for f in cls.options(PROCESS)}
+        for raw_key, raw in form.items():
+            key = raw_key.replace("-", "_")
+            if key in process:
+                raise OptionsError(f"{cls.flag(key)}: set when the server starts, not per request")
+            if key not in known:
+                raise OptionsError(f"unknown option {raw_key!r}; known: {', '.join(sorted(known))}")
+            text = str(raw).strip()
+            if text != "":
+                value = _parse_field(key, known[key].metadata["kind"], text)
+                _check_choice(known[key], value)  # as argparse does, at once
+                setattr(opts, key, value)
+        return opts
+
+    # ---------------------------------------------------------------------------------------- validation
+    def check_model(self) -> None:
+        """The checks of the segmentation and matting options; raises :class:`OptionsError`."""
+        self._check_choices(groups=("model",))
+        if self.input_size is not None and (self.input_size <= 0 or self.input_size % 8):
+            raise OptionsError("--input-size must be a positive multiple of 8")
+        for name in ("refine_kernel", "max_side", "threads"):
+            if getattr(self, name) < 0:
+                raise OptionsError(f"{self.flag(name)} must not be negative")
+
+    def validate(self) -> "Resolved":
+        """Every check argparse can't make; raises :class:`OptionsError` (one line, naming the flag).
+        Returns the resolved spec (None: keep the photo's framing) and background colour (None: keep)."""
+        def error(msg):
+            raise OptionsError(msg)
+
+        self.check_model()
+        self._check_choices(groups=("idphoto",))
+        if self.size_px and self.size_mm:
+            error("argument --size-mm: not allowed with argument --size-px")
+        if self.dpi is not None and not DPI_RANGE[0] <= self.dpi <= DPI_RANGE[1]:
+            error(f"--dpi must be between {DPI_RANGE[0]} and {DPI_RANGE[1]}")
+        if not 1 <= self.quality <= 95:
+            error("--quality must be between 1 and 95")
+        if self.max_kb is not None and self.max_kb <= 0:
+            error("--max-kb must be positive")
+        bg = None
+        if self.bg.strip().lower() != "keep":
+            try:
+                bg = parse_color(self.bg)
+            except ValueError as exc:
+                error(f"--bg: {exc} or keep")
+        custom = self.size_px or self.size_mm
+        if custom is not None and min(custom) <= 0:
+            error("--size-px/--size-mm values must be positive")
+        if self.spec.lower() == "none":
+            if custom:
+                error("--spec none keeps the photo's size; drop --size-px/--size-mm")
+            return Resolved(None, bg, self.dpi)
+        if self.size_px and not MIN_SIDE_PX <= min(self.size_px) <= max(self.size_px) <= MAX_SIDE_PX:
+            error(f"--size-px: {MIN_SIDE_PX} to {MAX_SIDE_PX} px a side")
+        try:
+            base = get_spec(self.spec)
+        except KeyError:
+            error(f"--spec: unknown standard {self.spec!r}; see --list-specs")
+        dpi = self.dpi or DEFAULT_DPI
+        if custom:  # a custom size framed by --spec's head rule
+            if self.size_px:
+                spec = custom_spec(size_px=tuple(self.size_px), dpi=dpi, base=base)
+            else:
+                spec = custom_spec(size_mm=tuple(self.size_mm), dpi=dpi, base=base)
+                if not MIN_SIDE_PX <= min(spec.size_px) <= max(spec.size_px) <= MAX_SIDE_PX:
+                    w, h = spec.size_px
+                    error(f"--size-mm at --dpi {dpi} gives {w}×{h} px; {MIN_SIDE_PX} to {MAX_SIDE_PX} px a side needed")
+            spec = dataclasses.replace(spec, name=f"custom size, {base.name} framing")
+        elif self.dpi is not None and self.dpi != base.dpi:  # same physical (or pixel) size at another resolution
+            spec = dataclasses.replace(base, dpi=self.dpi, px=None) if base.px is None else \
+                base.with_size_px(*base.px, dpi=self.dpi)
+            if min(spec.size_px) < MIN_SIDE_PX:
+                error(f"--dpi {self.dpi} makes a {spec.size_px[0]}×{spec.size_px[1]} px {base.name} photo; "
+                      f"at least {MIN_SIDE_PX} px a side needed")
+        else:
+            spec = base
+        if self.layout:
+            mm = min(spec.size_px) / spec.dpi * 25.4
+            if mm < MIN_SHEET_PHOTO_MM:
+                error(f"--layout: the photo is {spec.size_px[0]}×{spec.size_px[1]} px at {spec.dpi} DPI, {mm:.1f} mm "
+                      f"on its short side; print sheets need at least {MIN_SHEET_PHOTO_MM} mm (lower --dpi or "
+                      f"enlarge the photo)")
+        return Resolved(spec, bg, self.dpi)
+
+    def _check_choices(self, groups) -> None:
+        # argparse checks these on the command line; a dataclass made in code is checked here
+        for f in self.options(groups=groups):
+            _check_choice(f, getattr(self, f.name))
+
+
+def _check_choice(f: dataclasses.Field, value) -> None:
+    choices = f.metadata["choices"]
+    if choices and value is not None and value not in choices:
+        raise OptionsError(f"{IDPhotoOptions.flag(f.name)}: invalid choice {value!r} (choose from {', '.join(choices)})")
+
+
+@dataclass
+class Resolved:
+    """What :meth:`IDPhotoOptions.validate` works out from the options."""
+    spec: PhotoSpec | None           # None: keep the photo's framing and size
+    bg: tuple[int, int, int] | None  # BGR; None: keep the photo's own background
+    dpi_option: int | None = None    # --dpi as given (the DPI of a photo kept at its own size)
+
+    @property
+    def dpi(self) -> int:
+        """The ID photo's DPI."""
+        return self.spec.dpi if self.spec is not None else self.dpi_option or DEFAULT_DPI
+
+    @property
+    def spec_name(self) -> str:
+        return "photo framing" if self.spec is None else self.spec.name
+
+
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def _parse_field(key: str, kind: str, text: str):
+    try:
+        if kind == "integer":
+            return int(text)
+        if kind == "number":
+            return float(text)
+        if kind == "boolean":
+            low = text.lower()
+            if low not in _TRUE | _FALSE:
+                raise ValueError
+            return low in _TRUE
+        if kind in ("int_pair", "number_pair"):
+            parts = [p for p in re.split(r"[\s,x×*]+", text.lower()) if p]
+            if len(parts) != 2:
+                raise ValueError
+            num = int if kind == "int_pair" else float
+            return (num(parts[0]), num(parts[1]))
+    except ValueError:
+        want = {"integer": "a whole number", "number": "a number", "boolean": "true or false",
+                "int_pair": "two whole numbers such as 295x413", "number_pair": "two numbers such as 35x45"}[kind]
+        raise OptionsError(f"{IDPhotoOptions.flag(key)}: expected {want}, got {text!r}") from None
+    return text
+
+
+def _api_text(text: str) -> str:
+    """A flag's help text for the API: fields are named without dashes ('--max-kb' → 'max_kb'), and '%%'
+    (argparse's escape) is a plain '%'."""
+    return api_names(text.replace("%%", "%"))
+
+
+def api_names(message: str) -> str:
+    """'--max-kb must be positive' → 'max_kb must be positive': the API's fields are named without dashes,
+    and its catalogue is GET /api/specs."""
+    message = message.replace("see --list-specs", "see GET /api/specs")
+    return re.sub(r"--([a-z][a-z-]*)", lambda m: m.group(1).replace("-", "_"), message)

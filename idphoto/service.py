@@ -1,0 +1,158 @@
+"""One photo (bytes, in memory) + :class:`~idphoto.options.IDPhotoOptions` → every output, in memory.
+
+:func:`make_idphoto` is what the web app and the HTTP API run per request; :func:`process_image` is the
+same work on an already decoded photo, so ``infer.py`` (which reads files) can share it. Nothing here
+touches the disk: uploaded photos are personal data.
+"""
+from __future__ import annotations
+
+import io
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from . import image_io
+from .compliance import Report, check_photo
+from .errors import IDPhotoError
+from .image_io import NotAnImageError
+from .maker import MIN_PERSON_SHARE, make_id_photo
+from .options import WHITE, IDPhotoOptions, Resolved
+from .output import encode_for_spec, encode_jpeg, encode_png, print_sheet
+from .pipeline import MattingWarning, Pipeline
+
+DEFAULT_MAX_PIXELS = 40_000_000  # decoded size limit: a 40-megapixel photo is already 120 MB as BGR
+
+
+class StrictError(IDPhotoError):
+    """``strict`` and the compliance report failed a rule: nothing is made."""
+
+    def __init__(self, report):
+        failed = "; ".join(f"{c.rule} {c.value if c.value is not None else '–'}"
+                           + (f" (allowed {c.allowed})" if c.allowed else "") for c in report.failed)
+        super().__init__(f"--strict: {len(report.failed)} rule(s) of {report.spec} failed: {failed}")
+        self.report = report
+
+
+@dataclass
+class ServiceResult:
+    idphoto: bytes                  # JPEG at the spec's pixel size, DPI in the header
+    cutout: bytes                   # RGBA PNG, colours from the estimated foreground
+    trimap: bytes                   # PNG, 0/128/255
+    alpha: bytes                    # PNG, 8-bit alpha
+    sheet: bytes | None             # JPEG print sheet with options.layout, else None
+    report: Report | None           # the compliance report, measured on the final JPEG (None with spec none)
+    size: tuple[int, int]           # ID photo (width, height) in pixels
+    dpi: int
+    quality: int                    # JPEG quality used (lower than asked under a file-size limit)
+    copies: int                     # photos on the sheet (0 without one)
+    spec_name: str
+    input_size: tuple[int, int]     # the photo's (width, height), upright
+    timings: dict = field(default_factory=dict)   # stage → seconds
+    notes: list[str] = field(default_factory=list)  # warnings worth showing (several faces, matting trouble)
+
+    @property
+    def kb(self) -> float:
+        return len(self.idphoto) / 1024
+
+
+def decode_image(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Uploaded photo bytes → H×W×3 BGR uint8, upright: :func:`idphoto.image_io.decode_image` (the decoding of
+    ``infer.py``'s files), with the server's pixel limit checked from the header before decoding."""
+    if not data:
+        raise NotAnImageError("empty file")
+    return image_io.decode_image(io.BytesIO(data), max_pixels)
+
+
+def process_image(image: np.ndarray, options: IDPhotoOptions, pipeline: Pipeline,
+                  resolved: Resolved | None = None) -> ServiceResult:
+    """All outputs of one decoded photo (BGR uint8), encoded, in memory: what ``infer.py`` writes per photo
+    and what the API answers. Raises :class:`StrictError` when ``options.strict`` and a rule failed."""
+    resolved = resolved or options.validate()
+    spec = resolved.spec
+    timings = {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", MattingWarning)
+        result = pipeline.run(image)
+        timings.update(result.timings)
+
+        t = time.perf_counter()
+        photo = make_id_photo(image, result.alpha, result.foreground, spec, resolved.bg or WHITE, options.no_face_ok,
+                              resolved.dpi, level_eyes=not options.no_level, bg_style=options.bg_style,
+                              keep_background=resolved.bg is None, detector=options.face_detector)
+        timings["idphoto"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        jpeg, quality = encode_for_spec(photo.image, photo.dpi, spec and spec.kb, options.max_kb, options.quality)
+        timings["encode"] = time.perf_counter() - t
+        report = None
+        if spec is not None:  # measured on the JPEG itself: what is delivered, not what was planned
+            t = time.perf_counter()
+            report = check_photo(photo.image, spec, jpeg, photo.alpha, options.face_detector, photo.levelled_degrees,
+                                 photo.gave_way)
+            timings["check"] = time.perf_counter() - t
+            if options.strict and not report.passed:
+                raise StrictError(report)
+        t = time.perf_counter()
+        sheet, copies = None, 0
+        if options.layout:
+            sheet_image, copies = print_sheet(photo.image, photo.dpi, options.layout)
+            sheet = encode_jpeg(sheet_image, photo.dpi, 95)
+        out = ServiceResult(
+            idphoto=jpeg, cutout=encode_png(result.cutout_rgba()), trimap=encode_png(result.trimap),
+            alpha=encode_png((result.alpha * 255 + 0.5).astype("uint8")), sheet=sheet, report=report,
+            size=(photo.image.shape[1], photo.image.shape[0]), dpi=photo.dpi, quality=quality, copies=copies,
+            spec_name=resolved.spec_name, input_size=(image.shape[1], image.shape[0]))
+        timings["encode"] += time.perf_counter() - t
+    out.timings = timings
+    out.notes = photo.warnings + [str(w.message).splitlines()[0] for w in caught
+                                  if issubclass(w.category, MattingWarning)]
+    return out
+
+
+def make_idphoto(photo: bytes, options: IDPhotoOptions, pipeline: Pipeline,
+                 max_pixels: int | None = DEFAULT_MAX_PIXELS) -> ServiceResult:
+    """Photo bytes + options → the ID photo, cut-out, trimap, alpha, print sheet, compliance report and
+    timings. Raises :class:`~idphoto.options.OptionsError` for impossible options and :class:`IDPhotoError`
+    (or a subclass: :class:`StrictError`…) for a photo that can't make an ID photo."""
+    resolved = options.validate()  # before any decoding: a wrong option costs nothing
+    t = time.perf_counter()
+    image = decode_image(photo, max_pixels)
+    decode_s = time.perf_counter() - t
+    out = process_image(image, options, pipeline, resolved)
+    out.timings = {"decode": decode_s, **out.timings}
+    return out
+
+
+def make_cutout(photo: bytes, options: IDPhotoOptions, pipeline: Pipeline,
+                max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[bytes, dict]:
+    """Photo bytes → (RGBA PNG of the person, timings): the matting alone, no framing."""
+    options.check_model()
+    t = time.perf_counter()
+    image = decode_image(photo, max_pixels)
+    timings = {"decode": time.perf_counter() - t}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MattingWarning)
+        result = pipeline.run(image)
+    timings.update(result.timings)
+    if float((result.alpha >= 0.5).mean()) < MIN_PERSON_SHARE:
+        raise IDPhotoError("no person found in the photo (the segmentation is empty)")
+    t = time.perf_counter()
+    png = encode_png(result.cutout_rgba())
+    timings["encode"] = time.perf_counter() - t
+    return png, timings
+
+
+def make_sheet(photo: bytes, layout: str, dpi: int | None = None,
+               max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[bytes, int, int]:
+    """An ID photo's bytes → (JPEG print sheet, copies, DPI used). ``dpi`` None: the photo's own DPI
+    (from its JPEG/PNG header), else 300."""
+    image = decode_image(photo, max_pixels)
+    if dpi is None:
+        with Image.open(io.BytesIO(photo)) as im:
+            stored = im.info.get("dpi")
+        dpi = round(float(stored[0])) if stored and float(stored[0]) >= 1 else 300
+    sheet, copies = print_sheet(image, dpi, layout)
+    return encode_jpeg(sheet, dpi, 95), copies, dpi

@@ -1,0 +1,247 @@
+// The ID-photo page: reads the catalogue from /api/specs, posts the photo to /api/idphoto (JSON answer),
+// shows every stage and offers the downloads. Plain JS, no library, nothing fetched from elsewhere.
+"use strict";
+
+const TEXT = {
+  en: {
+    title: "ID photo maker", subtitle: "Drop a photo, pick a size and a colour, download the ID photo. Nothing leaves this server.",
+    drop: "Drop a photo here, or click to choose one", size: "Size", spec: "Standard", width: "Width", height: "Height",
+    unit: "Unit", framing: "Framed like", dpi: "DPI", background: "Background", custom_colour: "Custom",
+    output: "Output", max_kb: "File size limit (KB, empty: none)", layout: "Print sheet", none: "none",
+    no_face_ok: "No face? Centre on the person instead of failing", advanced: "Matting", matting: "Method",
+    tta: "Flip test-time augmentation", make: "Make ID photo", input: "Input", trimap: "Trimap", alpha: "Alpha",
+    cutout: "Cut-out", idphoto: "ID photo", dl_idphoto: "Download ID photo", dl_cutout: "Download cut-out (PNG)",
+    dl_sheet: "Download print sheet", timings: "Time per stage", report: "Compliance", rule: "Rule",
+    value: "Value", allowed: "Allowed", api: "HTTP API", custom_size: "custom size…", keep: "none: keep the photo's framing",
+    working: "Working…", no_photo: "Choose a photo first.", done: "Done in", copies: "copies",
+    white: "white", blue: "blue", red: "red", gray: "gray", pass: "pass", fail: "fail",
+    queue: "Queue wait", decode: "Decode", foreground: "Foreground", encode: "Encode", total: "Total",
+    network: "The server did not answer", quality: "quality",
+    dpi_default: "the spec's own", keep_bg: "Keep the photo's own", bg_style: "Style", solid: "solid",
+    gradient: "gradient", radial: "radial", level: "Level tilted eyes",
+    strict: "Strict: refuse a photo that fails a rule of the standard", face_detector: "Face detector",
+    auto: "auto", landmarks: "landmarks", haar: "Haar cascade", check: "Compliance check", na: "n/a",
+    passed: "all rules met", failed: "rule(s) failed", levelled: "levelled by",
+  },
+  zh: {
+    title: "证件照制作", subtitle: "拖入照片，选择尺寸和底色，下载证件照。照片不会离开本服务器。",
+    drop: "把照片拖到这里，或点击选择", size: "尺寸", spec: "规格", width: "宽", height: "高",
+    unit: "单位", framing: "构图参照", dpi: "分辨率 DPI", background: "底色", custom_colour: "自定义",
+    output: "输出", max_kb: "文件大小上限（KB，留空不限）", layout: "排版打印", none: "无",
+    no_face_ok: "检测不到人脸时按人像居中，而不报错", advanced: "抠图", matting: "方法",
+    tta: "翻转测试增强", make: "生成证件照", input: "原图", trimap: "三分图", alpha: "透明度",
+    cutout: "抠图", idphoto: "证件照", dl_idphoto: "下载证件照", dl_cutout: "下载抠图（PNG）",
+    dl_sheet: "下载排版照", timings: "各步骤耗时", report: "合规检查", rule: "规则",
+    value: "数值", allowed: "允许范围", api: "HTTP 接口", custom_size: "自定义尺寸…", keep: "无：保持原图构图",
+    working: "处理中…", no_photo: "请先选择照片。", done: "完成，用时", copies: "张",
+    white: "白底", blue: "蓝底", red: "红底", gray: "灰底", pass: "通过", fail: "不通过",
+    queue: "排队", decode: "解码", foreground: "前景", encode: "编码", total: "合计",
+    network: "服务器没有响应", quality: "质量",
+    dpi_default: "按规格", keep_bg: "保留原背景", bg_style: "样式", solid: "纯色",
+    gradient: "渐变", radial: "中心亮", level: "自动摆正倾斜的双眼",
+    strict: "严格：不符合规格的任何一条即不生成", face_detector: "人脸检测",
+    auto: "自动", landmarks: "关键点", haar: "Haar 级联", check: "合规检查", na: "无法判断",
+    passed: "全部符合", failed: "条不符合", levelled: "已摆正",
+  },
+};
+
+const $ = (id) => document.getElementById(id);
+let lang = localStorage.getItem("lang") || ((navigator.language || "").toLowerCase().startsWith("zh") ? "zh" : "en");
+let catalogue = null;
+let file = null;
+let last = null;  // the last JSON answer, re-rendered on a language switch
+
+function t(key) { return (TEXT[lang] && TEXT[lang][key]) || TEXT.en[key] || key; }
+
+function applyLanguage() {
+  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+  document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+  document.querySelectorAll("[data-i18n-placeholder]").forEach((el) => { el.placeholder = t(el.dataset.i18nPlaceholder); });
+  $("lang").textContent = lang === "zh" ? "English" : "中文";
+  if (catalogue) fillCatalogue();
+  if (last) render(last);
+}
+
+function option(value, text) {
+  const o = document.createElement("option");
+  o.value = value; o.textContent = text;
+  return o;
+}
+
+function fillCatalogue() {
+  const spec = $("spec"), framing = $("framing");
+  const chosen = spec.value || catalogue.defaults.spec, chosenFraming = framing.value || catalogue.defaults.spec;
+  spec.replaceChildren(); framing.replaceChildren();
+  for (const s of catalogue.specs) {
+    spec.append(option(s.name, `${s.name} · ${s.description || s.region} (${s.width_px}×${s.height_px} px)`));
+    framing.append(option(s.name, `${s.name} (${Math.round(s.head_ratio * 100)} %)`));
+  }
+  spec.append(option("custom", t("custom_size")));
+  spec.append(option("none", t("keep")));
+  spec.value = chosen; framing.value = chosenFraming;
+
+  const sw = $("swatches");
+  const checked = document.querySelector("input[name=bg]:checked");
+  const current = checked ? checked.value : catalogue.defaults.bg;
+  sw.replaceChildren();
+  for (const [name, hex] of Object.entries(catalogue.colors)) {
+    const label = document.createElement("label");
+    label.className = "swatch";
+    label.innerHTML = `<input type="radio" name="bg" value="${name}" id="bg-${name}"><i style="background:${hex}"></i><span></span>`;
+    label.querySelector("span").textContent = t(name);
+    label.querySelector("input").checked = name === current;
+    sw.append(label);
+  }
+  if (current === "custom") $("bg-custom").checked = true;
+  if (current === "keep") $("bg-keep").checked = true;
+
+  fillChoices("matting", catalogue.matting, (name) => name);
+  fillChoices("bg-style", catalogue.bg_styles, t);
+  fillChoices("face-detector", catalogue.face_detectors, t);
+}
+
+// A select of the server's choices, keeping the current one (the server's default at first).
+function fillChoices(id, names, label) {
+  const select = $(id);
+  const current = select.value || catalogue.defaults[select.name];
+  select.replaceChildren(...names.map((name) => option(name, label(name))));
+  select.value = current;
+}
+
+async function loadCatalogue() {
+  const r = await fetch("/api/specs");
+  catalogue = await r.json();
+  if (catalogue.defaults.dpi) $("dpi").value = catalogue.defaults.dpi;
+  $("level").checked = !catalogue.defaults.no_level;
+  $("strict").checked = !!catalogue.defaults.strict;
+  $("no-face-ok").checked = !!catalogue.defaults.no_face_ok;
+  fillCatalogue();
+}
+
+function setFile(f) {
+  file = f || null;
+  $("file-name").textContent = file ? `${file.name} (${(file.size / 1024).toFixed(0)} KB)` : "";
+}
+
+function status(text, isError) {
+  const s = $("status");
+  s.textContent = text;
+  s.classList.toggle("error", !!isError);
+}
+
+function formData() {
+  const fd = new FormData();
+  fd.append("photo", file, file.name);
+  const spec = $("spec").value;
+  if (spec === "custom") {
+    fd.append("spec", $("framing").value);
+    fd.append($("custom-unit").value === "mm" ? "size_mm" : "size_px", `${$("custom-w").value} ${$("custom-h").value}`);
+  } else {
+    fd.append("spec", spec);
+  }
+  const bg = document.querySelector("input[name=bg]:checked");
+  fd.append("bg", !bg ? "white" : bg.value === "custom" ? $("bg-colour").value : bg.value);
+  fd.append("dpi", $("dpi").value);
+  fd.append("max_kb", $("max-kb").value);
+  fd.append("layout", $("layout").value);
+  fd.append("bg_style", $("bg-style").value);
+  fd.append("no_level", $("level").checked ? "false" : "true");
+  fd.append("no_face_ok", $("no-face-ok").checked ? "true" : "false");
+  fd.append("strict", $("strict").checked ? "true" : "false");
+  fd.append("matting", $("matting").value);
+  fd.append("tta", $("tta").value);
+  fd.append("face_detector", $("face-detector").value);
+  return fd;
+}
+
+function dataUrl(data, kind) {
+  return data ? `data:${last.media_types[kind]};base64,${data}` : "";
+}
+
+function render(res) {
+  $("results").hidden = false;
+  $("out-input").src = file ? URL.createObjectURL(file) : $("out-input").src;
+  for (const kind of ["trimap", "alpha", "cutout", "idphoto"]) $(`out-${kind}`).src = dataUrl(res.images[kind], kind);
+  $("idphoto-info").textContent = `${res.width}×${res.height} px · ${res.dpi} DPI · ${res.kb} KB · ${t("quality")} ${res.quality}`;
+  $("dl-idphoto").href = dataUrl(res.images.idphoto, "idphoto");
+  $("dl-cutout").href = dataUrl(res.images.cutout, "cutout");
+  const sheet = $("dl-sheet");
+  sheet.hidden = !res.images.sheet;
+  if (res.images.sheet) {
+    sheet.href = dataUrl(res.images.sheet, "sheet");
+    sheet.textContent = `${t("dl_sheet")} (${res.copies} ${t("copies")})`;
+  }
+  const notes = $("notes");
+  notes.replaceChildren(...res.notes.map((n) => { const li = document.createElement("li"); li.textContent = n; return li; }));
+
+  const rows = Object.entries(res.timings).map(([stage, s]) => {
+    const tr = document.createElement("tr");
+    tr.innerHTML = "<td></td><td class=num></td>";
+    tr.children[0].textContent = t(stage);
+    tr.children[1].textContent = `${(s * 1000).toFixed(0)} ms`;
+    return tr;
+  });
+  $("timings").tBodies[0].replaceChildren(...rows);
+
+  // The compliance report, measured on the final JPEG (none when the photo keeps its own framing).
+  const report = $("report");
+  report.hidden = !res.report;
+  if (res.report) {
+    const failed = res.report.checks.filter((c) => c.passed === false).length;
+    const verdict = $("report-verdict");
+    verdict.className = `verdict ${failed ? "fail" : "pass"}`;
+    verdict.textContent = `· ${res.report.spec}: ${failed ? `${failed} ${t("failed")}` : t("passed")}` +
+      (res.report.levelled_degrees ? ` · ${t("levelled")} ${res.report.levelled_degrees}°` : "");
+    const fmt = (v) => v === null || v === undefined ? "–" : typeof v === "number" ? String(+v.toFixed(3)) : String(v);
+    report.tBodies[0].replaceChildren(...res.report.checks.map((c) => {
+      const tr = document.createElement("tr");
+      tr.className = c.passed === true ? "pass" : c.passed === false ? "fail" : "na";
+      tr.innerHTML = "<td></td><td class=num></td><td></td><td></td>";
+      tr.children[0].textContent = c.rule;
+      tr.children[1].textContent = fmt(c.value) + (c.unit && c.value !== null ? ` ${c.unit}` : "");
+      tr.children[2].textContent = c.allowed || "";
+      tr.children[3].textContent = c.passed === true ? `✓ ${t("pass")}` : c.passed === false ? `✗ ${t("fail")}` : t("na");
+      if (c.note) tr.title = c.note;
+      return tr;
+    }));
+  }
+}
+
+async function submit(ev) {
+  ev.preventDefault();
+  if (!file) { status(t("no_photo"), true); return; }
+  const button = $("make");
+  button.disabled = true;
+  status(t("working"));
+  try {
+    const r = await fetch("/api/idphoto", { method: "POST", body: formData(), headers: { Accept: "application/json" } });
+    const body = await r.json().catch(() => ({ error: `HTTP ${r.status}` }));
+    if (!r.ok) {
+      status(body.error || `HTTP ${r.status}`, true);
+      return;
+    }
+    last = body;
+    render(body);
+    status(`${t("done")} ${body.timings.total.toFixed(2)} s`);
+  } catch (e) {
+    status(`${t("network")}: ${e.message}`, true);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function setUp() {
+  $("lang").addEventListener("click", () => { lang = lang === "zh" ? "en" : "zh"; localStorage.setItem("lang", lang); applyLanguage(); });
+  $("photo-input").addEventListener("change", (e) => setFile(e.target.files[0]));
+  const drop = $("drop");
+  for (const name of ["dragenter", "dragover"]) drop.addEventListener(name, (e) => { e.preventDefault(); drop.classList.add("over"); });
+  for (const name of ["dragleave", "drop"]) drop.addEventListener(name, () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (e) => { e.preventDefault(); if (e.dataTransfer.files.length) setFile(e.dataTransfer.files[0]); });
+  $("spec").addEventListener("change", () => { $("custom").hidden = $("spec").value !== "custom"; });
+  $("bg-colour").addEventListener("input", () => { $("bg-custom").checked = true; });
+  $("form").addEventListener("submit", submit);
+  applyLanguage();
+  loadCatalogue().catch((e) => status(`${t("network")}: ${e.message}`, true));
+}
+
+setUp();
