@@ -14,10 +14,12 @@ runs the tests that reach the changed function; a mutant is *killed* when one of
 out), and *survives* otherwise. A module may be a few functions of a larger file (the trimap utilities
 and the metrics in utils.py): only mutants of those functions are run and counted.
 
-Prints, per module, the mutants tried, killed, survived (plus 'no tests': no selected test reached the
-function) and the score = killed / tried, then every survivor as its one-line change. Writes
-``mutants/summary.json``. Survivors that can't be told apart by behaviour (equivalent mutants) or that
-are not worth a test are listed, with the reason, in bench/RESULTS.md.
+Prints, per module, the mutants tried, the equivalent ones, killed, survived, accepted and 'no tests' (no
+selected test reached the function), and the score = killed / (mutants − equivalent); then every survivor
+as its one-line change. bench/mutation_equivalents.txt holds the rules (module, function, pattern of the
+change, reason) that mark a survivor *equivalent* (no behaviour tells it apart: left out of the score) or
+*accepted* (judged not worth a test: still counted as a survivor); ``--report`` prints the table again
+from ``mutants/summary.json`` with the current rules, without running anything.
 
 Environment: MUTMUT_CHILDREN (default 1) parallel test processes; the copies are kept for ``mutmut show``
 / ``mutmut results`` inside ``mutants/<module>/`` until the next run of that module.
@@ -52,12 +54,13 @@ class Module:
     about: str = ""
 
 
-SUBPROCESS_TESTS = "not cli_help and not imports_neither and not killed_conversion"
+SUBPROCESS_TESTS = "not cli_help and not imports_neither and not killed_conversion and not bad_src"
+IDPHOTO_SLOW = "not best_checkpoint and not pymatting"      # a training run; pymatting's solver (pipeline only)
 MODULES: dict[str, Module] = {
     "trimap": Module(["utils.py"], ["tests/test_utils.py", "tests/test_guards_core.py", "-k", "not write and not cli"],
                      ["utils.x_erode_dilate*", "utils.x_make_trimap*", "utils.x_trimap_to_*"],
                      "utils.py: erode_dilate, make_trimap, trimap_to_image/classes"),
-    "transforms": Module(["datasets/transforms.py"], ["tests/test_transforms.py", "tests/test_guards_core.py"],
+    "transforms": Module(["datasets/transforms.py"], ["tests/test_transforms.py", "tests/test_guards_transforms.py"],
                          about="datasets/transforms.py"),
     "loss": Module(["loss.py"], ["tests/test_loss.py", "tests/test_guards_core.py"], about="loss.py"),
     "metrics": Module(["matting_metrics.py", "utils.py"],
@@ -68,18 +71,22 @@ MODULES: dict[str, Module] = {
     "pipeline": Module(["idphoto/pipeline.py"],
                        ["tests/test_idphoto.py", "tests/test_matting.py", "tests/test_guards_idphoto.py", "-k", SUBPROCESS_TESTS],
                        about="idphoto/pipeline.py"),
+    # the 50-spec portrait tests of test_mutation_guards.py only for specs: framing has faster ones for each rule
     "framing": Module(["idphoto/framing.py"],
-                      ["tests/test_rules.py", "tests/test_idphoto.py", "tests/test_guards_idphoto.py",
-                       "tests/test_mutation_guards.py", "-k", "not best_checkpoint"],
+                      ["tests/test_rules.py", "tests/test_idphoto.py", "tests/test_guards_idphoto.py", "-k", IDPHOTO_SLOW],
                       about="idphoto/framing.py"),
     "specs": Module(["idphoto/specs.py"],
                     ["tests/test_rules.py", "tests/test_idphoto.py", "tests/test_guards_idphoto.py",
-                     "tests/test_mutation_guards.py", "-k", "not best_checkpoint"],
+                     "tests/test_mutation_guards.py", "-k", IDPHOTO_SLOW],
                     about="idphoto/specs.py"),
-    "output": Module(["idphoto/output.py"], ["tests/test_idphoto.py", "tests/test_rules.py", "tests/test_guards_idphoto.py"],
+    "output": Module(["idphoto/output.py"],
+                     ["tests/test_idphoto.py", "tests/test_rules.py", "tests/test_guards_idphoto.py", "-k", IDPHOTO_SLOW],
                      about="idphoto/output.py"),
-    "prepare": Module(["prepare_aifenge.py"], ["tests/test_prepare.py", "tests/test_guards_core.py", "-k", SUBPROCESS_TESTS],
-                      about="prepare_aifenge.py: pairing, split, lists, conversion"),
+    # the pairing and the split (the conversion's journal and workers are tested end to end, and slowly)
+    "prepare": Module(["prepare_aifenge.py"], ["tests/test_prepare.py", "tests/test_guards_prepare.py", "-k", SUBPROCESS_TESTS],
+                      ["prepare_aifenge.x_find_samples*", "prepare_aifenge.x_output_paths*", "prepare_aifenge.x_split_by_group*",
+                       "prepare_aifenge.x_write_lists*", "prepare_aifenge.x_convert_sample*", "prepare_aifenge.x_is_truncated_jpeg*"],
+                      "prepare_aifenge.py: find_samples, output_paths, convert_sample, split_by_group, write_lists"),
 }
 
 
@@ -154,51 +161,121 @@ def one_line_diffs(ws: Path, names: list[str]) -> dict[str, str]:
         return {n: "(diff unavailable: " + r.stderr.strip()[-200:] + ")" for n in names}
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of the finished child processes (mutmut and the test processes it forked)."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def run_module(name: str, module: Module, children: int) -> dict:
     ws = make_workspace(name, module)
-    start = time.monotonic()
+    start, cpu_start = time.monotonic(), cpu_seconds()
     cmd = [sys.executable, "-m", "mutmut", "run", "--max-children", str(children), *module.only]
     log = ws / "mutmut.log"
     with open(log, "w", encoding="utf-8") as f:
         rc = subprocess.run(cmd, cwd=ws, stdout=f, stderr=subprocess.STDOUT).returncode
-    seconds = time.monotonic() - start
+    seconds, cpu = time.monotonic() - start, cpu_seconds() - cpu_start
     codes = mutant_results(ws, module)
-    killed = sorted(k for k, v in codes.items() if v in KILLED)
-    survived = sorted(k for k, v in codes.items() if v in SURVIVED)
-    no_tests = sorted(k for k, v in codes.items() if v in NO_TESTS)
-    other = sorted(k for k, v in codes.items() if k not in set(killed) | set(survived) | set(no_tests))
-    tried = len(killed) + len(survived) + len(no_tests) + len(other)
-    if rc != 0 or tried == 0:
+    if rc != 0 or not codes:
         tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]
-        print(f"{name}: mutmut exited {rc} with {tried} mutants (log: {log})\n{tail}", file=sys.stderr)
-    return {"module": name, "about": module.about, "seconds": round(seconds), "mutmut_exit": rc, "tried": tried,
-            "killed": len(killed), "survived": survived, "no_tests": no_tests, "other": other,
-            "score": round(100 * len(killed) / tried, 1) if tried else None,
-            "diffs": one_line_diffs(ws, survived + no_tests + other)}
+        print(f"{name}: mutmut exited {rc} with {len(codes)} mutants (log: {log})\n{tail}", file=sys.stderr)
+    not_killed = sorted(k for k, v in codes.items() if v not in KILLED)
+    return {"module": name, "about": module.about, "seconds": round(seconds), "cpu_seconds": round(cpu),
+            "mutmut_exit": rc, "codes": codes, "diffs": one_line_diffs(ws, not_killed)}
 
 
-def print_table(results: list[dict]) -> None:
-    print(f"\n{'module':<11} {'mutants':>7} {'killed':>6} {'survived':>8} {'no tests':>8} {'other':>5} {'score':>6} {'time':>6}")
+# ------------------------------------------------------------------------------------- equivalent mutants
+EQUIVALENTS = Path(__file__).with_name("mutation_equivalents.txt")
+
+
+def load_rules(path: Path = EQUIVALENTS) -> list[tuple]:
+    """Lines ``kind | module | function glob | regular expression on the change | reason``; kind is
+    ``equivalent`` (no behaviour can tell it apart: left out of the score) or ``accepted`` (a real change
+    judged not worth a test: it stays in the score as a survivor, with the reason printed)."""
+    import re
+
+    rules = []
+    if not path.is_file():
+        return rules
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = [p.strip() for p in line.split(" | ")]
+        if len(parts) != 5 or parts[0] not in ("equivalent", "accepted"):
+            raise SystemExit(f"{path.name}:{n}: expected 'kind | module | function glob | regex | reason'")
+        rules.append((parts[0], parts[1], parts[2], re.compile(parts[3]), parts[4], n))
+    return rules
+
+
+def function_of(mutant: str) -> str:
+    """'idphoto.framing.x_render__mutmut_3' → 'render'; methods as 'Class.method'."""
+    tail = mutant.rsplit(".", 1)[-1].split("__mutmut_")[0]
+    tail = tail[2:] if tail.startswith("x_") else tail
+    return tail.replace("xǁ", "").replace("ǁ", ".").strip(".")
+
+
+def classify(result: dict, rules: list[tuple]) -> dict:
+    import fnmatch
+
+    codes, diffs = result["codes"], result["diffs"]
+    out = {"killed": [], "survived": [], "no_tests": [], "other": [], "equivalent": [], "accepted": []}
+    for name, code in sorted(codes.items()):
+        if code in KILLED:
+            out["killed"].append(name)
+            continue
+        rule = next((r for r in rules if r[1] in ("*", result["module"]) and fnmatch.fnmatch(function_of(name), r[2])
+                     and r[3].search(diffs.get(name, ""))), None)
+        if rule is not None:
+            out[rule[0]].append((name, rule[5]))
+        else:
+            out["survived" if code in SURVIVED else "no_tests" if code in NO_TESTS else "other"].append(name)
+    tried = len(codes)
+    counted = tried - len(out["equivalent"])
+    out["tried"], out["counted"] = tried, counted
+    out["score"] = round(100 * len(out["killed"]) / counted, 1) if counted else None
+    return out
+
+
+def print_table(results: list[dict], rules: list[tuple]) -> None:
+    print(f"\n{'module':<11} {'mutants':>7} {'equiv.':>6} {'killed':>6} {'survived':>8} {'accepted':>8} {'no tests':>8} "
+          f"{'score':>6} {'wall':>6} {'cpu':>6}")
+    totals = dict.fromkeys(("tried", "equivalent", "killed", "survived", "accepted", "no_tests", "counted", "seconds", "cpu"), 0)
+    classified = []
     for r in results:
-        score = "–" if r["score"] is None else f"{r['score']:.1f}%"
-        print(f"{r['module']:<11} {r['tried']:>7} {r['killed']:>6} {len(r['survived']):>8} {len(r['no_tests']):>8} "
-              f"{len(r['other']):>5} {score:>6} {r['seconds']:>5}s")
-    tried = sum(r["tried"] for r in results)
-    killed = sum(r["killed"] for r in results)
-    if len(results) > 1 and tried:
-        print(f"{'all':<11} {tried:>7} {killed:>6} {sum(len(r['survived']) for r in results):>8} "
-              f"{sum(len(r['no_tests']) for r in results):>8} {sum(len(r['other']) for r in results):>5} "
-              f"{100 * killed / tried:>5.1f}% {sum(r['seconds'] for r in results):>5}s")
-    for r in results:
-        for kind in ("survived", "no_tests", "other"):
-            for n in r[kind]:
+        c = classify(r, rules)
+        classified.append((r, c))
+        row = {"tried": c["tried"], "equivalent": len(c["equivalent"]), "killed": len(c["killed"]),
+               "survived": len(c["survived"]) + len(c["other"]), "accepted": len(c["accepted"]),
+               "no_tests": len(c["no_tests"]), "counted": c["counted"], "seconds": r.get("seconds", 0), "cpu": r.get("cpu_seconds", 0)}
+        for k in totals:
+            totals[k] += row[k]
+        score = "–" if c["score"] is None else f"{c['score']:.1f}%"
+        print(f"{r['module']:<11} {row['tried']:>7} {row['equivalent']:>6} {row['killed']:>6} {row['survived']:>8} "
+              f"{row['accepted']:>8} {row['no_tests']:>8} {score:>6} {row['seconds']:>5}s {row['cpu']:>5}s")
+    if len(results) > 1 and totals["counted"]:
+        print(f"{'all':<11} {totals['tried']:>7} {totals['equivalent']:>6} {totals['killed']:>6} {totals['survived']:>8} "
+              f"{totals['accepted']:>8} {totals['no_tests']:>8} {100 * totals['killed'] / totals['counted']:>5.1f}% "
+              f"{totals['seconds']:>5}s {totals['cpu']:>5}s")
+    print("score = killed / (mutants − equivalent); 'accepted' survivors (judged not worth a test) count as not killed")
+    reasons = {r[5]: r[4] for r in rules}
+    for r, c in classified:
+        for kind in ("survived", "other", "no_tests"):
+            for n in c[kind]:
                 print(f"{kind.replace('_', ' ')}: {n}: {r['diffs'].get(n, '')}")
+        for kind in ("accepted", "equivalent"):
+            for n, line in c[kind]:
+                print(f"{kind} (rule {line}: {reasons[line]}): {n}: {r['diffs'].get(n, '')}")
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("modules", nargs="*", help=f"modules to test (default: all): {', '.join(MODULES)}")
     p.add_argument("--list", action="store_true", help="list the modules, their sources and test selections")
+    p.add_argument("--report", action="store_true",
+                   help="print the table again from mutants/summary.json (the last run of each module) with the "
+                        "current bench/mutation_equivalents.txt, without running anything")
     args = p.parse_args(argv)
     unknown = [m for m in args.modules if m not in MODULES]
     if unknown:
@@ -207,6 +284,22 @@ def main(argv=None) -> int:
         for n, m in MODULES.items():
             print(f"{n}: {m.about}\n    mutate: {' '.join(m.sources)}{'  only ' + ' '.join(m.only) if m.only else ''}"
                   f"\n    tests:  {' '.join(m.tests)}")
+        return 0
+    rules = load_rules()
+    summary = WORK / "summary.json"
+    if args.report:
+        saved = json.loads(summary.read_text(encoding="utf-8")) if summary.is_file() else {}
+        results = [saved[m] for m in (args.modules or list(MODULES)) if m in saved]
+        for r in results:
+            if "codes" not in r:   # written by an older version of this script: read mutmut's files again
+                ws = WORK / r["module"]
+                r["codes"] = mutant_results(ws, MODULES[r["module"]])
+                r["diffs"] = one_line_diffs(ws, sorted(k for k, v in r["codes"].items() if v not in KILLED))
+        if not results:
+            print(f"no results in {summary}: run bench/mutation.sh first", file=sys.stderr)
+            return 1
+        print("from " + ", ".join(f"{r['module']} ({r.get('when', '?')})" for r in results))
+        print_table(results, rules)
         return 0
     try:
         from importlib.metadata import version
@@ -218,22 +311,23 @@ def main(argv=None) -> int:
               "pip install -r bench/requirements-mutation.txt", file=sys.stderr)
         return 2
     children = int(os.environ.get("MUTMUT_CHILDREN", "1"))
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    when = f"{time.strftime('%Y-%m-%d %H:%M')}, commit {commit or '?'}{'+changes' if dirty() else ''}"
     results = []
     for name in args.modules or list(MODULES):
         print(f"{name}: mutating {' '.join(MODULES[name].sources)} ...", file=sys.stderr, flush=True)
-        results.append(run_module(name, MODULES[name], children))
-        r = results[-1]
-        print(f"{name}: {r['killed']}/{r['tried']} killed in {r['seconds']} s", file=sys.stderr, flush=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    print(f"mutmut {found}, commit {commit or '?'}{' (with uncommitted changes)' if dirty() else ''}, "
-          f"{time.strftime('%Y-%m-%d %H:%M')}, {children} test process(es)")
-    print_table(results)
-    WORK.mkdir(exist_ok=True)
-    summary = WORK / "summary.json"
-    old = json.loads(summary.read_text()) if summary.is_file() else {}
-    old.update({r["module"]: r for r in results})
-    summary.write_text(json.dumps(old, indent=1, ensure_ascii=False), encoding="utf-8")
-    return 0 if all(r["mutmut_exit"] == 0 and r["tried"] for r in results) else 1
+        r = run_module(name, MODULES[name], children)
+        r["when"] = when
+        results.append(r)
+        c = classify(r, rules)
+        print(f"{name}: {len(c['killed'])}/{c['tried']} killed in {r['seconds']} s", file=sys.stderr, flush=True)
+        WORK.mkdir(exist_ok=True)
+        saved = json.loads(summary.read_text(encoding="utf-8")) if summary.is_file() else {}
+        saved[name] = r
+        summary.write_text(json.dumps(saved, indent=1, ensure_ascii=False), encoding="utf-8")
+    print(f"mutmut {found}, {when}, {children} test process(es)")
+    print_table(results, rules)
+    return 0 if all(r["mutmut_exit"] == 0 and r["codes"] for r in results) else 1
 
 
 def dirty() -> bool:
