@@ -212,8 +212,8 @@ def load_rules(path: Path = EQUIVALENTS) -> list[tuple]:
 def function_of(mutant: str) -> str:
     """'idphoto.framing.x_render__mutmut_3' → 'render'; methods as 'Class.method'."""
     tail = mutant.rsplit(".", 1)[-1].split("__mutmut_")[0]
-    tail = tail[2:] if tail.startswith("x_") else tail
-    return tail.replace("xǁ", "").replace("ǁ", ".").strip(".")
+    tail = tail[2:] if tail.startswith(("x_", "xǁ")) else tail
+    return tail.replace("ǁ", ".").strip(".")
 
 
 def classify(result: dict, rules: list[tuple]) -> dict:
