@@ -82,11 +82,11 @@ MODULES: dict[str, Module] = {
     "output": Module(["idphoto/output.py"],
                      ["tests/test_idphoto.py", "tests/test_rules.py", "tests/test_guards_idphoto.py", "-k", IDPHOTO_SLOW],
                      about="idphoto/output.py"),
-    # the pairing and the split (the conversion's journal and workers are tested end to end, and slowly)
+    # the pairing and the split (the conversion, its journal and workers are tested end to end, and slowly)
     "prepare": Module(["prepare_aifenge.py"], ["tests/test_prepare.py", "tests/test_guards_prepare.py", "-k", SUBPROCESS_TESTS],
                       ["prepare_aifenge.x_find_samples*", "prepare_aifenge.x_output_paths*", "prepare_aifenge.x_split_by_group*",
-                       "prepare_aifenge.x_write_lists*", "prepare_aifenge.x_convert_sample*", "prepare_aifenge.x_is_truncated_jpeg*"],
-                      "prepare_aifenge.py: find_samples, output_paths, convert_sample, split_by_group, write_lists"),
+                       "prepare_aifenge.x_write_lists*"],
+                      "prepare_aifenge.py: find_samples (pairing), output_paths, split_by_group, write_lists"),
 }
 
 
