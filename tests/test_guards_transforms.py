@@ -423,3 +423,39 @@ def test_synthetic_noise_background_is_smooth_between_its_cells():
     rng.setstate(state)
     bg = T.synthetic_background(64, 64, rng).astype(int)
     assert np.abs(np.diff(bg, axis=0)).mean() < 12 and len(np.unique(bg[..., 0])) > 30   # smooth, many shades
+
+
+def test_saturation_and_noise_saturate_instead_of_wrapping_round(draws):
+    s = colourful()
+    s["image"][20:30, 20:30] = (255, 0, 0)                            # fully saturated red
+    draws(random=0.0, picks=[1.0, 1.0, 0.0, 1.4, 1.0])
+    out = T.ColorJitter(1.0)(s)["image"]
+    assert (np.abs(out[20:30, 20:30].astype(int) - (255, 0, 0)) <= 2).all()   # still pure red, not a pale wrap
+    np.random.seed(1)
+    draws(random=0.0, picks=30.0)
+    img = np.dstack([np.zeros((64, 64)), np.full((64, 64), 255), np.full((64, 64), 128)]).astype(np.uint8)
+    noisy = T.RandomNoise(1.0)({**s, "image": img})["image"]
+    assert noisy[..., 0].max() < 160 and noisy[..., 1].min() > 95      # clipped at 0 and 255: no wrapped values
+
+
+def test_rotation_interpolates_image_and_alpha_and_keeps_the_trimap_classes(draws):
+    s = coded(60, 60)
+    s["image"][:] = 0
+    s["image"][:, ::6] = 200                                            # thin stripes: only 0 and 200
+    draws(random=0.0, picks=13.0)
+    out = T.RandomRotate(1.0, 20)(s)
+    assert len(set(np.unique(out["image"])) - {0, 90, 200}) > 10         # bilinear in-between values
+    assert len(set(np.unique(out["alpha"])) - {0, 255}) > 5
+    assert set(np.unique(out["trimap"])) <= {0, 128, 255}
+
+
+def test_synthetic_shapes_background_is_a_blurred_colour_with_shapes():
+    rng = random.Random(11)
+    while True:
+        state = rng.getstate()
+        if rng.randrange(4) == 3:
+            break
+    rng.setstate(state)
+    bg = T.synthetic_background(80, 60, rng).astype(int)
+    assert bg.shape == (80, 60, 3) and len(np.unique(bg.reshape(-1, 3), axis=0)) > 20    # shapes, softened
+    assert np.abs(np.diff(bg, axis=1)).max() < 120                                       # no hard edge left
