@@ -459,3 +459,15 @@ def test_synthetic_shapes_background_is_a_blurred_colour_with_shapes():
     bg = T.synthetic_background(80, 60, rng).astype(int)
     assert bg.shape == (80, 60, 3) and len(np.unique(bg.reshape(-1, 3), axis=0)) > 20    # shapes, softened
     assert np.abs(np.diff(bg, axis=1)).max() < 120                                       # no hard edge left
+
+
+def test_resize_is_bicubic_for_image_and_alpha():
+    """Bicubic resampling rings a little at a sharp step (values beyond the two sides); bilinear would not."""
+    s = coded(20, 20)
+    s["image"][:] = 50
+    s["image"][:, 10:] = 200
+    s["alpha"][:] = 50
+    s["alpha"][:, 10:] = 200
+    out = T.Resize(70)(s)
+    assert out["image"].min() < 50 and out["image"].max() > 200
+    assert out["alpha"].min() < 50 and out["alpha"].max() > 200
