@@ -76,6 +76,10 @@ def test_flip_tta_runs_the_mirror_image_and_mirrors_its_answer_back():
     image[:, 20:] = (255, 0, 0)
     image[:5, 20:] = (0, 0, 255)                                       # a red corner at the top right: not symmetric
     model = Red()
+    spy = Spy()
+    P.predict_trimap(spy, image, input_size=40, refine_kernel=0, flip=True)
+    x = spy.inputs[0]
+    assert x.shape[0] == 2 and torch.equal(x[1], x[0].flip(-1))        # the second view is the left-right mirror
     plain = P.predict_trimap(model, image, input_size=40, refine_kernel=0)
     tta = P.predict_trimap(model, image, input_size=40, refine_kernel=0, flip=True)
     assert model.batches == [1, 2]
@@ -104,6 +108,12 @@ class FixedModel(torch.nn.Module):
 def test_pipeline_settings():
     with pytest.raises(IDPhotoError, match=r"tnet\.onnx takes 320×320 inputs only: pass --input-size 320"):
         P.Pipeline(FixedModel(), input_size=256)
+    del FixedModel.path                                                  # a model without a file name
+    try:
+        with pytest.raises(IDPhotoError, match=r"^the model takes 320×320 inputs only"):
+            P.Pipeline(FixedModel(), input_size=256)
+    finally:
+        FixedModel.path = "tnet.onnx"
     assert P.Pipeline(FixedModel()).input_size == 320 and P.Pipeline(FixedModel(), input_size=320).input_size == 320
     model = torch.nn.Conv2d(3, 3, 1)
     model.meta = {"input_size": 192}
@@ -851,3 +861,22 @@ def test_backups_fall_back_to_a_copy_where_links_fail(tmp_path, monkeypatch):
         O.write_all({target: b"new", tmp_path / "b.png": b"b"})
     monkeypatch.undo()
     assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+
+
+def test_where_pymatting_kernels_are_looked_for(monkeypatch, tmp_path):
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    dirs = P.pymatting_cache_dirs()
+    assert len(dirs) == 2 and dirs[0].endswith("__pycache__") and dirs[1].startswith(str(tmp_path / "xdg" / "numba" / "laplacian_"))
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert P.pymatting_cache_dirs()[1].startswith(str(tmp_path / "home" / ".cache" / "numba" / "laplacian_"))
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "nc"))
+    empty = P.pymatting_cache_dirs()[0]
+    assert empty.startswith(str(tmp_path / "nc" / "laplacian_"))
+    os.makedirs(empty)
+    assert P.pymatting_cache_is_cold()                                    # the folder exists, but holds no kernel
+    open(os.path.join(empty, "cf_laplacian._cf_laplacian-1.py311.nbi"), "w").close()
+    assert not P.pymatting_cache_is_cold()
+    monkeypatch.setattr(P, "pymatting_cache_dirs", lambda: [])
+    assert not P.pymatting_cache_is_cold()                                # not installed: nothing to announce
