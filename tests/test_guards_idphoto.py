@@ -503,7 +503,8 @@ def test_check_room_looks_at_the_person_not_only_the_photo():
         return a
 
     room(260, alpha=person(207))                                         # the person reaches 28 px below the chin
-    with pytest.raises(IDPhotoError, match="the person ends just under the chin"):
+    with pytest.raises(IDPhotoError, match=r"^the person ends just under the chin \(no shoulders in the photo\) — this "
+                                            r"spec's framing needs them; use a photo that shows the shoulders$"):
         room(260, alpha=person(206))
     with pytest.raises(IDPhotoError, match="the person ends just under the chin"):
         room(260, alpha=person(206, other_body=True))
