@@ -895,3 +895,15 @@ def test_a_face_without_landmarks_is_framed_by_its_box():
     plan = plan_by_rules(face, 100.0, spec.size_px, spec)
     lo, hi = spec.rule_px("head")
     assert plan.eyes_px is None and lo - 0.5 <= plan.head_px <= hi + 0.5 and plan.gave_way == []
+
+
+def test_output_details_a_user_meets():
+    photo = noisy_photo()
+    sheet, _ = O.print_sheet(np.zeros((100, 80, 3), np.uint8), 100)
+    assert sheet.dtype == np.uint8                                        # ready for encode_jpeg
+    with pytest.raises(IDPhotoError, match=r"a 80×700 px photo does not fit on a 6inch sheet at 100 DPI"):
+        O.print_sheet(np.zeros((700, 80, 3), np.uint8), 100, "6inch")      # too tall either way round
+    big = len(O.encode_jpeg(photo, 300)) / 1024 * 4
+    assert O.encode_for_spec(photo, 300, kb=(1, big), quality=70)[1] == 70  # never above the quality asked for
+    with pytest.raises(ValueError, match=r"^not a colour: '#12345' \(use white, blue, red, gray or #RRGGBB\)$"):
+        O.parse_color("#12345")
