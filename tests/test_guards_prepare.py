@@ -54,6 +54,11 @@ def test_pairs_layout_each_sample_its_own_group_and_mask_suffix(tmp_path):
     assert problems == []
     with pytest.raises(P.PrepareError, match="holds neither clip_img/ \\+ matting/ \\(AISegment\\) nor images/ \\+ masks/"):
         P.find_samples(tmp_path)
+    for only in ("clip_img", "matting", "images", "masks"):                # one folder of a pair is not a layout
+        half = tmp_path / f"half-{only}"
+        touch(half / only / "a.png")
+        with pytest.raises(P.PrepareError, match="holds neither"):
+            P.find_samples(half)
 
 
 def test_output_names_keep_the_photo_suffix_in_lower_case(tmp_path):
