@@ -99,7 +99,7 @@ def print_sheet(photo_bgr: np.ndarray, dpi: int, sheet: str = "6inch", gap_mm: f
     def fit(sheet_w, sheet_h, gap, margin):
         cols = max(0, (sheet_w - 2 * margin + gap) // (pw + gap))
         rows = max(0, (sheet_h - 2 * margin + gap) // (ph + gap))
-        return cols * rows, -gap, sheet_w, sheet_h, cols, rows, gap
+        return cols * rows, gap, sheet_w, sheet_h, cols, rows, gap   # as many copies; then gaps over none
 
     # portrait or landscape sheet, with gaps between copies or (when that fits more) edge to edge
     spaced = round(gap_mm / 25.4 * dpi), round(margin_mm / 25.4 * dpi)
