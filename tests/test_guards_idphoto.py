@@ -861,7 +861,7 @@ def test_backups_fall_back_to_a_copy_where_links_fail(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.png"] and (tmp_path / "b.png").is_dir()
 
 
-def test_where_pymatting_kernels_are_looked_for(monkeypatch, tmp_path):
+def test_where_the_matting_kernels_are_looked_for(monkeypatch, tmp_path):
     monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     dirs = P.pymatting_cache_dirs()
