@@ -230,8 +230,9 @@ def test_a_failed_or_broken_solve_falls_back_safely(monkeypatch):
         raise ValueError("singular system")
 
     monkeypatch.setattr(P, "closed_form_alpha", fails)
-    with pytest.warns(MattingWarning, match=r"cf matting failed \(singular system\); using a blurred trimap as alpha"):
+    with pytest.warns(MattingWarning, match=r"cf matting failed \(singular system\); using a blurred trimap as alpha") as record:
         alpha = P.estimate_alpha(image, trimap, max_side=None, margin=5)
+    assert not record[0].filename.endswith("pipeline.py")                 # reported at the caller's line
     box = P._box(unknown, 5)
     blurred = cv2.GaussianBlur(trimap[box].astype(np.float32) / 255.0, (0, 0), 2.0)
     assert np.allclose(alpha[box][unknown[box]], blurred[unknown[box]], atol=1e-6)
