@@ -8,8 +8,8 @@ alpha is available the crown is read from it instead.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
-from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -99,11 +99,18 @@ class FaceBox:
         return guess
 
 
-@lru_cache(maxsize=1)
+_per_thread = threading.local()
+
+
 def _cascade() -> cv2.CascadeClassifier:
-    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + CASCADE)
-    if cascade.empty():
-        raise RuntimeError(f"OpenCV's {CASCADE} could not be loaded from {cv2.data.haarcascades}")
+    """This thread's cascade: OpenCV does not promise that one classifier may run in several threads at
+    once (the web app's workers), so each thread loads its own (a few ms, once)."""
+    cascade = getattr(_per_thread, "cascade", None)
+    if cascade is None:
+        cascade = cv2.CascadeClassifier(cv2.data.haarcascades + CASCADE)
+        if cascade.empty():
+            raise RuntimeError(f"OpenCV's {CASCADE} could not be loaded from {cv2.data.haarcascades}")
+        _per_thread.cascade = cascade
     return cascade
 
 

@@ -14,6 +14,7 @@ Coordinates are photo pixels. ``left_eye`` is the eye on the left of the picture
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -110,8 +111,22 @@ def models_available() -> bool:
     return all(p.is_file() for p in (SHORT_RANGE, FULL_RANGE, MESH))
 
 
-@lru_cache(maxsize=None)
+_per_thread = threading.local()
+
+
 def _net(path: Path):
+    """This thread's network for ``path``. A cv2.dnn.Net holds its input and intermediate blobs inside
+    itself, so two threads running one Net at once (the web app's workers) would corrupt each other's
+    landmarks: each thread gets its own copy."""
+    nets = getattr(_per_thread, "nets", None)
+    if nets is None:
+        nets = _per_thread.nets = {}
+    if path not in nets:
+        nets[path] = _load_net(path)
+    return nets[path]
+
+
+def _load_net(path: Path):
     if not path.is_file():
         raise LandmarkModelError(f"face model {path} is missing (it ships with the repository)")
     try:
