@@ -470,6 +470,8 @@ def test_backgrounds_gradient_and_radial_values():
     assert np.allclose(rad, rad[::-1]) and np.allclose(rad, rad[:, ::-1])  # symmetric about the middle
     f = 0.6 * (1 - (15 / 15.5) / np.sqrt(2))                             # the middle of the left edge
     assert np.allclose(rad[20, 0], np.array(c) * (1 - f) + 255 * f, atol=0.01)
+    f = 0.6 * (1 - (20 / 20.5) / np.sqrt(2))                             # the middle of the top edge
+    assert np.allclose(rad[0, 15], np.array(c) * (1 - f) + 255 * f, atol=0.01)
     solid = make_background((4, 3), c)
     assert solid.dtype == np.float32 and (solid == c).all()
     with pytest.raises(ValueError, match="unknown background style 'dots'; choose one of solid, gradient, radial"):
