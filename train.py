@@ -29,8 +29,11 @@ class TrainError(Exception):
     """A problem the user can fix (bad flag, missing data, diverged run): one line, non-zero exit."""
 
 
-def load_config(path: str, parser: argparse.ArgumentParser) -> dict:
-    """Defaults from a TOML recipe: each key is a flag's name (``batch_size`` or ``batch-size``)."""
+def load_config(path: str, parser: argparse.ArgumentParser, _seen: tuple = ()) -> dict:
+    """Defaults from a TOML recipe: each key is a flag's name (``batch_size`` or ``batch-size``).
+
+    ``base = "other.toml"`` (relative to this file) starts from another recipe and overrides its keys, so
+    a later training stage states only what it changes."""
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
@@ -44,6 +47,12 @@ def load_config(path: str, parser: argparse.ArgumentParser) -> dict:
         parser.error(f"--config {path} is not valid TOML ({exc})")
     known = {a.dest: a for a in parser._actions}
     out = {}
+    base = config.pop("base", None)
+    if base is not None:
+        base_path = os.path.join(os.path.dirname(os.path.abspath(path)), str(base))
+        if os.path.abspath(base_path) in _seen:
+            parser.error(f"--config {path}: base {base!r} includes itself")
+        out.update(load_config(base_path, parser, _seen + (os.path.abspath(path),)))
     for key, value in config.items():
         dest = key.replace("-", "_")
         if dest not in known or dest in ("help", "config"):
@@ -65,7 +74,7 @@ def load_config(path: str, parser: argparse.ArgumentParser) -> dict:
 def parse_args(argv=None) -> argparse.Namespace:
     p = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default=None, metavar="TOML", help="a recipe file whose keys set the flags' defaults "
-                   "(e.g. configs/tnet_compact.toml); flags on the command line override it")
+                   "(e.g. configs/tnet_compact.toml; a key base = \"other.toml\" starts from another recipe); flags on the command line override it")
     d = p.add_argument_group("data")
     d.add_argument("--data-dir", default="data", help="folder holding the JSON lists (default: %(default)s)")
     d.add_argument("--dataname", nargs="+", default=["aifenge"], help="list name(s): reads <data-dir>/<dataname>_{img,alpha,trimap}.json "

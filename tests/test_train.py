@@ -171,6 +171,25 @@ def test_the_shipped_recipe_parses():
     assert args.dataname == ["pfcn", "vikram"] and args.bg_prob > 0 and args.threads == 1
 
 
+def test_a_recipe_can_start_from_a_base_recipe(tmp_path, capsys):
+    (tmp_path / "stage1.toml").write_text('lr = 0.01\npatch = 256\ndecoder = "unet"\nbackbone = "mobilenetv3"\nepochs = 60\n')
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "stage2.toml").write_text('base = "../stage1.toml"\npatch = 320\nepochs = 45\n')
+    args = train.parse_args(["--config", str(sub / "stage2.toml"), "--epochs", "7"])
+    assert (args.lr, args.patch, args.decoder, args.epochs) == (0.01, 320, "unet", 7)  # base, own, base, flag
+    # the shipped stage 2 is stage 1 with its four changes
+    one = vars(train.parse_args(["--config", str(REPO / "configs" / "tnet_compact.toml")]))
+    two = vars(train.parse_args(["--config", str(REPO / "configs" / "tnet_compact_ft320.toml")]))
+    assert {k for k in one if one[k] != two[k]} == {"config", "patch", "scale_range", "epochs", "lr"}
+    loop = tmp_path / "loop.toml"
+    loop.write_text('base = "loop.toml"\n')
+    with pytest.raises(SystemExit) as exc:
+        train.parse_args(["--config", str(loop)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "includes itself" in err and len(err.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize("text, expect", [
     ("nonsense_key = 1\n", "unknown key 'nonsense_key'"),
     ("lr = 'fast'\n", "not a valid float"),
