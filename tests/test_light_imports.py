@@ -23,27 +23,26 @@ def loaded_after(code: str) -> tuple[subprocess.CompletedProcess, list[str]]:
     return proc, eval(line[-1][len("LOADED "):])
 
 
-@pytest.mark.parametrize("script", ["infer.py", "evaluate.py", "prepare_aifenge.py", "train.py"])
-def test_help_loads_no_torch(script):
-    proc, loaded = loaded_after(
+def script_loads(script: str, *argv: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """Run a script as ``python script argv...`` would (its exit code printed as 'EXIT n'); see loaded_after."""
+    return loaded_after(
         "import runpy, sys\n"
-        f"sys.argv = [{script!r}, '--help']\n"
+        f"sys.argv = {[script, *argv]!r}\n"
         "try:\n"
         f"    runpy.run_path({script!r}, run_name='__main__')\n"
         "except SystemExit as exc:\n"
         "    print('EXIT', exc.code, file=sys.stderr)\n")
+
+
+@pytest.mark.parametrize("script", ["infer.py", "evaluate.py", "prepare_aifenge.py", "train.py"])
+def test_help_loads_no_torch(script):
+    proc, loaded = script_loads(script, "--help")
     assert "EXIT 0" in proc.stderr and "usage:" in proc.stdout
     assert loaded == []
 
 
 def test_usage_mistake_of_train_answers_before_torch():
-    proc, loaded = loaded_after(
-        "import runpy, sys\n"
-        "sys.argv = ['train.py', '--epochs', '0']\n"
-        "try:\n"
-        "    runpy.run_path('train.py', run_name='__main__')\n"
-        "except SystemExit as exc:\n"
-        "    print('EXIT', exc.code, file=sys.stderr)\n")
+    proc, loaded = script_loads("train.py", "--epochs", "0")
     assert "EXIT 2" in proc.stderr and "--epochs must be positive" in proc.stderr
     assert loaded == []
 
