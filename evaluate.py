@@ -25,16 +25,14 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from cli import EXIT_ERROR, EXIT_OK, OneLineParser, add_trimap_arguments, check_writable_dir, guarded, resolve_device
+from cli import EXIT_ERROR, EXIT_OK, OneLineParser, add_trimap_arguments, check_writable_dir, guarded
+from core.errors import EvalError
+from core.runtime import pick_device
 
 SOFT_MIN_SHARE = 0.01  # share of 0 < α < 255 pixels above which a ground truth counts as a soft matte
 CSV_FIELDS = ["name", "width", "height", "soft_gt", "trimap_mIoU", "trimap_acc", "trimap_IoU_bg",
               "trimap_IoU_unknown", "trimap_IoU_fg", "trimap_refined_mIoU", "iou_tnet", "iou_alpha",
               "sad", "mse", "grad", "conn", "t_read", "t_trimap", "t_alpha", "t_metrics"]
-
-
-class EvalError(Exception):
-    """A problem the user can fix (missing checkpoint or data, unmatched files); the message is one line."""
 
 
 
@@ -374,7 +372,7 @@ def run(args, parser) -> int:
     from models import DEFAULT_WEIGHTS, WeightsError, load_tnet
 
     try:
-        device = resolve_device(args.device)  # a missing CUDA device: exit 1, as in infer.py and train.py
+        device = pick_device(args.device)  # a missing CUDA device: exit 1, as in infer.py and train.py
     except ValueError as exc:
         parser.error(str(exc))
     if args.threads:
@@ -435,7 +433,7 @@ def run(args, parser) -> int:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    return guarded("evaluate.py", lambda: run(args, parser), (EvalError,), args.debug,
+    return guarded("evaluate.py", lambda: run(args, parser), debug=args.debug,
                    interrupted="interrupted (nothing written)")
 
 

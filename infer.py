@@ -18,7 +18,8 @@ import time
 import warnings
 from pathlib import Path
 
-from cli import EXIT_ERROR, EXIT_OK, OneLineParser, add_trimap_arguments, check_writable_dir, guarded, resolve_device
+from cli import EXIT_ERROR, EXIT_OK, OneLineParser, add_trimap_arguments, check_writable_dir, guarded
+from core.runtime import pick_device  # --device: a malformed name is a ValueError (exit 2), a missing GPU exit 1
 
 from idphoto.specs import SPECS, SpecError, add_spec_file, custom_spec, get_spec, text_table  # light: no torch yet
 
@@ -176,11 +177,6 @@ def resolve_options(args, parser):
                          f"{mm:.1f} mm on its short side; print sheets need at least {MIN_SHEET_PHOTO_MM} mm "
                          f"(lower --dpi or enlarge the photo)")
     return spec, bg
-
-
-def pick_device(name: str) -> str:
-    """--device: a malformed name is a ValueError (usage, exit 2); a missing CUDA device exits 1, as in train.py."""
-    return resolve_device(name)
 
 
 def load_model(checkpoint: Path | None, device: str):

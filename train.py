@@ -13,20 +13,16 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import random
 import sys
 import time
 import uuid
-from contextlib import ExitStack, nullcontext
+from contextlib import ExitStack
 from pathlib import Path
 
-from cli import EXIT_INTERRUPTED, OneLineParser, check_writable_dir, guarded, resolve_device
+from cli import EXIT_INTERRUPTED, OneLineParser, check_writable_dir, guarded
+from core.errors import TrainError
 from models.catalog import BACKBONES, DECODERS
-
-
-class TrainError(Exception):
-    """A problem the user can fix (bad flag, missing data, diverged run): one line, non-zero exit."""
 
 
 def load_config(path: str, parser: argparse.ArgumentParser) -> dict:
@@ -185,136 +181,11 @@ from datasets.human import RandomBackgrounds  # noqa: E402
 from loss import ClassificationLoss  # noqa: E402
 from models import TNet, WeightsError, load_backbone_weights, load_tnet, load_tnet_state  # noqa: E402
 from models.weights import tnet_for  # noqa: E402
-from utils import AverageMeter, ConfusionMatrix, load_checkpoint, save_checkpoint  # noqa: E402
-
-
-# ------------------------------------------------------------------------------------------ distributed
-def launched_by_torchrun() -> bool:
-    """torchrun (or another launcher using the env:// rendezvous) set this process's rank and world."""
-    return all(k in os.environ for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"))
-
-
-def setup_distributed(device: str) -> tuple[int, int, int]:
-    """(rank, world size, local rank); initialises the process group when started by torchrun —
-    NCCL for GPUs, gloo when the run is on the CPU (``--device cpu``, or no CUDA). A single process
-    under torchrun is distributed too, so that DDP and NCCL run (and can be checked) on one GPU."""
-    if not launched_by_torchrun():
-        return 0, 1, 0
-    world = int(os.environ["WORLD_SIZE"])
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    backend = "nccl" if torch.cuda.is_available() and device != "cpu" else "gloo"
-    if backend == "nccl":
-        torch.cuda.set_device(local)
-    dist.init_process_group(backend)
-    return dist.get_rank(), world, local
-
-
-def pick_device(spec: str, local_rank: int, distributed: bool) -> torch.device:
-    """The torch device; a CUDA device this machine lacks is cli.DeviceUnavailable (exit 1, as in infer.py)."""
-    spec = resolve_device(spec)
-    if spec.startswith("cuda") and distributed:
-        return torch.device("cuda", local_rank)
-    return torch.device(spec)
-
-
-def use_sync_bn(flag: bool | None, distributed: bool, device: torch.device) -> bool:
-    """Whether to convert BatchNorm to SyncBatchNorm; raises TrainError for --sync-bn on the CPU."""
-    if flag and device.type != "cuda":
-        raise TrainError("--sync-bn needs CUDA: PyTorch's SyncBatchNorm synchronises GPU batches only "
-                         "(drop --sync-bn, or train on GPUs)")
-    return distributed and (flag if flag is not None else device.type == "cuda")
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    """The bare TNet inside DataParallel / DistributedDataParallel (or the model itself)."""
-    return model.module if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)) else model
-
-
-def all_reduce_sum(values: list[float], device) -> list[float]:
-    if not (dist.is_available() and dist.is_initialized()):
-        return values
-    t = torch.tensor(values, dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    return t.tolist()
-
-
-# ---------------------------------------------------------------------------------- the output folder
-CHECKPOINT, BEST = "checkpoint_tnet.pth", "best_tnet.pth"
-
-
-def describe_run(path: Path) -> tuple[str | None, str]:
-    """(run id or None, a short description) of the checkpoint at ``path`` ("unreadable" for both when it
-    can't be read); memory-mapped where possible, so a large checkpoint costs no time."""
-    obj = None
-    for mmap in (True, False):  # mmap reads no tensors, but only works on the zip format of torch ≥ 1.6
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
-            break
-        except Exception:
-            continue
-    if not isinstance(obj, dict):
-        return "unreadable", "unreadable"
-    text = f"epoch {obj.get('epoch', '?')}" + (", interrupted" if obj.get("interrupted") else "")
-    if isinstance(obj.get("best_metric"), float) and math.isfinite(obj["best_metric"]):
-        text += f", best {obj['best_metric']:.4f}"
-    return obj.get("run_id"), text
-
-
-def check_out_dir(out: Path, resume_path: str | None, run_id: str | None, overwrite: bool) -> bool:
-    """Refuse to write over another run's checkpoints: ``out``'s checkpoint_tnet.pth and best_tnet.pth may
-    only belong to the run being resumed, unless ``overwrite``. Returns whether a best_tnet.pth of another
-    run is there (replaced with --overwrite at this run's first save)."""
-    existing = [out / name for name in (CHECKPOINT, BEST) if (out / name).exists()]
-    foreign = []
-    for path in existing:
-        their_id, text = describe_run(path)
-        same = resume_path is not None and their_id == run_id and (
-            their_id is not None  # runs saved before run ids existed: only the resumed file itself is known
-            or (path.name == CHECKPOINT and Path(resume_path).exists() and os.path.samefile(path, resume_path))
-            or (path.name == BEST and (out / CHECKPOINT).exists() and os.path.samefile(out / CHECKPOINT, resume_path)))
-        if not same:
-            foreign.append((path, text))
-    if foreign and not overwrite:
-        what = "; ".join(f"{p.name} ({text})" for p, text in foreign)
-        hint = (f"continue it with --resume {out / CHECKPOINT}, " if (out / CHECKPOINT).exists() and resume_path is None
-                else "")
-        raise TrainError(f"--out {out} holds another training run ({what}): {hint}replace it with --overwrite, "
-                         f"or choose another --out")
-    return any(p.name == BEST for p, _ in foreign)
-
-
-class RunLock:
-    """An exclusive lock on ``<out>/.train.lock`` for the run's lifetime, so that two runs never write into
-    one folder at once (the OS drops it when the process ends, however it ends)."""
-
-    def __init__(self, out: Path):
-        self.path, self.file = out / ".train.lock", None
-
-    def __enter__(self):
-        try:
-            import fcntl
-        except ImportError:  # not on POSIX: no lock, the checkpoint check above still applies
-            return self
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = open(self.path, "a+")
-        try:
-            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.file.seek(0)
-            holder = self.file.read().strip() or "?"
-            self.file.close()
-            raise TrainError(f"--out {self.path.parent} is in use by another train.py (pid {holder}); "
-                             "wait for it, or choose another --out") from None
-        self.file.seek(0)
-        self.file.truncate()
-        self.file.write(str(os.getpid()))
-        self.file.flush()
-        return self
-
-    def __exit__(self, *exc):
-        if self.file is not None:
-            self.file.close()
-        return False
+from core.checkpoints import (BEST, CHECKPOINT, RunLock, check_out_dir, checkpoint_state,  # noqa: E402,F401
+                              load_checkpoint, save_checkpoint)
+from core.metrics import AverageMeter, ConfusionMatrix  # noqa: E402
+from core.runtime import (all_reduce_sum, autocast, optimizer_step, pick_device, seed_worker,  # noqa: E402
+                          setup_distributed, unwrap, use_sync_bn)
 
 
 # ----------------------------------------------------------------------------------------------- loops
@@ -377,17 +248,6 @@ def validate_all(model, loaders: dict, device, args) -> tuple[dict, tuple]:
     return merged, shown
 
 
-def seed_worker(worker_id: int) -> None:
-    """NumPy's global RNG is not reseeded per worker by PyTorch; derive it from torch's per-worker seed."""
-    np.random.seed(torch.initial_seed() % 2**32)
-
-
-def autocast(device: torch.device, enabled: bool):
-    if not enabled:
-        return nullcontext()
-    return torch.autocast(device.type, dtype=torch.float16 if device.type == "cuda" else torch.bfloat16)
-
-
 @torch.no_grad()
 def validate(model, loader, device, args) -> tuple[dict, tuple]:
     """Trimap metrics over the validation lists, and the person-mask IoU (predicted foreground + unknown
@@ -430,25 +290,6 @@ def get_lr(step: int, total_steps: float, base_lr: float, cosine: bool) -> float
     return base_lr * 0.5 * (1 + math.cos(math.pi * min(step / total_steps, 1.0)))
 
 
-def optimizer_step(loss: torch.Tensor, optimizer, scaler) -> None:
-    """Backward and step, through the AMP GradScaler when there is one (it skips steps with inf/NaN grads)."""
-    optimizer.zero_grad(set_to_none=True)
-    if scaler is not None:
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-    else:
-        loss.backward()
-        optimizer.step()
-
-
-def checkpoint_state(model, optimizer, scaler, epoch, best, global_step, args, run_id, interrupted=False) -> dict:
-    bare = unwrap(model)
-    return {"epoch": epoch, "global_step": global_step, "best_metric": best, "interrupted": interrupted,
-            "run_id": run_id, "arch": bare.arch, "model": bare.state_dict(), "optimizer": optimizer.state_dict(),
-            "scaler": scaler.state_dict() if scaler is not None else None, "args": vars(args)}
-
-
 def train(args) -> int:
     with ExitStack() as stack:  # holds the lock on --out for the whole run
         return _train(args, stack)
@@ -460,7 +301,7 @@ def _train(args, stack: ExitStack) -> int:
     rank, world, local_rank = setup_distributed(args.device)
     distributed = dist.is_available() and dist.is_initialized()
     main_process = rank == 0
-    device = pick_device(args.device, local_rank, distributed)
+    device = torch.device(pick_device(args.device, local_rank if distributed else None))
     sync_bn = use_sync_bn(args.sync_bn, distributed, device)
     torch.manual_seed(args.seed + rank)
     random.seed(args.seed + rank)

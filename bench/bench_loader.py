@@ -44,7 +44,7 @@ def make_synthetic(root: Path, n: int) -> Path:
     """img/alpha/trimap files and the three lists, as prepare_aifenge.py writes them (name 'synthetic')."""
     import cv2
 
-    from utils import make_trimap
+    from core.trimaps import make_trimap
 
     for kind in ("img", "alpha", "trimap"):
         (root / kind).mkdir(parents=True)

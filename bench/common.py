@@ -91,7 +91,7 @@ def random_checkpoint(path: Path, backbone: str = "mobilenetv3") -> Path:
     import torch
 
     from models import TNet
-    from utils import save_checkpoint
+    from core.checkpoints import save_checkpoint
 
     torch.manual_seed(0)
     m = TNet(backbone)

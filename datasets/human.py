@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import torch.utils.data
 
-from utils import read_image
+from core.fileio import read_image
 
 KINDS = ("img", "alpha", "trimap")
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from utils import erode_dilate, trimap_to_image
+from core.trimaps import erode_dilate, trimap_to_image
 
 from .matting import closed_form_alpha, estimate_foreground_ml
 

@@ -20,8 +20,8 @@ import os
 import sys
 from pathlib import Path
 
-from cli import OneLineParser
-from utils import save_checkpoint
+from cli import OneLineParser, guarded
+from core.checkpoints import save_checkpoint
 
 from .tnet import TNet
 from .weights import WeightsError, _torch_load, _unwrap_state, load_tnet_state, tnet_for
@@ -71,7 +71,7 @@ def export_tnet_onnx(src: str | os.PathLike, dst: str | os.PathLike, size: int, 
                      tolerance: float = 1e-3) -> dict:
     """Write ``dst`` (ONNX) from ``src`` and check it against PyTorch on ``check_images``; returns the
     check's figures. A file that fails the check is removed and WeightsError raised."""
-    from utils import read_image
+    from core.fileio import read_image
 
     from .onnx_model import compare_with_torch, export_onnx
 
@@ -110,9 +110,14 @@ def main(argv=None) -> int:
                    help="ONNX: photos to compare onnxruntime and PyTorch on, as one batch (default: examples/astronaut.jpg; "
                         "none given: no check)")
     p.add_argument("--tolerance", type=float, default=1e-3, help="ONNX: largest allowed absolute logit difference (default: %(default)s)")
+    p.add_argument("--debug", action="store_true", help="show the Python traceback of an unexpected error")
     args = p.parse_args(argv)
     if args.size is not None and (args.size < 32 or args.size % 8):
         p.error("--size must be a multiple of 8, at least 32 (as infer.py's --input-size)")
+    return guarded("export", lambda: export(args), debug=args.debug)
+
+
+def export(args) -> int:
     onnx = args.output.lower().endswith(".onnx")
     try:
         if onnx:
@@ -121,12 +126,8 @@ def main(argv=None) -> int:
             meta, check = result["meta"], result["check"]
         else:
             meta, check = export_tnet(args.checkpoint, args.output, half=not args.fp32, input_size=args.input_size), None
-    except WeightsError as exc:
-        print(f"export: error: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"export: error: {exc.filename or args.output}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
+    except OSError as exc:  # a write error names the output when the OS names no file
+        raise OSError(exc.errno, exc.strerror or str(exc), exc.filename or args.output) from None
     print(f"{args.output}: {os.path.getsize(args.output) / 2**20:.1f} MiB, epoch {meta['epoch']}, "
           f"best metric {meta['best_metric']}" + (f", input N×3×{meta['input_size']}×{meta['input_size']}" if onnx else ""))
     if check is not None:

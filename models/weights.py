@@ -11,6 +11,8 @@ from pathlib import Path
 import torch
 import torchvision
 
+from core.errors import UserError
+
 from .pspnet import BACKBONES
 from .tnet import DECODERS, TNet
 
@@ -19,7 +21,7 @@ from .tnet import DECODERS, TNet
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "tnet_unet_mobilenetv3.pth"
 
 
-class WeightsError(RuntimeError):
+class WeightsError(UserError, RuntimeError):
     """Weights that can't be had or don't fit; the message is one line meant for the user."""
 
 
