@@ -8,15 +8,17 @@
 Each epoch writes results/checkpoint_tnet.pth (resume with --resume) and, when validation improves,
 results/best_tnet.pth. Ctrl-C saves a checkpoint before it stops. A folder that holds another run's
 checkpoints is never written over unless --overwrite is given.
+
+The run, in named steps: :func:`train` → :func:`prepare_run` (device, data, :func:`build_start` for the
+model and its start state, :func:`claim_out_dir`, optimiser) → :func:`run_epochs`, each epoch
+:func:`train_epoch` (:func:`get_lr` per step), :func:`validate_all`, :func:`log_epoch` and :func:`save`.
+What every script shares (device, distributed set-up, autocast, the optimiser step, checkpoints) is in
+:mod:`core`.
 """
 from __future__ import annotations
 
 import argparse
-import math
-import random
 import sys
-import time
-import uuid
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -168,40 +170,431 @@ if __name__ == "__main__":
     # --help and usage mistakes answer here, before seconds of PyTorch start-up below
     parse_args()
 
-import numpy as np  # noqa: E402
+import math  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+
 import torch  # noqa: E402
-import torch.distributed as dist  # noqa: E402
 import torch.nn as nn  # noqa: E402
 from torch.utils.data import ConcatDataset, DataLoader  # noqa: E402
 from torch.utils.data.distributed import DistributedSampler  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from datasets import HumanDataset, list_paths, tensor_to_image, train_transforms, val_transforms  # noqa: E402
-from datasets.human import RandomBackgrounds  # noqa: E402
-from loss import ClassificationLoss  # noqa: E402
-from models import TNet, WeightsError, load_backbone_weights, load_tnet, load_tnet_state  # noqa: E402
-from models.weights import tnet_for  # noqa: E402
 from core.checkpoints import (BEST, CHECKPOINT, RunLock, check_out_dir, checkpoint_state,  # noqa: E402,F401
                               load_checkpoint, save_checkpoint)
 from core.metrics import AverageMeter, ConfusionMatrix  # noqa: E402
-from core.runtime import (all_reduce_sum, autocast, optimizer_step, pick_device, seed_worker,  # noqa: E402
-                          setup_distributed, unwrap, use_sync_bn)
+from core.runtime import (all_reduce_sum, autocast, grad_scaler, is_distributed, optimizer_step, parallelize,  # noqa: E402
+                          pick_device, seed_everything, seed_worker, set_threads, setup_distributed,
+                          teardown_distributed, unwrap, use_sync_bn)
+from datasets import HumanDataset, list_paths, recipe_transforms, tensor_to_image, val_transforms  # noqa: E402
+from loss import ClassificationLoss  # noqa: E402
+from models import TNet, load_backbone_weights, load_tnet, load_tnet_state  # noqa: E402
+from models.weights import WeightsError, tnet_for  # noqa: E402
 
 
-# ----------------------------------------------------------------------------------------------- loops
-def build_train_transforms(args, sets: list[HumanDataset]):
-    """The training augmentations that the flags ask for; background swaps draw from ``sets``."""
-    backgrounds = None
-    if args.bg_prob > 0:
-        backgrounds = RandomBackgrounds([p for ds in sets for p in ds.images], [p for ds in sets for p in ds.alphas])
-    return train_transforms(args.patch, vflip=not args.no_vflip, scale_prob=args.scale_prob,
-                            scale_range=tuple(args.scale_range), crop_prob=args.crop_prob,
-                            portrait_crop_prob=args.portrait_crop_prob, rotate_prob=args.rotate_prob,
-                            rotate_degrees=args.rotate_degrees, bg_prob=args.bg_prob, backgrounds=backgrounds,
-                            color_prob=args.color_prob, blur_prob=args.blur_prob, noise_prob=args.noise_prob,
-                            jpeg_prob=args.jpeg_prob)
+# ------------------------------------------------------------------------------------------- the run
+def train(args) -> int:
+    """The whole run: where it runs, the data, the model and its start state, the folder it writes to,
+    then the epochs — each one training, validation, logging and saving. Ctrl-C saves a checkpoint and
+    returns 130."""
+    set_threads(args.threads)
+    rank, world, local_rank = setup_distributed(args.device)
+    try:
+        with ExitStack() as stack:  # holds the lock on --out for the whole run
+            run = prepare_run(args, rank, world, local_rank, stack)
+            try:
+                return run_epochs(run)
+            finally:
+                if run.writer is not None:
+                    run.writer.close()
+    finally:
+        teardown_distributed()
 
 
+@dataclass
+class Progress:
+    """How far the run has got: what a checkpoint records, and what a resumed run carries on from."""
+
+    epoch: int = 0                   # epochs completed
+    global_step: int = 0             # optimiser steps taken
+    best: float = -math.inf          # best validation mIoU (−training loss without validation lists)
+    last_saved: str | None = None    # the newest checkpoint of this run, for the NaN message
+    foreign_best: bool = False       # --out holds another run's best_tnet.pth (--overwrite: removed at the first save)
+
+
+@dataclass
+class Run:
+    """Everything the epochs need, assembled by :func:`prepare_run`."""
+
+    args: argparse.Namespace
+    device: torch.device
+    main_process: bool
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scaler: object
+    criterion: nn.Module
+    train_loader: DataLoader
+    val_loaders: dict
+    sampler: DistributedSampler | None
+    run_id: str | None
+    progress: Progress
+    writer: object = None
+    out: Path = field(init=False)
+    total_steps: float = field(init=False)   # the cosine horizon
+
+    def __post_init__(self):
+        self.out = Path(self.args.out)
+        steps = self.args.epochs * len(self.train_loader)
+        self.total_steps = min(self.args.max_steps or math.inf, steps)
+
+
+def prepare_run(args, rank: int, world: int, local_rank: int | None, stack: ExitStack) -> Run:
+    distributed = is_distributed()
+    device = torch.device(pick_device(args.device, local_rank if distributed else None))
+    sync_bn = use_sync_bn(args.sync_bn, distributed, device)
+    seed_everything(args.seed + rank)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    train_loader, val_loaders, sampler = make_loaders(args, rank, world, pin=device.type == "cuda")
+
+    start = build_start(args)
+    start.progress.foreign_best = claim_out_dir(args, start.run_id, rank == 0, world, device, stack)
+
+    model = place_model(start.model, device, sync_bn, args.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.999), weight_decay=args.weight_decay)
+    scaler = grad_scaler(device, args.amp)
+    start.restore(optimizer, scaler)
+    model, mode = parallelize(model, device, distributed, world, sync_bn)
+    criterion = ClassificationLoss(args.class_weights, args.dice_weight).to(device)
+    run = Run(args, device, rank == 0, model, optimizer, scaler, criterion, train_loader, val_loaders, sampler,
+              start.run_id, start.progress)
+    if run.main_process:
+        run.writer = open_writer(args, unwrap(model).arch["backbone"])
+        announce(run, mode, start.described, distributed)
+    return run
+
+
+def run_epochs(run: Run) -> int:
+    args, progress = run.args, run.progress
+    run.model.train()
+    try:
+        for epoch in range(progress.epoch + 1, args.epochs + 1):
+            if run.sampler is not None:
+                run.sampler.set_epoch(epoch)
+            result = train_epoch(run, epoch)
+            summary, shown = validate_all(run.model, run.val_loaders, run.device, args) if run.val_loaders else ({}, None)
+            metric = summary.get("mIoU", -result.loss)
+            improved = metric > progress.best
+            progress.best = max(progress.best, metric)
+            # an epoch cut short by --max-steps is not counted as done: a resume repeats it
+            completed = epoch if result.whole_epoch else epoch - 1
+            if run.main_process:
+                log_epoch(run, epoch, result, summary, shown)
+                save(run, completed, improved)
+                val_text = "  ".join(f"{k} {v:.4f}" for k, v in summary.items())
+                tqdm.write(f"epoch {epoch}: train loss {result.loss:.4f}  {val_text}{'  (best)' if improved else ''}")
+            if max_steps_reached(run):
+                if run.main_process:
+                    print(f"stopped after --max-steps {args.max_steps}")
+                break
+    except KeyboardInterrupt:
+        if run.main_process:
+            save_interrupted(run)
+            print(f"\ninterrupted: checkpoint saved to {run.out / CHECKPOINT} (resume with --resume)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if run.main_process:
+        print(f"done: {run.out / CHECKPOINT}" + (f", best {progress.best:.4f} in {run.out / BEST}" if run.val_loaders else ""))
+    return 0
+
+
+# ------------------------------------------------------------------------ the model and its start state
+@dataclass
+class Start:
+    """Where a run starts: the model and a line saying what it was initialised from; when resuming, also
+    the checkpoint's run id, counters, optimiser and AMP scaler state."""
+
+    model: nn.Module
+    described: str
+    run_id: str | None
+    progress: Progress = field(default_factory=Progress)
+    optimizer_state: dict | None = None
+    scaler_state: dict | None = None
+
+    def restore(self, optimizer, scaler) -> None:
+        """Give the new optimiser and scaler the resumed run's state (nothing for a new run)."""
+        if self.optimizer_state is not None:
+            optimizer.load_state_dict(self.optimizer_state)
+        if scaler is not None and self.scaler_state:
+            scaler.load_state_dict(self.scaler_state)
+
+
+def build_start(args) -> Start:
+    """The model and its start state, from one of: --resume (the checkpoint's own architecture, weights,
+    optimiser, scaler, counters and run id), --init (the whole TNet of a weights file: fine-tuning, with
+    a fresh optimiser and epoch count), or --pretrained (a new TNet whose backbone has ImageNet or given
+    weights, or none)."""
+    if args.resume:
+        return resume_start(args)
+    run_id = uuid.uuid4().hex[:12]
+    if args.init:
+        try:
+            model = load_tnet(args.init).train()
+        except WeightsError as exc:
+            raise TrainError(f"--init: {exc}") from None
+        return Start(model, f"initialised from {args.init} (backbone {model.arch['backbone']})", run_id)
+    model = TNet(backbone=args.backbone, decoder=args.decoder)
+    try:
+        described = load_backbone_weights(model, args.pretrained)
+    except WeightsError as exc:
+        raise TrainError(str(exc)) from None
+    return Start(model, described, run_id)
+
+
+def resume_start(args) -> Start:
+    """:func:`build_start` for --resume: a TrainError unless the file is a training checkpoint with epochs
+    left to train."""
+    if not Path(args.resume).is_file():
+        raise TrainError(f"--resume {args.resume}: no such file")
+    try:
+        ckpt = load_checkpoint(args.resume)
+        if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), dict):
+            raise TrainError(f"--resume {args.resume} is not a training checkpoint (no 'model' state dict)")
+        done = int(ckpt.get("epoch", 0))
+    except TrainError:
+        raise
+    except Exception as exc:
+        raise TrainError(f"--resume {args.resume} is not a training checkpoint ({type(exc).__name__})") from None
+    if done >= args.epochs:
+        raise TrainError(f"--resume {args.resume} has already trained {done} epochs; pass --epochs above {done}")
+    # a checkpoint without 'arch' (from before it was recorded) is taken to be of the flags' architecture
+    described = ckpt if ckpt.get("arch") is not None else {**ckpt, "arch": {"backbone": args.backbone,
+                                                                             "decoder": args.decoder}}
+    try:
+        model = tnet_for(described, args.resume)  # the checkpoint's own backbone
+        load_tnet_state(model, ckpt["model"])
+    except WeightsError as exc:
+        raise TrainError(f"--resume {args.resume}: {exc}") from None
+    text = f"resumed from {args.resume} (epoch {done})"
+    if model.arch["backbone"] != args.backbone:
+        text += f"; backbone {model.arch['backbone']} from the checkpoint (not --backbone {args.backbone})"
+    progress = Progress(epoch=done, global_step=int(ckpt.get("global_step", 0)),
+                        best=float(ckpt.get("best_metric", -math.inf)), last_saved=args.resume)
+    # run_id: None for checkpoints written before runs had ids
+    return Start(model, text, ckpt.get("run_id"), progress, ckpt.get("optimizer"), ckpt.get("scaler"))
+
+
+def place_model(model: nn.Module, device: torch.device, sync_bn: bool, channels_last: bool) -> nn.Module:
+    """The model on its device, with SyncBatchNorm and channels_last when asked for. Both keep the same
+    parameters, so the optimiser and the checkpoints are unchanged."""
+    model.to(device)
+    if sync_bn:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def claim_out_dir(args, run_id: str | None, main_process: bool, world: int, device, stack: ExitStack) -> bool:
+    """Make --out this run's: writable, locked for the run's lifetime, and holding no other run's
+    checkpoints (unless --overwrite). Checked by rank 0; every rank stops when it refuses. Returns whether
+    another run's best_tnet.pth is there (to be replaced at the first save)."""
+    out = Path(args.out)
+    refusal, foreign_best = None, False
+    if main_process:
+        try:
+            check_writable_dir(out, "--out")
+            stack.enter_context(RunLock(out))
+            foreign_best = check_out_dir(out, args.resume, run_id, args.overwrite)
+        except (TrainError, OSError) as exc:
+            refusal = exc
+    if world > 1 and all_reduce_sum([float(refusal is not None)], device)[0]:
+        raise refusal or TrainError(f"--out {out}: refused by rank 0")
+    if refusal is not None:
+        raise refusal
+    return foreign_best
+
+
+# ---------------------------------------------------------------------------------------- one epoch
+def get_lr(step: int, total_steps: float, base_lr: float, cosine: bool) -> float:
+    """The learning rate of optimiser step ``step`` (0-based): constant, or cosine-decayed from ``base_lr`` to 0
+    over ``total_steps``. From the step count, so a resumed run (even with other --epochs) continues the curve."""
+    if not cosine:
+        return base_lr
+    return base_lr * 0.5 * (1 + math.cos(math.pi * min(step / total_steps, 1.0)))
+
+
+@dataclass
+class EpochResult:
+    loss: float          # mean training loss over all processes
+    batch: dict | None   # the last batch, and its predicted classes, for the image grid
+    pred: torch.Tensor | None
+    whole_epoch: bool    # False when --max-steps cut it short
+
+
+def train_epoch(run: Run, epoch: int) -> EpochResult:
+    """One pass over the training data (or up to --max-steps): for each batch the forward pass under
+    autocast, the loss, the learning rate of the step and the optimiser step."""
+    args, progress = run.args, run.progress
+    meter = AverageMeter()
+    bar = tqdm(run.train_loader, desc=f"epoch {epoch}/{args.epochs}", disable=not run.main_process,
+               dynamic_ncols=True, unit="batch")
+    batch, logits, steps = None, None, 0
+    for batch in bar:
+        image, target = batch_to(batch, run.device, args.channels_last)
+        with autocast(run.device, args.amp):
+            logits = run.model(image)
+        loss = run.criterion(logits, target)
+        if not torch.isfinite(loss):
+            raise diverged(run, loss, epoch)
+        for group in run.optimizer.param_groups:
+            group["lr"] = get_lr(progress.global_step, run.total_steps, args.lr, args.cosine)
+        optimizer_step(loss, run.optimizer, run.scaler)
+        progress.global_step += 1
+        steps += 1
+        meter.update(loss.item(), image.shape[0])
+        if run.main_process:
+            bar.set_postfix(loss=f"{meter.avg:.4f}")
+            run.writer.add_scalar("train/loss_step", loss.item(), progress.global_step)
+        if max_steps_reached(run):
+            break
+    total, count = all_reduce_sum([meter.sum, meter.count], run.device)
+    pred = logits.detach().argmax(1) if batch is not None else None
+    return EpochResult(total / max(count, 1), batch, pred, steps == len(run.train_loader))
+
+
+def batch_to(batch: dict, device: torch.device, channels_last: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(image, target trimap classes) of a batch, on the device."""
+    image = batch["image"].to(device, non_blocking=True)
+    if channels_last:
+        image = image.contiguous(memory_format=torch.channels_last)
+    return image, batch["trimap"].to(device, non_blocking=True)
+
+
+def max_steps_reached(run: Run) -> bool:
+    return bool(run.args.max_steps) and run.progress.global_step >= run.args.max_steps
+
+
+def diverged(run: Run, loss: torch.Tensor, epoch: int) -> TrainError:
+    """The error of a NaN or infinite loss, naming the last good checkpoint to resume from."""
+    last = run.progress.last_saved
+    where = f"the last good checkpoint is {last} (resume with --resume {last})" if last else "no checkpoint was saved yet"
+    return TrainError(f"the loss became {loss.item()} at epoch {epoch}, step {run.progress.global_step + 1}: "
+                      f"lower --lr{' or drop --amp' if run.args.amp else ''}; {where}")
+
+
+# ---------------------------------------------------------------------------------------- validation
+@torch.no_grad()
+def validate(model, loader, device, args) -> tuple[dict, tuple]:
+    """Trimap metrics over the validation lists, and the person-mask IoU (predicted foreground + unknown
+    against alpha ≥ 0.5); returns (summary, one batch for the image grid)."""
+    model.eval()
+    cm, person = ConfusionMatrix(3), ConfusionMatrix(2)
+    shown = None
+    for batch in loader:
+        image, _ = batch_to(batch, device, args.channels_last)
+        with autocast(device, args.amp):
+            pred = model(image).argmax(1)
+        cm.update(pred, batch["trimap"])
+        person.update(pred.cpu() > 0, batch["alpha"] >= 0.5)
+        if shown is None:
+            shown = (batch["image"], pred.cpu(), batch["trimap"])
+    for m in (cm, person):
+        n = m.num_classes
+        m.matrix = torch.tensor(all_reduce_sum(m.matrix.flatten().tolist(), device), dtype=torch.int64).view(n, n)
+    model.train()
+    return {**cm.summary(), "person_IoU": float(person.iou()[1])}, shown
+
+
+def validate_all(model, loaders: dict, device, args) -> tuple[dict, tuple]:
+    """:func:`validate` on each validation set. With one set its metrics keep their plain names; with
+    several they are ``<name>/<metric>``, plus each metric's mean over the sets under its plain name
+    (what picks the best checkpoint, so no set is ignored)."""
+    results, shown = {}, None
+    for name, loader in loaders.items():
+        summary, batch = validate(model, loader, device, args)
+        results[name] = summary
+        shown = shown or batch
+    if len(results) == 1:
+        return next(iter(results.values())), shown
+    merged = {f"{name}/{k}": v for name, summary in results.items() for k, v in summary.items()}
+    keys = next(iter(results.values())).keys()
+    merged.update({k: sum(r[k] for r in results.values()) / len(results) for k in keys})
+    return merged, shown
+
+
+# ------------------------------------------------------------------------------------------- logging
+def open_writer(args, backbone: str):
+    from torch.utils.tensorboard import SummaryWriter
+
+    run_name = args.run_name or f"{'+'.join(args.dataname)}-{backbone}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return SummaryWriter(str(Path(args.logdir) / run_name))
+
+
+def announce(run: Run, mode: str, described: str, distributed: bool) -> None:
+    """What is trained where, from what, on how much data."""
+    args = run.args
+    print(f"TNet({unwrap(run.model).arch['backbone']}) on {mode}; {described}")
+    print(f"train: {len(run.train_loader.dataset)} samples, {len(run.train_loader)} steps/epoch; "
+          f"val: {sum(len(v.dataset) for v in run.val_loaders.values())} samples; TensorBoard: {run.writer.log_dir}")
+    if not run.val_loaders:
+        print("  no validation lists (<dataname>_val_*.json): best_tnet.pth follows the training loss")
+    if args.sync_bn and not distributed:
+        print("  --sync-bn has no effect in a single process (it needs torchrun)")
+
+
+def log_epoch(run: Run, epoch: int, result: EpochResult, summary: dict, shown) -> None:
+    """The epoch's scalars (loss, learning rate, validation metrics) and image grids in TensorBoard."""
+    writer, n = run.writer, run.args.log_images
+    writer.add_scalar("train/loss_epoch", result.loss, epoch)
+    writer.add_scalar("train/lr", run.optimizer.param_groups[0]["lr"], epoch)
+    for key, value in summary.items():
+        writer.add_scalar(f"val/{key}", value, epoch)
+    if n and result.batch is not None:
+        log_images(writer, "train", result.batch["image"], result.pred.cpu(), result.batch["trimap"], epoch, n)
+        if shown is not None:
+            log_images(writer, "val", *shown, epoch, n)
+    writer.flush()
+
+
+def log_images(writer, tag: str, images, pred, truth, step: int, n: int) -> None:
+    """Three grids: the input, the predicted trimap and the true trimap (0/128/255 shown as grey levels)."""
+    import torchvision.utils as vutils
+    n = min(n, images.shape[0])
+    writer.add_image(f"{tag}/input", vutils.make_grid(tensor_to_image(images[:n].float()), nrow=n), step)
+    for name, classes in (("predicted_trimap", pred), ("true_trimap", truth)):
+        grey = classes[:n].reshape(n, 1, *classes.shape[-2:]).float() / 2
+        writer.add_image(f"{tag}/{name}", vutils.make_grid(grey, nrow=n), step)
+
+
+# -------------------------------------------------------------------------------------------- saving
+def save(run: Run, completed: int, improved: bool) -> None:
+    """checkpoint_tnet.pth after every epoch; best_tnet.pth when validation improved. best_tnet.pth only
+    ever holds a model of this run: another run's (kept until now by --overwrite) goes at the first save."""
+    progress = run.progress
+    progress.epoch = completed
+    state = checkpoint_state(run.model, run.optimizer, run.scaler, completed, progress.best, progress.global_step,
+                             run.args, run.run_id)
+    save_checkpoint(state, run.out / CHECKPOINT)
+    progress.last_saved = str(run.out / CHECKPOINT)
+    if improved:
+        save_checkpoint(state, run.out / BEST)
+    elif progress.foreign_best:
+        (run.out / BEST).unlink(missing_ok=True)
+    progress.foreign_best = False
+
+
+def save_interrupted(run: Run) -> None:
+    """After Ctrl-C: the steps since the last finished epoch are kept, but that epoch is not counted as
+    done (resuming repeats it)."""
+    progress = run.progress
+    save_checkpoint(checkpoint_state(run.model, run.optimizer, run.scaler, progress.epoch, progress.best,
+                                     progress.global_step, run.args, run.run_id, interrupted=True), run.out / CHECKPOINT)
+    if progress.foreign_best:  # --overwrite: the folder holds this run only
+        (run.out / BEST).unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------------------------------------- data
 def make_loaders(args, rank: int, world: int, pin: bool):
     """Training loader over every --dataname (each --repeat times), and one validation loader per name
     that has ``<name>_val`` lists: {name: loader}."""
@@ -210,7 +603,7 @@ def make_loaders(args, rank: int, world: int, pin: bool):
     for name, ds in zip(args.dataname, sets):
         if len(ds) == 0:
             raise TrainError(f"the list {list_paths(args.data_dir, name)['img']} is empty")
-    transforms = build_train_transforms(args, sets)
+    transforms = recipe_transforms(vars(args), sets)
     for ds in sets:
         ds.transforms = transforms
     repeats = args.repeat or [1] * len(sets)
@@ -231,278 +624,11 @@ def make_loaders(args, rank: int, world: int, pin: bool):
     return train_loader, val_loaders, sampler
 
 
-def validate_all(model, loaders: dict, device, args) -> tuple[dict, tuple]:
-    """:func:`validate` on each validation set. With one set its metrics keep their plain names; with
-    several they are ``<name>/<metric>``, plus each metric's mean over the sets under its plain name
-    (what picks the best checkpoint, so no set is ignored)."""
-    results, shown = {}, None
-    for name, loader in loaders.items():
-        summary, batch = validate(model, loader, device, args)
-        results[name] = summary
-        shown = shown or batch
-    if len(results) == 1:
-        return next(iter(results.values())), shown
-    merged = {f"{name}/{k}": v for name, summary in results.items() for k, v in summary.items()}
-    keys = next(iter(results.values())).keys()
-    merged.update({k: sum(r[k] for r in results.values()) / len(results) for k in keys})
-    return merged, shown
-
-
-@torch.no_grad()
-def validate(model, loader, device, args) -> tuple[dict, tuple]:
-    """Trimap metrics over the validation lists, and the person-mask IoU (predicted foreground + unknown
-    against alpha ≥ 0.5); returns (summary, one batch for the image grid)."""
-    model.eval()
-    cm, person = ConfusionMatrix(3), ConfusionMatrix(2)
-    shown = None
-    for batch in loader:
-        image = batch["image"].to(device, non_blocking=True)
-        if args.channels_last:
-            image = image.contiguous(memory_format=torch.channels_last)
-        with autocast(device, args.amp):
-            pred = model(image).argmax(1)
-        cm.update(pred, batch["trimap"])
-        person.update(pred.cpu() > 0, batch["alpha"] >= 0.5)
-        if shown is None:
-            shown = (batch["image"], pred.cpu(), batch["trimap"])
-    for m in (cm, person):
-        n = m.num_classes
-        m.matrix = torch.tensor(all_reduce_sum(m.matrix.flatten().tolist(), device), dtype=torch.int64).view(n, n)
-    model.train()
-    return {**cm.summary(), "person_IoU": float(person.iou()[1])}, shown
-
-
-def log_images(writer, tag: str, images, pred, truth, step: int, n: int) -> None:
-    """Three grids: the input, the predicted trimap and the true trimap (0/128/255 shown as grey levels)."""
-    import torchvision.utils as vutils
-    n = min(n, images.shape[0])
-    writer.add_image(f"{tag}/input", vutils.make_grid(tensor_to_image(images[:n].float()), nrow=n), step)
-    for name, classes in (("predicted_trimap", pred), ("true_trimap", truth)):
-        grey = classes[:n].reshape(n, 1, *classes.shape[-2:]).float() / 2
-        writer.add_image(f"{tag}/{name}", vutils.make_grid(grey, nrow=n), step)
-
-
-def get_lr(step: int, total_steps: float, base_lr: float, cosine: bool) -> float:
-    """The learning rate of optimiser step ``step`` (0-based): constant, or cosine-decayed from ``base_lr`` to 0
-    over ``total_steps``. From the step count, so a resumed run (even with other --epochs) continues the curve."""
-    if not cosine:
-        return base_lr
-    return base_lr * 0.5 * (1 + math.cos(math.pi * min(step / total_steps, 1.0)))
-
-
-def train(args) -> int:
-    with ExitStack() as stack:  # holds the lock on --out for the whole run
-        return _train(args, stack)
-
-
-def _train(args, stack: ExitStack) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    rank, world, local_rank = setup_distributed(args.device)
-    distributed = dist.is_available() and dist.is_initialized()
-    main_process = rank == 0
-    device = torch.device(pick_device(args.device, local_rank if distributed else None))
-    sync_bn = use_sync_bn(args.sync_bn, distributed, device)
-    torch.manual_seed(args.seed + rank)
-    random.seed(args.seed + rank)
-    np.random.seed(args.seed + rank)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-
-    train_loader, val_loaders, sampler = make_loaders(args, rank, world, pin=device.type == "cuda")
-
-    resume, run_id = None, uuid.uuid4().hex[:12]
-    if args.resume:
-        if not Path(args.resume).is_file():
-            raise TrainError(f"--resume {args.resume}: no such file")
-        try:
-            resume = load_checkpoint(args.resume)
-            if not isinstance(resume, dict) or not isinstance(resume.get("model"), dict):
-                raise TrainError(f"--resume {args.resume} is not a training checkpoint (no 'model' state dict)")
-            done = int(resume.get("epoch", 0))
-        except TrainError:
-            raise
-        except Exception as exc:
-            raise TrainError(f"--resume {args.resume} is not a training checkpoint ({type(exc).__name__})") from None
-        if done >= args.epochs:
-            raise TrainError(f"--resume {args.resume} has already trained {done} epochs; pass --epochs above {done}")
-        run_id = resume.get("run_id")  # None for checkpoints written before runs had ids
-
-    # nothing of another run in --out is written over (unless --overwrite); one run at a time per folder
-    out = Path(args.out)
-    refusal, stale_best = None, False
-    if main_process:
-        try:
-            check_writable_dir(out, "--out")
-            stack.enter_context(RunLock(out))
-            stale_best = check_out_dir(out, args.resume, run_id, args.overwrite)
-        except (TrainError, OSError) as exc:
-            refusal = exc
-    if world > 1 and all_reduce_sum([float(refusal is not None)], device)[0]:
-        raise refusal or TrainError(f"--out {out}: refused by rank 0")
-    if refusal is not None:
-        raise refusal
-
-    if resume is not None:
-        try:
-            described = resume if resume.get("arch") is not None else {  # files of the original code: the flags'
-                **resume, "arch": {"backbone": args.backbone, "decoder": args.decoder}}
-            model = tnet_for(described, args.resume)  # the checkpoint's own backbone
-            load_tnet_state(model, resume["model"])
-        except WeightsError as exc:
-            raise TrainError(f"--resume {args.resume}: {exc}") from None
-        init = f"resumed from {args.resume} (epoch {done})"
-        if model.arch["backbone"] != args.backbone:
-            init += f"; backbone {model.arch['backbone']} from the checkpoint (not --backbone {args.backbone})"
-    elif args.init:
-        try:
-            model = load_tnet(args.init).train()
-        except WeightsError as exc:
-            raise TrainError(f"--init: {exc}") from None
-        init = f"initialised from {args.init} (backbone {model.arch['backbone']})"
-    else:
-        model = TNet(backbone=args.backbone, decoder=args.decoder)
-        try:
-            init = load_backbone_weights(model, args.pretrained)
-        except WeightsError as exc:
-            raise TrainError(str(exc)) from None
-    model.to(device)
-    if sync_bn:  # the same parameters in new modules: the optimiser below and the checkpoints are unchanged
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    if args.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.999), weight_decay=args.weight_decay)
-    steps_per_epoch = len(train_loader)
-    total_steps = min(args.max_steps or math.inf, args.epochs * steps_per_epoch)  # the cosine horizon
-    scaler = torch.amp.GradScaler("cuda") if args.amp and device.type == "cuda" else None
-    start_epoch, global_step, best = 1, 0, -math.inf
-    if resume is not None:
-        if "optimizer" in resume:
-            optimizer.load_state_dict(resume["optimizer"])
-        if scaler is not None and resume.get("scaler"):
-            scaler.load_state_dict(resume["scaler"])
-        start_epoch = int(resume.get("epoch", 0)) + 1
-        global_step = int(resume.get("global_step", 0))
-        best = float(resume.get("best_metric", -math.inf))
-
-    if distributed:
-        model = nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if device.type == "cuda" else None)
-        mode = f"DistributedDataParallel over {world} process{'es' if world > 1 else ''}" + (" with SyncBatchNorm" if sync_bn else "")
-    elif device.type == "cuda" and device.index is None and torch.cuda.device_count() > 1:
-        model = nn.DataParallel(model)
-        mode = f"DataParallel over {torch.cuda.device_count()} GPUs"
-    else:
-        mode = str(device)
-    criterion = ClassificationLoss(args.class_weights, args.dice_weight).to(device)
-
-    writer = None
-    last_saved = args.resume  # the newest checkpoint of this run, for the NaN message
-    if main_process:
-        from torch.utils.tensorboard import SummaryWriter
-        run_name = args.run_name or f"{'+'.join(args.dataname)}-{unwrap(model).arch['backbone']}-{time.strftime('%Y%m%d-%H%M%S')}"
-        writer = SummaryWriter(str(Path(args.logdir) / run_name))
-        print(f"TNet({unwrap(model).arch['backbone']}) on {mode}; {init}")
-        print(f"train: {len(train_loader.dataset)} samples, {steps_per_epoch} steps/epoch; "
-              f"val: {sum(len(v.dataset) for v in val_loaders.values())} samples; TensorBoard: {writer.log_dir}")
-        if not val_loaders:
-            print("  no validation lists (<dataname>_val_*.json): best_tnet.pth follows the training loss")
-        if args.sync_bn and not distributed:
-            print("  --sync-bn has no effect in a single process (it needs torchrun)")
-
-    epoch = start_epoch - 1
-    model.train()
-    try:
-        for epoch in range(start_epoch, args.epochs + 1):
-            if sampler is not None:
-                sampler.set_epoch(epoch)
-            meter = AverageMeter()
-            bar = tqdm(train_loader, desc=f"epoch {epoch}/{args.epochs}", disable=not main_process,
-                       dynamic_ncols=True, unit="batch")
-            batch, steps_this_epoch = None, 0
-            for batch in bar:
-                image = batch["image"].to(device, non_blocking=True)
-                target = batch["trimap"].to(device, non_blocking=True)
-                if args.channels_last:
-                    image = image.contiguous(memory_format=torch.channels_last)
-                with autocast(device, args.amp):
-                    logits = model(image)
-                loss = criterion(logits, target)
-                if not torch.isfinite(loss):
-                    where = (f"the last good checkpoint is {last_saved} (resume with --resume {last_saved})"
-                             if last_saved else "no checkpoint was saved yet")
-                    raise TrainError(f"the loss became {loss.item()} at epoch {epoch}, step {global_step + 1}: "
-                                     f"lower --lr{' or drop --amp' if args.amp else ''}; {where}")
-                for group in optimizer.param_groups:
-                    group["lr"] = get_lr(global_step, total_steps, args.lr, args.cosine)
-                optimizer_step(loss, optimizer, scaler)
-                global_step += 1
-                steps_this_epoch += 1
-                meter.update(loss.item(), image.shape[0])
-                if main_process:
-                    bar.set_postfix(loss=f"{meter.avg:.4f}")
-                    writer.add_scalar("train/loss_step", loss.item(), global_step)
-                if args.max_steps and global_step >= args.max_steps:
-                    break
-            pred = logits.detach().argmax(1) if batch is not None else None
-            completed = epoch if steps_this_epoch == steps_per_epoch else epoch - 1
-
-            total, count = all_reduce_sum([meter.sum, meter.count], device)
-            epoch_loss = total / max(count, 1)
-            summary, shown = validate_all(model, val_loaders, device, args) if val_loaders else ({}, None)
-            metric = summary.get("mIoU", -epoch_loss)
-            improved = metric > best
-            best = max(best, metric)
-            if main_process:
-                writer.add_scalar("train/loss_epoch", epoch_loss, epoch)
-                writer.add_scalar("train/lr", optimizer.param_groups[0]["lr"], epoch)
-                for key, value in summary.items():
-                    writer.add_scalar(f"val/{key}", value, epoch)
-                if args.log_images and batch is not None:
-                    log_images(writer, "train", batch["image"], pred.cpu(), batch["trimap"], epoch, args.log_images)
-                    if shown is not None:
-                        log_images(writer, "val", *shown, epoch, args.log_images)
-                writer.flush()
-                # an epoch cut short by --max-steps is not counted as done: a resume repeats it
-                state = checkpoint_state(model, optimizer, scaler, completed, best, global_step, args, run_id)
-                save_checkpoint(state, out / CHECKPOINT)
-                last_saved = str(out / CHECKPOINT)
-                # best_tnet.pth changes only for a better model of this run (another run's: --overwrite)
-                if improved:
-                    save_checkpoint(state, out / BEST)
-                elif stale_best:
-                    (out / BEST).unlink(missing_ok=True)
-                stale_best = False
-                val_text = "  ".join(f"{k} {v:.4f}" for k, v in summary.items())
-                tqdm.write(f"epoch {epoch}: train loss {epoch_loss:.4f}  {val_text}{'  (best)' if improved else ''}")
-            if args.max_steps and global_step >= args.max_steps:
-                if main_process:
-                    print(f"stopped after --max-steps {args.max_steps}")
-                break
-    except KeyboardInterrupt:
-        if main_process:
-            # the interrupted epoch is not counted: resuming repeats it
-            save_checkpoint(checkpoint_state(model, optimizer, scaler, epoch - 1, best, global_step, args, run_id,
-                                             interrupted=True), out / CHECKPOINT)
-            if stale_best:  # --overwrite: the folder holds this run only
-                (out / BEST).unlink(missing_ok=True)
-            print(f"\ninterrupted: checkpoint saved to {out / 'checkpoint_tnet.pth'} (resume with --resume)", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    finally:
-        if writer is not None:
-            writer.close()
-        if distributed and dist.is_initialized():
-            dist.destroy_process_group()
-    if main_process:
-        print(f"done: {out / 'checkpoint_tnet.pth'}" + (f", best {best:.4f} in {out / 'best_tnet.pth'}" if val_loaders else ""))
-    return 0
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     # a user's mistake, a bad list or file, a full disk: one line naming the file (a DataLoader worker's
     # error included), never a traceback unless --debug
-    return guarded("train.py", lambda: train(args), (TrainError, WeightsError, ValueError), args.debug)
+    return guarded("train.py", lambda: train(args), (ValueError,), args.debug)
 
 
 if __name__ == "__main__":
