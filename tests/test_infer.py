@@ -464,7 +464,7 @@ def person_checkpoint(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     m = TNet("mobilenetv3")
     with torch.no_grad():
-        m.backbone.final.bias.copy_(torch.tensor([0.0, 0.0, 50.0]))
+        m.pspnet.final.bias.copy_(torch.tensor([0.0, 0.0, 50.0]))
     path = tmp_path_factory.mktemp("person_ckpt") / "tnet.pth"
     save_checkpoint({"arch": m.arch, "model": m.state_dict()}, path)
     return path
