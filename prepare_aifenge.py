@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Convert raw AiFenGe / AISegment portraits into img/, alpha/, trimap/ folders and JSON lists (SPEC §2).
+"""Convert raw AiFenGe / AISegment portraits into img/, alpha/, trimap/ folders and JSON lists for train.py.
 
 Two raw layouts are recognised from the folder:
   * AISegment "Matting_Human_Half": clip_img/<group>/clip_<nn>/<name>.jpg + matting/<group>/matting_<nn>/<name>.png

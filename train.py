@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Train the PSPNet trimap network (TNet) on lists made by prepare_aifenge.py (SPEC §5).
+"""Train the trimap network (TNet) on lists made by prepare_aifenge.py.
 
   python train.py --dataname aifenge                       # one GPU, or all GPUs with DataParallel, or the CPU
   torchrun --nproc_per_node 4 train.py --dataname aifenge  # DistributedDataParallel, one process per GPU
@@ -77,7 +77,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="range of the random rescale factor (default: 0.75 1.25)")
     d.add_argument("--crop-prob", type=float, default=0.5, help="probability of a random patch crop instead of resizing the "
                    "whole image to the patch (default: %(default)s)")
-    d.add_argument("--no-vflip", action="store_true", help="disable the random vertical flip (on in the original)")
+    d.add_argument("--no-vflip", action="store_true", help="disable the random vertical flip (on by default: it doubles "
+                   "the poses seen; ID-photo recipes turn it off, as their photos are upright)")
     a = p.add_argument_group("extra augmentations (off by default; the compact recipe turns them on)")
     a.add_argument("--portrait-crop-prob", type=float, default=0.0, help="probability of a head-and-shoulders crop framed like an ID-photo input")
     a.add_argument("--rotate-prob", type=float, default=0.0, help="probability of a small rotation (see --rotate-degrees)")
@@ -103,7 +104,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     o.add_argument("--class-weights", type=float, nargs=3, metavar=("BG", "UNKNOWN", "FG"), help="cross-entropy class weights")
     o.add_argument("--dice-weight", type=float, default=0.0, help="add this weight × the soft Dice loss over the 3 classes to the "
                    "cross-entropy (0 = cross-entropy only, the design's loss)")
-    o.add_argument("--cosine", action="store_true", help="cosine learning-rate decay over the run (default: constant, as the original)")
+    o.add_argument("--cosine", action="store_true", help="cosine learning-rate decay over the run (default: constant)")
     o.add_argument("--max-steps", type=int, default=0, help="stop after this many optimiser steps in total (smoke runs; 0 = no limit)")
     r = p.add_argument_group("run")
     r.add_argument("--device", default="auto", help="'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N' (default: %(default)s)")
@@ -181,7 +182,7 @@ from torch.utils.data import ConcatDataset, DataLoader  # noqa: E402
 from torch.utils.data.distributed import DistributedSampler  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from core.checkpoints import (BEST, CHECKPOINT, RunLock, check_out_dir, checkpoint_state,  # noqa: E402,F401
+from core.checkpoints import (BEST, CHECKPOINT, RunLock, check_out_dir, checkpoint_state,  # noqa: E402
                               load_checkpoint, save_checkpoint)
 from core.metrics import AverageMeter, ConfusionMatrix  # noqa: E402
 from core.runtime import (all_reduce_sum, autocast, grad_scaler, is_distributed, optimizer_step, parallelize,  # noqa: E402
@@ -250,6 +251,8 @@ class Run:
 
 
 def prepare_run(args, rank: int, world: int, local_rank: int | None, stack: ExitStack) -> Run:
+    """Everything before the first step: the device, seeds, data loaders, the model and its start state,
+    the output folder, the optimiser and scaler, the parallel wrapping, and (rank 0) TensorBoard."""
     distributed = is_distributed()
     device = torch.device(pick_device(args.device, local_rank if distributed else None))
     sync_bn = use_sync_bn(args.sync_bn, distributed, device)
@@ -276,6 +279,8 @@ def prepare_run(args, rank: int, world: int, local_rank: int | None, stack: Exit
 
 
 def run_epochs(run: Run) -> int:
+    """The epochs from where the run starts to --epochs (or --max-steps): each trains, validates, logs and
+    saves. Returns the exit code: 0, or 130 after Ctrl-C (with a checkpoint saved)."""
     args, progress = run.args, run.progress
     run.model.train()
     try:
