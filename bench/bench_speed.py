@@ -41,6 +41,8 @@ from common import PFCN, REPO, emit, note, synthetic_portrait
 HELP_SCRIPTS = ("infer.py", "prepare_aifenge.py", "evaluate.py", "train.py")
 PARTS = ("help", "first_run", "later_run", "in_process", "batch")
 
+# Run by a child interpreter inside the measured tree (this checkout, or an older commit exported by --before), so
+# it uses that tree's own infer.py: the figure is infer.py's per-photo time, whatever version it is.
 IN_PROCESS = r"""
 import json, os, statistics, sys, time
 from pathlib import Path
