@@ -23,26 +23,13 @@ from pathlib import Path
 from cli import OneLineParser, guarded
 from core.checkpoints import save_checkpoint
 
-from .tnet import TNet
-from .weights import WeightsError, _torch_load, _unwrap_state, load_tnet_state, tnet_for
+from .weights import WeightsError, read_tnet
 
 RECIPE_KEYS = ("config", "backbone", "decoder", "pretrained", "patch", "batch_size", "epochs", "lr", "weight_decay",
                "cosine", "dice_weight", "class_weights", "scale_prob", "scale_range", "crop_prob", "no_vflip",
                "portrait_crop_prob", "rotate_prob", "rotate_degrees", "bg_prob", "color_prob", "blur_prob", "noise_prob",
                "jpeg_prob", "dataname", "repeat", "seed", "amp", "channels_last")
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "astronaut.jpg"
-
-
-def load_checkpoint_model(src: str | os.PathLike) -> tuple[TNet, dict]:
-    """The TNet of a checkpoint or weights file (float32) and the file's contents."""
-    obj = _torch_load(src)
-    try:
-        state = _unwrap_state(obj)
-    except WeightsError as exc:
-        raise WeightsError(f"{src}: {exc}") from None
-    model = tnet_for(obj, src)
-    load_tnet_state(model, state)  # refuse a file that does not fit before writing anything
-    return model, obj
 
 
 def checkpoint_meta(obj: dict, dtype: str, input_size: int | None = None) -> dict:
@@ -60,7 +47,7 @@ def checkpoint_meta(obj: dict, dtype: str, input_size: int | None = None) -> dic
 
 def export_tnet(src: str | os.PathLike, dst: str | os.PathLike, half: bool = True, input_size: int | None = None) -> dict:
     """Write the weights file ``dst`` from the checkpoint ``src``; returns its ``meta``."""
-    model, obj = load_checkpoint_model(src)
+    model, obj = read_tnet(src)  # a file that does not fit is refused before anything is written
     weights = {k: v.half() if half and v.is_floating_point() else v for k, v in model.state_dict().items()}
     meta = checkpoint_meta(obj, "float16" if half else "float32", input_size)
     save_checkpoint({"arch": model.arch, "model": weights, "meta": meta}, dst)
@@ -81,7 +68,7 @@ def export_tnet_onnx(src: str | os.PathLike, dst: str | os.PathLike, size: int, 
         if image is None:
             raise WeightsError(f"--check-images: cannot read {path}")
         images.append(image)
-    model, obj = load_checkpoint_model(src)
+    model, obj = read_tnet(src)
     meta = checkpoint_meta(obj, "float32", size)
     size = meta.setdefault("input_size", 400)
     export_onnx(model, dst, size, meta)

@@ -184,6 +184,22 @@ def load_tnet_state(model: TNet, state: dict) -> None:
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
 
 
+def read_tnet(path: str | os.PathLike) -> tuple[TNet, object]:
+    """The TNet of a checkpoint or weights file (float32, on the CPU, as constructed) and the file's loaded
+    contents; a WeightsError naming ``path`` when the file can't be read or does not fit."""
+    obj = _torch_load(path)
+    try:
+        state = _unwrap_state(obj)
+    except WeightsError as exc:
+        raise WeightsError(f"{path}: {exc}") from None
+    model = tnet_for(obj, path)
+    try:
+        load_tnet_state(model, state)
+    except WeightsError as exc:
+        raise WeightsError(f"{path}: {exc}") from None
+    return model, obj
+
+
 def load_tnet(path: str | os.PathLike, device: str | torch.device = "cpu") -> TNet:
     """A TNet ready for inference (eval mode) from a checkpoint written by train.py or a shipped weights file
     — or, for a ``.onnx`` file, an :class:`models.onnx_model.OnnxTNet` that runs it with onnxruntime.
@@ -195,16 +211,7 @@ def load_tnet(path: str | os.PathLike, device: str | torch.device = "cpu") -> TN
         from .onnx_model import OnnxTNet
 
         return OnnxTNet(path, device).eval()
-    obj = _torch_load(path)
-    try:
-        state = _unwrap_state(obj)
-    except WeightsError as exc:
-        raise WeightsError(f"{path}: {exc}") from None
-    model = tnet_for(obj, path)
-    try:
-        load_tnet_state(model, state)
-    except WeightsError as exc:
-        raise WeightsError(f"{path}: {exc}") from None
+    model, obj = read_tnet(path)
     meta = obj.get("meta") if isinstance(obj, dict) else None
     model.meta = meta if isinstance(meta, dict) else {}   # e.g. the input size it was trained for
     return model.to(device).eval()
