@@ -104,7 +104,8 @@ def run(args, parser) -> int:
     import uvicorn
 
     from idphoto.server import ServerConfig, create_app
-    from infer import load_model, pick_device
+    from core.runtime import pick_device
+    from idphoto.service import load_model
 
     try:
         device = pick_device(options.device)

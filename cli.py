@@ -1,7 +1,6 @@
-"""Command-line conventions shared by the scripts: exit codes, one-line errors, devices, output folders.
+"""Command-line conventions shared by the scripts: exit codes, one-line errors, the error guard, output folders.
 
-Kept free of heavy imports so that ``--help`` and argument mistakes answer at once (torch is imported
-only inside :func:`resolve_device`).
+Kept free of heavy imports so that ``--help`` and argument mistakes answer at once.
 """
 from __future__ import annotations
 
@@ -13,6 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+from core.errors import UserError
+
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
@@ -21,10 +22,6 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
-
-
-class DeviceUnavailable(RuntimeError):
-    """A well-formed --device that this machine does not have (exit 1, like any other unmet requirement)."""
 
 
 def one_line(exc: BaseException) -> str:
@@ -44,25 +41,6 @@ def describe_os_error(exc: OSError) -> str:
     """``path: reason`` for an OS error (reason alone when it names no file)."""
     reason = exc.strerror or one_line(exc)
     return f"{exc.filename}: {reason}" if exc.filename else reason
-
-
-def resolve_device(name: str) -> str:
-    """``auto`` → ``cuda`` when available, else ``cpu``. A name torch does not parse is a ValueError (a usage
-    mistake, exit 2); a CUDA device this machine lacks is :class:`DeviceUnavailable` (exit 1)."""
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise ValueError(f"--device: not a torch device: {name!r} (use auto, cpu, cuda or cuda:N)") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise DeviceUnavailable(f"--device {name}: no CUDA device is available here (use --device cpu)")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise DeviceUnavailable(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    return name
 
 
 def check_writable_dir(path: str | os.PathLike, flag: str = "--out-dir") -> None:
@@ -95,14 +73,14 @@ def check_writable_dir(path: str | os.PathLike, flag: str = "--out-dir") -> None
 def guarded(prog: str, run: Callable[[], int], user_errors: tuple = (), debug: bool = False,
             interrupted: str = "interrupted") -> int:
     """Run a command's body; turn every failure into one line on stderr and an exit code (never a traceback,
-    unless ``debug``): a user mistake (``user_errors``, :class:`DeviceUnavailable`) or an OS error → 1,
-    Ctrl-C → 130."""
+    unless ``debug``): a user mistake (any :class:`core.errors.UserError`, and the script's own
+    ``user_errors`` such as a bad list's ValueError) or an OS error → 1, Ctrl-C → 130."""
     try:
         return run()
     except KeyboardInterrupt:
         print(f"{prog}: {interrupted}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (DeviceUnavailable, *user_errors) as exc:
+    except (UserError, *user_errors) as exc:
         print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_ERROR
     except OSError as exc:  # e.g. the output folder can't be written, a full disk

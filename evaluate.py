@@ -15,28 +15,16 @@ table. Usage mistakes are reported in one line with a non-zero exit.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
-import math
 import sys
 import time
-import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
-from cli import EXIT_ERROR, EXIT_OK, OneLineParser, check_writable_dir, guarded, resolve_device
+from cli import EXIT_ERROR, EXIT_OK, OneLineParser, check_writable_dir, guarded
+from core.errors import EvalError
+from core.evaluation import (SOFT_MIN_SHARE, evaluate_samples, format_table, samples_from_folders,
+                             samples_from_lists, write_outputs)
+from core.runtime import pick_device, set_threads
 from idphoto.options import IDPhotoOptions, OptionsError  # light: no torch yet
-
-SOFT_MIN_SHARE = 0.01  # share of 0 < α < 255 pixels above which a ground truth counts as a soft matte
-CSV_FIELDS = ["name", "width", "height", "soft_gt", "trimap_mIoU", "trimap_acc", "trimap_IoU_bg",
-              "trimap_IoU_unknown", "trimap_IoU_fg", "trimap_refined_mIoU", "iou_tnet", "iou_alpha",
-              "sad", "mse", "grad", "conn", "t_read", "t_trimap", "t_alpha", "t_metrics"]
-
-
-class EvalError(Exception):
-    """A problem the user can fix (missing checkpoint or data, unmatched files); the message is one line."""
-
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,330 +86,78 @@ def check_args(args, parser) -> None:
         parser.error("--soft-min-share must be between 0 and 1")
 
 
-# ---------------------------------------------------------------------------------------------- samples
-@dataclass
-class Sample:
-    name: str
-    image: Path
-    alpha: Path
-    trimap: Path | None = None  # the data set's own GT trimap (lists); None: built from the alpha
-
-
-def samples_from_lists(data_dir: Path, dataname: str) -> list[Sample]:
-    from datasets import read_lists
-
-    try:
-        lists = read_lists(data_dir, dataname)  # its errors name the list file (and the entry)
-    except (FileNotFoundError, ValueError) as exc:
-        raise EvalError(str(exc)) from None
-    return [Sample(i.stem, i, a, t) for i, a, t in zip(lists["img"], lists["alpha"], lists["trimap"])]
-
-
-def _shorten(names: list[str], n: int = 5) -> str:
-    return ", ".join(names[:n]) + (f", … ({len(names) - n} more)" if len(names) > n else "")
-
-
-def samples_from_folders(images: Path, masks: Path, skip_unmatched: bool) -> tuple[list[Sample], list[str]]:
-    """Photo/mask pairs by file stem; returns (samples, notes about unmatched files)."""
-    from idphoto import IDPhotoError, list_images
-
-    try:
-        photos, _ = list_images(images)
-        mask_files, _ = list_images(masks)
-    except IDPhotoError as exc:
-        raise EvalError(str(exc)) from None
-    if not photos:
-        raise EvalError(f"{images}: no images (.jpg .png .webp .bmp .tif) in this folder")
-    if not mask_files:
-        raise EvalError(f"{masks}: no masks (.png .jpg .bmp .tif …) in this folder")
-    by_stem = {}
-    for m in mask_files:
-        by_stem.setdefault(m.stem, m)
-    photo_stems = {p.stem for p in photos}
-    samples = [Sample(p.stem, p, by_stem[p.stem]) for p in photos if p.stem in by_stem]
-    no_mask = [p.name for p in photos if p.stem not in by_stem]
-    no_photo = [m.name for m in mask_files if m.stem not in photo_stems]
-    notes = []
-    if no_mask:
-        notes.append(f"{len(no_mask)} photo(s) in {images} without a mask: {_shorten(no_mask)}")
-    if no_photo:
-        notes.append(f"{len(no_photo)} mask(s) in {masks} without a photo: {_shorten(no_photo)}")
-    if not samples:
-        raise EvalError(f"no photo in {images} has a mask of the same name in {masks}")
-    if notes and not skip_unmatched:
-        raise EvalError("; ".join(notes) + f" — pass --skip-unmatched to evaluate the {len(samples)} matched pair(s)")
-    return samples, notes
-
-
-# ------------------------------------------------------------------------------------------ ground truth
-def read_ground_truth(path: Path, shape: tuple[int, int]):
-    """GT alpha as H×W uint8 0–255 at the photo's size: a mask, a grayscale matte or an RGBA cut-out's alpha.
-
-    A 0/1 mask is scaled to 0/255; a ground truth of another size is resized (nearest neighbour when it is
-    binary, so it stays binary; bilinear for a soft matte). Returns (alpha, resized?).
-    """
-    import cv2
-    import numpy as np
-
-    from utils import read_image
-
-    gt = read_image(path, cv2.IMREAD_UNCHANGED)
-    if gt is None:
-        raise EvalError(f"{path}: cannot read the ground truth")
-    if gt.ndim == 3:
-        gt = gt[..., 3] if gt.shape[2] == 4 else cv2.cvtColor(gt[..., :3], cv2.COLOR_BGR2GRAY)
-    if gt.dtype == np.uint16:
-        gt = (gt.astype(np.float64) / 257.0).round().astype(np.uint8)
-    elif gt.dtype != np.uint8:
-        raise EvalError(f"{path}: unsupported ground-truth type {gt.dtype}")
-    if gt.max() == 1:
-        gt = gt * np.uint8(255)
-    resized = gt.shape != shape
-    if resized:
-        binary = np.isin(gt, (0, 255)).all()
-        gt = cv2.resize(gt, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST if binary else cv2.INTER_LINEAR)
-    return gt, resized
-
-
-# ------------------------------------------------------------------------------------------- evaluation
-def evaluate_one(sample: Sample, model, args, device) -> tuple[dict, "object", "object"]:
-    """Metrics of one sample; returns (CSV row, the 3×3 trimap confusion matrices of TNet's argmax trimap
-    and of the refined trimap)."""
-    import cv2
-    import torch
-
-    from idphoto import estimate_alpha, predict_trimap_pair
-    from idphoto.pipeline import model_input_size
-    from matting_metrics import mask_iou, matting_errors, soft_share
-    from utils import ConfusionMatrix, make_trimap, read_image, trimap_to_classes
-
-    t0 = time.perf_counter()
-    image = read_image(sample.image, cv2.IMREAD_COLOR)
-    if image is None:
-        raise EvalError(f"{sample.image}: cannot read the photo")
-    h, w = image.shape[:2]
-    gt, resized = read_ground_truth(sample.alpha, (h, w))
-    if sample.trimap is not None:
-        gt_trimap = read_image(sample.trimap, cv2.IMREAD_GRAYSCALE)
-        if gt_trimap is None:
-            raise EvalError(f"{sample.trimap}: cannot read the ground-truth trimap")
-        if gt_trimap.shape != (h, w):
-            gt_trimap = cv2.resize(gt_trimap, (w, h), interpolation=cv2.INTER_NEAREST)
-    else:
-        gt_trimap = make_trimap(gt)
-    t1 = time.perf_counter()
-    # TNet's own trimap is scored; the refined one (wider unknown band) is what the matting gets, as in infer.py
-    raw, trimap = predict_trimap_pair(model, image, args.input_size or model_input_size(model), device,
-                                      args.refine_kernel, flip=args.tta == "flip")
-    t2 = time.perf_counter()
-    alpha = None
-    if not args.no_matting:
-        alpha = estimate_alpha(image, trimap, args.matting, args.max_side or None)
-    t3 = time.perf_counter()
-
-    gt_classes = torch.from_numpy(trimap_to_classes(gt_trimap))
-    cm, cm_refined = ConfusionMatrix(3), ConfusionMatrix(3)
-    cm.update(torch.from_numpy(trimap_to_classes(raw)), gt_classes)
-    cm_refined.update(torch.from_numpy(trimap_to_classes(trimap)), gt_classes)
-    tri = cm.summary()
-    gt_mask = gt >= 128
-    soft = soft_share(gt) >= args.soft_min_share
-    row = {"name": sample.name, "width": w, "height": h, "soft_gt": int(soft),
-           "trimap_mIoU": tri["mIoU"], "trimap_acc": tri["pixel_acc"], "trimap_IoU_bg": tri["IoU_bg"],
-           "trimap_IoU_unknown": tri["IoU_unknown"], "trimap_IoU_fg": tri["IoU_fg"],
-           "trimap_refined_mIoU": cm_refined.mean_iou(), "iou_tnet": mask_iou(raw >= 128, gt_mask),
-           "iou_alpha": None,
-           "sad": None, "mse": None, "grad": None, "conn": None, "_gt_resized": resized}
-    if alpha is not None:
-        row["iou_alpha"] = mask_iou(alpha >= 0.5, gt_mask)
-        if soft:
-            row.update(matting_errors(alpha, gt, gt_trimap == 128))
-    t4 = time.perf_counter()
-    row.update(t_read=t1 - t0, t_trimap=t2 - t1, t_alpha=(t3 - t2) if alpha is not None else None, t_metrics=t4 - t3)
-    return row, cm, cm_refined
-
-
-def _mean(values) -> float | None:
-    vals = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    return sum(vals) / len(vals) if vals else None
-
-
-def _clean(obj):
-    """JSON-safe: NaN/inf → null (strict JSON has no NaN)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    return obj
-
-
-def summarise(rows: list[dict], total_cm, total_cm_refined, args, meta: dict) -> dict:
-    soft_rows = [r for r in rows if r["sad"] is not None]
-    matting = {"images": len(soft_rows),
-               "region": "unknown band (128) of the ground-truth trimap",
-               "units": "SAD, Grad and Conn in thousands (sum / 1000); MSE per pixel of the region, alpha in [0, 1]",
-               **{k: _mean(r[k] for r in soft_rows) for k in ("sad", "mse", "grad", "conn")}}
-    if args.no_matting:
-        matting["skipped"] = "--no-matting"
-    elif not soft_rows:
-        matting["skipped"] = (f"the ground truth is binary (fewer than {args.soft_min_share:.1%} of the pixels "
-                              f"strictly between 0 and 255): no matting errors")
-    elif len(soft_rows) < len(rows):
-        matting["note"] = f"{len(rows) - len(soft_rows)} image(s) with a binary ground truth are left out"
-    stages = ("t_read", "t_trimap", "t_alpha", "t_metrics")
-    return _clean({
-        **meta,
-        "images": len(rows),
-        "gt_resized": sum(bool(r["_gt_resized"]) for r in rows),
-        "trimap": {"scored": "TNet's argmax trimap, before the erode/dilate refinement",
-                   "pooled": total_cm.summary(),  # over all pixels of all images
-                   "mean_per_image": {k: _mean(r[f"trimap_{k}"] for r in rows)
-                                      for k in ("mIoU", "acc", "IoU_bg", "IoU_unknown", "IoU_fg")},
-                   "refined_mIoU": {"pooled": total_cm_refined.mean_iou(),
-                                    "mean_per_image": _mean(r["trimap_refined_mIoU"] for r in rows),
-                                    "refine_kernel": args.refine_kernel}},
-        "person_iou": {"tnet_fg_unknown": _mean(r["iou_tnet"] for r in rows),  # of the argmax trimap
-                       "alpha_ge_0.5": _mean(r["iou_alpha"] for r in rows),
-                       "gt_mask": "GT alpha >= 128"},
-        "matting": matting,
-        "seconds_per_image": {k[2:]: _mean(r[k] for r in rows) for k in stages},
-    })
-
-
-def format_table(s: dict) -> str:
-    def f(v, fmt=".4f"):
-        return "—" if v is None else format(v, fmt)
-
-    pooled, per, refined = s["trimap"]["pooled"], s["trimap"]["mean_per_image"], s["trimap"]["refined_mIoU"]
-    m, iou, t = s["matting"], s["person_iou"], s["seconds_per_image"]
-    lines = [
-        f"{s['images']} image(s) of {s['data']}; checkpoint {s['checkpoint']} ({s['backbone']}); device {s['device']}",
-        f"{'':32}{'mIoU':>8}{'acc':>8}{'bg':>8}{'unknown':>9}{'fg':>8}",
-        f"{'TNet trimap, pooled over pixels':32}{f(pooled['mIoU']):>8}{f(pooled['pixel_acc']):>8}"
-        f"{f(pooled['IoU_bg']):>8}{f(pooled['IoU_unknown']):>9}{f(pooled['IoU_fg']):>8}",
-        f"{'TNet trimap, mean per image':32}{f(per['mIoU']):>8}{f(per['acc']):>8}"
-        f"{f(per['IoU_bg']):>8}{f(per['IoU_unknown']):>9}{f(per['IoU_fg']):>8}",
-        f"refined trimap (erode/dilate {refined['refine_kernel']}, the matting's input): mIoU pooled "
-        f"{f(refined['pooled'])}, mean per image {f(refined['mean_per_image'])}",
-        f"person IoU (mean per image): TNet fg+unknown {f(iou['tnet_fg_unknown'])}, alpha ≥ 0.5 {f(iou['alpha_ge_0.5'])}",
-    ]
-    if m.get("skipped"):
-        lines.append(f"matting errors: skipped — {m['skipped']}")
-    else:
-        lines.append(f"matting errors over {m['images']} image(s), unknown band of the GT trimap: SAD {f(m['sad'], '.3f')}k  "
-                     f"MSE {f(m['mse'], '.5f')}  Grad {f(m['grad'], '.3f')}k  Conn {f(m['conn'], '.3f')}k")
-        if m.get("note"):
-            lines.append(f"  ({m['note']})")
-    if s.get("matting_warnings"):
-        lines.append(f"  ({s['matting_warnings']} matting warning(s): trimaps without sure foreground or background, "
-                     f"or a solver that did not converge)")
-    lines.append("seconds per image: " + ", ".join(f"{k} {f(v, '.3f')}" for k, v in t.items()))
-    return "\n".join(lines)
-
-
-def write_outputs(out_dir: Path, rows: list[dict], summary: dict) -> tuple[Path, Path]:
-    from utils import atomic_write_bytes
-
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for r in rows:
-        writer.writerow({k: ("" if r[k] is None else round(r[k], 6) if isinstance(r[k], float) else r[k])
-                         for k in CSV_FIELDS})
-    csv_path, json_path = out_dir / "per_image.csv", out_dir / "summary.json"
-    atomic_write_bytes(csv_path, buf.getvalue().encode("utf-8"))
-    atomic_write_bytes(json_path, (json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
-    return csv_path, json_path
-
-
 def run(args, parser) -> int:
     t_start = time.perf_counter()
     check_args(args, parser)
-    if args.dataname:
-        samples, notes = samples_from_lists(args.data_dir, args.dataname), []
-        if not samples:
-            raise EvalError(f"the lists of {args.dataname!r} in {args.data_dir} are empty")
-        data = f"{args.dataname} (lists in {args.data_dir})"
-    else:
-        samples, notes = samples_from_folders(args.images, args.masks, args.skip_unmatched)
-        data = f"{args.images} + {args.masks}"
+    samples, notes, data = find_samples(args)
     for note in notes:
         print(f"evaluate.py: warning: {note} (skipped)", file=sys.stderr)
     if args.limit:
         samples = samples[:args.limit]
     check_writable_dir(args.out_dir)  # now, not after the last image has been evaluated
 
-    import torch
-    from tqdm import tqdm
+    try:
+        device = pick_device(args.device)  # a missing CUDA device: exit 1, as in infer.py and train.py
+    except ValueError as exc:
+        parser.error(str(exc))
+    set_threads(args.threads)
+    t = time.perf_counter()
+    model, checkpoint = load_model(args.checkpoint, device)
+    t_model = time.perf_counter() - t
 
-    from idphoto import MattingWarning
+    acc, warned = evaluate_samples(samples, model, args, device, args.quiet)
+    if not acc.rows:
+        raise EvalError(f"none of the {len(samples)} sample(s) could be evaluated (first: {acc.failed[0]['error']})")
+    summary = acc.summary(describe(args, data, checkpoint, model, device) | {
+        "failed": acc.failed, "unmatched": notes, "matting_warnings": warned, "seconds_model_load": t_model})
+    summary["seconds_total"] = time.perf_counter() - t_start
+    csv_path, json_path = write_outputs(args.out_dir, acc.rows, summary)
+    print(format_table(summary))
+    print(f"wrote {csv_path} and {json_path}" + (f"; {len(acc.failed)} sample(s) failed" if acc.failed else ""))
+    return EXIT_ERROR if acc.failed else EXIT_OK
+
+
+def find_samples(args) -> tuple[list, list[str], str]:
+    """(samples, notes about unmatched files, a description of the data) of --dataname or --images/--masks."""
+    if args.dataname:
+        samples = samples_from_lists(args.data_dir, args.dataname)
+        if not samples:
+            raise EvalError(f"the lists of {args.dataname!r} in {args.data_dir} are empty")
+        return samples, [], f"{args.dataname} (lists in {args.data_dir})"
+    samples, notes = samples_from_folders(args.images, args.masks, args.skip_unmatched)
+    return samples, notes, f"{args.images} + {args.masks}"
+
+
+def load_model(checkpoint: Path | None, device: str):
+    """(TNet, its path): --checkpoint, or the shipped weights."""
     from models import DEFAULT_WEIGHTS, WeightsError, load_tnet
 
     try:
-        device = resolve_device(args.device)  # a missing CUDA device: exit 1, as in infer.py and train.py
-    except ValueError as exc:
-        parser.error(str(exc))
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    checkpoint = args.checkpoint or DEFAULT_WEIGHTS
-    t = time.perf_counter()
-    try:
-        model = load_tnet(checkpoint, device)
+        return load_tnet(checkpoint or DEFAULT_WEIGHTS, device), checkpoint or DEFAULT_WEIGHTS
     except WeightsError as exc:
         hint = " (the default; pass --checkpoint results/best_tnet.pth or another train.py checkpoint)" \
-            if args.checkpoint is None else ""
+            if checkpoint is None else ""
         raise EvalError(f"checkpoint: {exc}{hint}") from None
-    t_model = time.perf_counter() - t
 
-    total_cm = total_cm_refined = None
-    rows, failed, warned = [], [], 0
-    bar = tqdm(samples, desc="evaluate", unit="img", file=sys.stderr, disable=args.quiet, dynamic_ncols=True)
-    for sample in bar:
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", MattingWarning)
-                row, cm, cm_refined = evaluate_one(sample, model, args, device)
-        except EvalError as exc:
-            failed.append({"name": sample.name, "error": str(exc)})
-            bar.write(f"evaluate.py: skipped: {exc}", file=sys.stderr)
-            continue
-        warned += sum(issubclass(w.category, MattingWarning) for w in caught)
-        rows.append(row)
-        if total_cm is None:
-            total_cm, total_cm_refined = cm, cm_refined
-        else:
-            total_cm.matrix += cm.matrix
-            total_cm_refined.matrix += cm_refined.matrix
-    bar.close()
-    if not rows:
-        raise EvalError(f"none of the {len(samples)} sample(s) could be evaluated (first: {failed[0]['error']})")
 
+def describe(args, data: str, checkpoint: Path, model, device: str) -> dict:
+    """What was evaluated and how: the head of summary.json."""
     from idphoto.pipeline import model_input_size
 
-    meta = {"data": data, "checkpoint": str(checkpoint), "backbone": model.arch["backbone"],
+    return {"data": data, "checkpoint": str(checkpoint), "backbone": model.arch["backbone"],
             "decoder": model.arch.get("decoder", "psp"), "device": str(device),
             "settings": {"input_size": args.input_size or model_input_size(model), "tta": args.tta,
                          "refine_kernel": args.refine_kernel,
                          "matting": None if args.no_matting else args.matting, "max_side": args.max_side,
                          "soft_min_share": args.soft_min_share, "limit": args.limit,
                          "gt_trimap": "the lists' trimaps" if args.dataname else
-                                      "built from the GT alpha (alpha > 50, 10×10 elliptical band)"},
-            "failed": failed, "unmatched": notes, "matting_warnings": warned,
-            "seconds_model_load": t_model}
-    summary = summarise(rows, total_cm, total_cm_refined, args, meta)
-    summary["seconds_total"] = time.perf_counter() - t_start
-    csv_path, json_path = write_outputs(args.out_dir, rows, summary)
-    print(format_table(summary))
-    print(f"wrote {csv_path} and {json_path}" + (f"; {len(failed)} sample(s) failed" if failed else ""))
-    return EXIT_ERROR if failed else EXIT_OK
+                                      "built from the GT alpha (alpha > 50, 10×10 elliptical band)"}}
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    return guarded("evaluate.py", lambda: run(args, parser), (EvalError,), args.debug,
+    return guarded("evaluate.py", lambda: run(args, parser), debug=args.debug,
                    interrupted="interrupted (nothing written)")
 
 

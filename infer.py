@@ -16,7 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from cli import EXIT_ERROR, EXIT_OK, OneLineParser, check_writable_dir, guarded, resolve_device
+from cli import EXIT_ERROR, EXIT_OK, OneLineParser, check_writable_dir, guarded
+from core.runtime import pick_device  # --device: a malformed name is a ValueError (exit 2), a missing GPU exit 1
 
 from idphoto.options import IDPhotoOptions, OptionsError  # light: no torch yet
 
@@ -60,29 +61,6 @@ def resolve_options(args, parser):
     except OptionsError as exc:
         parser.error(str(exc))
     return resolved.spec, resolved.bg
-
-
-def pick_device(name: str) -> str:
-    """--device: a malformed name is a ValueError (usage, exit 2); a missing CUDA device exits 1, as in train.py."""
-    return resolve_device(name)
-
-
-def load_model(checkpoint: Path | None, device: str):
-    from idphoto.errors import IDPhotoError
-    from models import DEFAULT_WEIGHTS, WeightsError, load_tnet
-
-    if checkpoint is None:
-        if not DEFAULT_WEIGHTS.is_file():
-            root = Path(__file__).resolve().parent
-            shown = DEFAULT_WEIGHTS.relative_to(root) if DEFAULT_WEIGHTS.is_relative_to(root) else DEFAULT_WEIGHTS
-            raise IDPhotoError(
-                f"no model weights: the shipped compact model {shown} "
-                f"is missing; train one with train.py and pass --checkpoint results/checkpoint_tnet.pth")
-        checkpoint = DEFAULT_WEIGHTS
-    try:
-        return load_tnet(checkpoint, device)
-    except WeightsError as exc:
-        raise IDPhotoError(f"checkpoint: {exc}") from None
 
 
 def process_one(path: Path, stem: str, pipeline, args, spec, bg) -> dict:
@@ -211,6 +189,7 @@ def run(args, parser) -> int:
         return run_pool(args, files, stems, others, spec, bg, workers, t_start)
 
     from idphoto.pipeline import Pipeline
+    from idphoto.service import load_model
     try:
         device = pick_device(args.device)
     except ValueError as exc:
@@ -313,6 +292,7 @@ def _worker_start(args, threads: int) -> None:
         import torch
 
         from idphoto.pipeline import Pipeline
+        from idphoto.service import load_model
 
         torch.set_num_threads(threads)
         cv2.setNumThreads(threads)

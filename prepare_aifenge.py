@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Convert raw AiFenGe / AISegment portraits into img/, alpha/, trimap/ folders and JSON lists (SPEC §2).
+"""Convert raw AiFenGe / AISegment portraits into img/, alpha/, trimap/ folders and JSON lists for train.py.
 
 Two raw layouts are recognised from the folder:
   * AISegment "Matting_Human_Half": clip_img/<group>/clip_<nn>/<name>.jpg + matting/<group>/matting_<nn>/<name>.png
@@ -27,13 +27,12 @@ import numpy as np
 from tqdm import tqdm
 
 from cli import EXIT_ERROR, EXIT_OK, OneLineParser, check_writable_dir, guarded
-from utils import SerialPool, atomic_path, atomic_write_bytes, make_trimap, read_image, write_image
+from core.errors import PrepareError
+from core.fileio import atomic_path, atomic_write_bytes, read_image, write_image
+from core.runtime import SerialPool
+from core.trimaps import make_trimap
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-
-
-class PrepareError(Exception):
-    """A user mistake (bad --src, bad flag value): reported in one line."""
 
 
 # --------------------------------------------------------------------------------------------- discovery
@@ -86,8 +85,11 @@ def output_paths(out: Path, sample: dict) -> dict[str, Path]:
 
 
 def is_truncated_jpeg(path: str) -> bool:
-    """A JPEG must end with the EOI marker; OpenCV decodes a truncated one with a grey bottom and no error."""
+    """Whether a file starts as a JPEG but lacks the end-of-image marker it must end with (a download or
+    copy cut short)."""
     with open(path, "rb") as f:
+        if f.read(2) != b"\xff\xd8":
+            return False
         f.seek(0, os.SEEK_END)
         f.seek(max(0, f.tell() - 64))
         return b"\xff\xd9" not in f.read()
@@ -112,10 +114,9 @@ def convert(job: tuple) -> tuple[str, str | None, bool]:
 def convert_sample(sample: dict, paths: dict, layout: str, threshold: int, kernel: int) -> str | None:
     """Write img/, alpha/ and trimap/ for one sample; returns the reason it was skipped, or None."""
     photo = read_image(sample["photo"], cv2.IMREAD_COLOR)
-    if photo is None:
-        return "photo unreadable"
-    if Path(sample["photo"]).suffix.lower() in (".jpg", ".jpeg") and is_truncated_jpeg(sample["photo"]):
-        return "photo is a truncated JPEG"
+    if photo is None:  # the reader refuses truncated files too; the report says which ones they were
+        truncated = Path(sample["photo"]).suffix.lower() in (".jpg", ".jpeg") and is_truncated_jpeg(sample["photo"])
+        return "photo is a truncated JPEG" if truncated else "photo unreadable"
     matte = read_image(sample["matte"], cv2.IMREAD_UNCHANGED)
     if matte is None:
         return "matte unreadable"
@@ -261,7 +262,7 @@ def init_worker() -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    return guarded("prepare_aifenge.py", lambda: prepare(args), (PrepareError,),
+    return guarded("prepare_aifenge.py", lambda: prepare(args),
                    interrupted="interrupted; finished samples are kept, run again to continue")
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Train the PSPNet trimap network (TNet) on lists made by prepare_aifenge.py (SPEC §5).
+"""Train the trimap network (TNet) on lists made by prepare_aifenge.py.
 
   python train.py --dataname aifenge                       # one GPU, or all GPUs with DataParallel, or the CPU
   torchrun --nproc_per_node 4 train.py --dataname aifenge  # DistributedDataParallel, one process per GPU
@@ -8,25 +8,24 @@
 Each epoch writes results/checkpoint_tnet.pth (resume with --resume) and, when validation improves,
 results/best_tnet.pth. Ctrl-C saves a checkpoint before it stops. A folder that holds another run's
 checkpoints is never written over unless --overwrite is given.
+
+The run, in named steps: :func:`train` → :func:`prepare_run` (device, data, :func:`build_start` for the
+model and its start state, :func:`claim_out_dir`, optimiser) → :func:`run_epochs`, each epoch
+:func:`train_epoch` (:func:`get_lr` per step), :func:`validate_all`, :func:`log_epoch` and :func:`save`.
+What every script shares (device, distributed set-up, autocast, the optimiser step, checkpoints) is in
+:mod:`core`.
 """
 from __future__ import annotations
 
 import argparse
-import math
 import os
-import random
 import sys
-import time
-import uuid
-from contextlib import ExitStack, nullcontext
+from contextlib import ExitStack
 from pathlib import Path
 
-from cli import EXIT_INTERRUPTED, OneLineParser, check_writable_dir, guarded, resolve_device
+from cli import EXIT_INTERRUPTED, OneLineParser, check_writable_dir, guarded
+from core.errors import TrainError
 from models.catalog import BACKBONES, DECODERS
-
-
-class TrainError(Exception):
-    """A problem the user can fix (bad flag, missing data, diverged run): one line, non-zero exit."""
 
 
 def load_config(path: str, parser: argparse.ArgumentParser, _seen: tuple = ()) -> dict:
@@ -88,7 +87,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="range of the random rescale factor (default: 0.75 1.25)")
     d.add_argument("--crop-prob", type=float, default=0.5, help="probability of a random patch crop instead of resizing the "
                    "whole image to the patch (default: %(default)s)")
-    d.add_argument("--no-vflip", action="store_true", help="disable the random vertical flip (on in the original)")
+    d.add_argument("--no-vflip", action="store_true", help="disable the random vertical flip (on by default: it doubles "
+                   "the poses seen; ID-photo recipes turn it off, as their photos are upright)")
     a = p.add_argument_group("extra augmentations (off by default; the compact recipe turns them on)")
     a.add_argument("--portrait-crop-prob", type=float, default=0.0, help="probability of a head-and-shoulders crop framed like an ID-photo input")
     a.add_argument("--rotate-prob", type=float, default=0.0, help="probability of a small rotation (see --rotate-degrees)")
@@ -114,7 +114,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     o.add_argument("--class-weights", type=float, nargs=3, metavar=("BG", "UNKNOWN", "FG"), help="cross-entropy class weights")
     o.add_argument("--dice-weight", type=float, default=0.0, help="add this weight × the soft Dice loss over the 3 classes to the "
                    "cross-entropy (0 = cross-entropy only, the design's loss)")
-    o.add_argument("--cosine", action="store_true", help="cosine learning-rate decay over the run (default: constant, as the original)")
+    o.add_argument("--cosine", action="store_true", help="cosine learning-rate decay over the run (default: constant)")
     o.add_argument("--max-steps", type=int, default=0, help="stop after this many optimiser steps in total (smoke runs; 0 = no limit)")
     r = p.add_argument_group("run")
     r.add_argument("--device", default="auto", help="'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N' (default: %(default)s)")
@@ -181,165 +181,435 @@ if __name__ == "__main__":
     # --help and usage mistakes answer here, before seconds of PyTorch start-up below
     parse_args()
 
-import numpy as np  # noqa: E402
+import math  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+
 import torch  # noqa: E402
-import torch.distributed as dist  # noqa: E402
 import torch.nn as nn  # noqa: E402
 from torch.utils.data import ConcatDataset, DataLoader  # noqa: E402
 from torch.utils.data.distributed import DistributedSampler  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from datasets import HumanDataset, list_paths, tensor_to_image, train_transforms, val_transforms  # noqa: E402
-from datasets.human import RandomBackgrounds  # noqa: E402
+from core.checkpoints import (BEST, CHECKPOINT, RunLock, check_out_dir, checkpoint_state,  # noqa: E402
+                              load_checkpoint, save_checkpoint)
+from core.metrics import AverageMeter, ConfusionMatrix  # noqa: E402
+from core.runtime import (all_reduce_sum, autocast, grad_scaler, is_distributed, optimizer_step, parallelize,  # noqa: E402
+                          pick_device, seed_everything, seed_worker, set_threads, setup_distributed,
+                          teardown_distributed, unwrap, use_sync_bn)
+from datasets import HumanDataset, list_paths, recipe_transforms, tensor_to_image, val_transforms  # noqa: E402
 from loss import ClassificationLoss  # noqa: E402
-from models import TNet, WeightsError, load_backbone_weights, load_tnet, load_tnet_state  # noqa: E402
-from models.weights import tnet_for  # noqa: E402
-from utils import AverageMeter, ConfusionMatrix, load_checkpoint, save_checkpoint  # noqa: E402
+from models import TNet, load_backbone_weights, load_tnet, load_tnet_state  # noqa: E402
+from models.weights import WeightsError, tnet_for  # noqa: E402
 
 
-# ------------------------------------------------------------------------------------------ distributed
-def launched_by_torchrun() -> bool:
-    """torchrun (or another launcher using the env:// rendezvous) set this process's rank and world."""
-    return all(k in os.environ for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"))
+# ------------------------------------------------------------------------------------------- the run
+def train(args) -> int:
+    """The whole run: where it runs, the data, the model and its start state, the folder it writes to,
+    then the epochs — each one training, validation, logging and saving. Ctrl-C saves a checkpoint and
+    returns 130."""
+    set_threads(args.threads)
+    rank, world, local_rank = setup_distributed(args.device)
+    try:
+        with ExitStack() as stack:  # holds the lock on --out for the whole run
+            run = prepare_run(args, rank, world, local_rank, stack)
+            try:
+                return run_epochs(run)
+            finally:
+                if run.writer is not None:
+                    run.writer.close()
+    finally:
+        teardown_distributed()
 
 
-def setup_distributed(device: str) -> tuple[int, int, int]:
-    """(rank, world size, local rank); initialises the process group when started by torchrun —
-    NCCL for GPUs, gloo when the run is on the CPU (``--device cpu``, or no CUDA). A single process
-    under torchrun is distributed too, so that DDP and NCCL run (and can be checked) on one GPU."""
-    if not launched_by_torchrun():
-        return 0, 1, 0
-    world = int(os.environ["WORLD_SIZE"])
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    backend = "nccl" if torch.cuda.is_available() and device != "cpu" else "gloo"
-    if backend == "nccl":
-        torch.cuda.set_device(local)
-    dist.init_process_group(backend)
-    return dist.get_rank(), world, local
+@dataclass
+class Progress:
+    """How far the run has got: what a checkpoint records, and what a resumed run carries on from."""
+
+    epoch: int = 0                   # epochs completed
+    global_step: int = 0             # optimiser steps taken
+    best: float = -math.inf          # best validation mIoU (−training loss without validation lists)
+    last_saved: str | None = None    # the newest checkpoint of this run, for the NaN message
+    foreign_best: bool = False       # --out holds another run's best_tnet.pth (--overwrite: removed at the first save)
 
 
-def pick_device(spec: str, local_rank: int, distributed: bool) -> torch.device:
-    """The torch device; a CUDA device this machine lacks is cli.DeviceUnavailable (exit 1, as in infer.py)."""
-    spec = resolve_device(spec)
-    if spec.startswith("cuda") and distributed:
-        return torch.device("cuda", local_rank)
-    return torch.device(spec)
+@dataclass
+class Run:
+    """Everything the epochs need, assembled by :func:`prepare_run`."""
+
+    args: argparse.Namespace
+    device: torch.device
+    main_process: bool
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scaler: object
+    criterion: nn.Module
+    train_loader: DataLoader
+    val_loaders: dict
+    sampler: DistributedSampler | None
+    run_id: str | None
+    progress: Progress
+    writer: object = None
+    out: Path = field(init=False)
+    total_steps: float = field(init=False)   # the cosine horizon
+
+    def __post_init__(self):
+        self.out = Path(self.args.out)
+        steps = self.args.epochs * len(self.train_loader)
+        self.total_steps = min(self.args.max_steps or math.inf, steps)
 
 
-def use_sync_bn(flag: bool | None, distributed: bool, device: torch.device) -> bool:
-    """Whether to convert BatchNorm to SyncBatchNorm; raises TrainError for --sync-bn on the CPU."""
-    if flag and device.type != "cuda":
-        raise TrainError("--sync-bn needs CUDA: PyTorch's SyncBatchNorm synchronises GPU batches only "
-                         "(drop --sync-bn, or train on GPUs)")
-    return distributed and (flag if flag is not None else device.type == "cuda")
+def prepare_run(args, rank: int, world: int, local_rank: int | None, stack: ExitStack) -> Run:
+    """Everything before the first step: the device, seeds, data loaders, the model and its start state,
+    the output folder, the optimiser and scaler, the parallel wrapping, and (rank 0) TensorBoard."""
+    distributed = is_distributed()
+    device = torch.device(pick_device(args.device, local_rank if distributed else None))
+    sync_bn = use_sync_bn(args.sync_bn, distributed, device)
+    seed_everything(args.seed + rank)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    train_loader, val_loaders, sampler = make_loaders(args, rank, world, pin=device.type == "cuda")
+
+    start = build_start(args)
+    start.progress.foreign_best = claim_out_dir(args, start.run_id, rank == 0, world, device, stack)
+
+    model = place_model(start.model, device, sync_bn, args.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.999), weight_decay=args.weight_decay)
+    scaler = grad_scaler(device, args.amp)
+    start.restore(optimizer, scaler)
+    model, mode = parallelize(model, device, distributed, world, sync_bn)
+    criterion = ClassificationLoss(args.class_weights, args.dice_weight).to(device)
+    run = Run(args, device, rank == 0, model, optimizer, scaler, criterion, train_loader, val_loaders, sampler,
+              start.run_id, start.progress)
+    if run.main_process:
+        run.writer = open_writer(args, unwrap(model).arch["backbone"])
+        announce(run, mode, start.described, distributed)
+    return run
 
 
-def unwrap(model: nn.Module) -> nn.Module:
-    """The bare TNet inside DataParallel / DistributedDataParallel (or the model itself)."""
-    return model.module if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)) else model
+def run_epochs(run: Run) -> int:
+    """The epochs from where the run starts to --epochs (or --max-steps): each trains, validates, logs and
+    saves. Returns the exit code: 0, or 130 after Ctrl-C (with a checkpoint saved)."""
+    args, progress = run.args, run.progress
+    run.model.train()
+    try:
+        for epoch in range(progress.epoch + 1, args.epochs + 1):
+            if run.sampler is not None:
+                run.sampler.set_epoch(epoch)
+            result = train_epoch(run, epoch)
+            summary, shown = validate_all(run.model, run.val_loaders, run.device, args) if run.val_loaders else ({}, None)
+            metric = summary.get("mIoU", -result.loss)
+            improved = metric > progress.best
+            progress.best = max(progress.best, metric)
+            # an epoch cut short by --max-steps is not counted as done: a resume repeats it
+            completed = epoch if result.whole_epoch else epoch - 1
+            if run.main_process:
+                log_epoch(run, epoch, result, summary, shown)
+                save(run, completed, improved)
+                val_text = "  ".join(f"{k} {v:.4f}" for k, v in summary.items())
+                tqdm.write(f"epoch {epoch}: train loss {result.loss:.4f}  {val_text}{'  (best)' if improved else ''}")
+            if max_steps_reached(run):
+                if run.main_process:
+                    print(f"stopped after --max-steps {args.max_steps}")
+                break
+    except KeyboardInterrupt:
+        if run.main_process:
+            save_interrupted(run)
+            print(f"\ninterrupted: checkpoint saved to {run.out / CHECKPOINT} (resume with --resume)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if run.main_process:
+        print(f"done: {run.out / CHECKPOINT}" + (f", best {progress.best:.4f} in {run.out / BEST}" if run.val_loaders else ""))
+    return 0
 
 
-def all_reduce_sum(values: list[float], device) -> list[float]:
-    if not (dist.is_available() and dist.is_initialized()):
-        return values
-    t = torch.tensor(values, dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    return t.tolist()
+# ------------------------------------------------------------------------ the model and its start state
+@dataclass
+class Start:
+    """Where a run starts: the model and a line saying what it was initialised from; when resuming, also
+    the checkpoint's run id, counters, optimiser and AMP scaler state."""
+
+    model: nn.Module
+    described: str
+    run_id: str | None
+    progress: Progress = field(default_factory=Progress)
+    optimizer_state: dict | None = None
+    scaler_state: dict | None = None
+
+    def restore(self, optimizer, scaler) -> None:
+        """Give the new optimiser and scaler the resumed run's state (nothing for a new run)."""
+        if self.optimizer_state is not None:
+            optimizer.load_state_dict(self.optimizer_state)
+        if scaler is not None and self.scaler_state:
+            scaler.load_state_dict(self.scaler_state)
 
 
-# ---------------------------------------------------------------------------------- the output folder
-CHECKPOINT, BEST = "checkpoint_tnet.pth", "best_tnet.pth"
-
-
-def describe_run(path: Path) -> tuple[str | None, str]:
-    """(run id or None, a short description) of the checkpoint at ``path`` ("unreadable" for both when it
-    can't be read); memory-mapped where possible, so a large checkpoint costs no time."""
-    obj = None
-    for mmap in (True, False):  # mmap reads no tensors, but only works on the zip format of torch ≥ 1.6
+def build_start(args) -> Start:
+    """The model and its start state, from one of: --resume (the checkpoint's own architecture, weights,
+    optimiser, scaler, counters and run id), --init (the whole TNet of a weights file: fine-tuning, with
+    a fresh optimiser and epoch count), or --pretrained (a new TNet whose backbone has ImageNet or given
+    weights, or none)."""
+    if args.resume:
+        return resume_start(args)
+    run_id = uuid.uuid4().hex[:12]
+    if args.init:
         try:
-            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+            model = load_tnet(args.init).train()
+        except WeightsError as exc:
+            raise TrainError(f"--init: {exc}") from None
+        return Start(model, f"initialised from {args.init} (backbone {model.arch['backbone']})", run_id)
+    model = TNet(backbone=args.backbone, decoder=args.decoder)
+    try:
+        described = load_backbone_weights(model, args.pretrained)
+    except WeightsError as exc:
+        raise TrainError(str(exc)) from None
+    return Start(model, described, run_id)
+
+
+def resume_start(args) -> Start:
+    """:func:`build_start` for --resume: a TrainError unless the file is a training checkpoint with epochs
+    left to train."""
+    if not Path(args.resume).is_file():
+        raise TrainError(f"--resume {args.resume}: no such file")
+    try:
+        ckpt = load_checkpoint(args.resume)
+        if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), dict):
+            raise TrainError(f"--resume {args.resume} is not a training checkpoint (no 'model' state dict)")
+        done = int(ckpt.get("epoch", 0))
+    except TrainError:
+        raise
+    except Exception as exc:
+        raise TrainError(f"--resume {args.resume} is not a training checkpoint ({type(exc).__name__})") from None
+    if done >= args.epochs:
+        raise TrainError(f"--resume {args.resume} has already trained {done} epochs; pass --epochs above {done}")
+    # a checkpoint without 'arch' (from before it was recorded) is taken to be of the flags' architecture
+    described = ckpt if ckpt.get("arch") is not None else {**ckpt, "arch": {"backbone": args.backbone,
+                                                                             "decoder": args.decoder}}
+    try:
+        model = tnet_for(described, args.resume)  # the checkpoint's own backbone
+        load_tnet_state(model, ckpt["model"])
+    except WeightsError as exc:
+        raise TrainError(f"--resume {args.resume}: {exc}") from None
+    text = f"resumed from {args.resume} (epoch {done})"
+    if model.arch["backbone"] != args.backbone:
+        text += f"; backbone {model.arch['backbone']} from the checkpoint (not --backbone {args.backbone})"
+    progress = Progress(epoch=done, global_step=int(ckpt.get("global_step", 0)),
+                        best=float(ckpt.get("best_metric", -math.inf)), last_saved=args.resume)
+    # run_id: None for checkpoints written before runs had ids
+    return Start(model, text, ckpt.get("run_id"), progress, ckpt.get("optimizer"), ckpt.get("scaler"))
+
+
+def place_model(model: nn.Module, device: torch.device, sync_bn: bool, channels_last: bool) -> nn.Module:
+    """The model on its device, with SyncBatchNorm and channels_last when asked for. Both keep the same
+    parameters, so the optimiser and the checkpoints are unchanged."""
+    model.to(device)
+    if sync_bn:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def claim_out_dir(args, run_id: str | None, main_process: bool, world: int, device, stack: ExitStack) -> bool:
+    """Make --out this run's: writable, locked for the run's lifetime, and holding no other run's
+    checkpoints (unless --overwrite). Checked by rank 0; every rank stops when it refuses. Returns whether
+    another run's best_tnet.pth is there (to be replaced at the first save)."""
+    out = Path(args.out)
+    refusal, foreign_best = None, False
+    if main_process:
+        try:
+            check_writable_dir(out, "--out")
+            stack.enter_context(RunLock(out))
+            foreign_best = check_out_dir(out, args.resume, run_id, args.overwrite)
+        except (TrainError, OSError) as exc:
+            refusal = exc
+    if world > 1 and all_reduce_sum([float(refusal is not None)], device)[0]:
+        raise refusal or TrainError(f"--out {out}: refused by rank 0")
+    if refusal is not None:
+        raise refusal
+    return foreign_best
+
+
+# ---------------------------------------------------------------------------------------- one epoch
+def get_lr(step: int, total_steps: float, base_lr: float, cosine: bool) -> float:
+    """The learning rate of optimiser step ``step`` (0-based): constant, or cosine-decayed from ``base_lr`` to 0
+    over ``total_steps``. From the step count, so a resumed run (even with other --epochs) continues the curve."""
+    if not cosine:
+        return base_lr
+    return base_lr * 0.5 * (1 + math.cos(math.pi * min(step / total_steps, 1.0)))
+
+
+@dataclass
+class EpochResult:
+    loss: float          # mean training loss over all processes
+    batch: dict | None   # the last batch, and its predicted classes, for the image grid
+    pred: torch.Tensor | None
+    whole_epoch: bool    # False when --max-steps cut it short
+
+
+def train_epoch(run: Run, epoch: int) -> EpochResult:
+    """One pass over the training data (or up to --max-steps): for each batch the forward pass under
+    autocast, the loss, the learning rate of the step and the optimiser step."""
+    args, progress = run.args, run.progress
+    meter = AverageMeter()
+    bar = tqdm(run.train_loader, desc=f"epoch {epoch}/{args.epochs}", disable=not run.main_process,
+               dynamic_ncols=True, unit="batch")
+    batch, logits, steps = None, None, 0
+    for batch in bar:
+        image, target = batch_to(batch, run.device, args.channels_last)
+        with autocast(run.device, args.amp):
+            logits = run.model(image)
+        loss = run.criterion(logits, target)
+        if not torch.isfinite(loss):
+            raise diverged(run, loss, epoch)
+        for group in run.optimizer.param_groups:
+            group["lr"] = get_lr(progress.global_step, run.total_steps, args.lr, args.cosine)
+        optimizer_step(loss, run.optimizer, run.scaler)
+        progress.global_step += 1
+        steps += 1
+        meter.update(loss.item(), image.shape[0])
+        if run.main_process:
+            bar.set_postfix(loss=f"{meter.avg:.4f}")
+            run.writer.add_scalar("train/loss_step", loss.item(), progress.global_step)
+        if max_steps_reached(run):
             break
-        except Exception:
-            continue
-    if not isinstance(obj, dict):
-        return "unreadable", "unreadable"
-    text = f"epoch {obj.get('epoch', '?')}" + (", interrupted" if obj.get("interrupted") else "")
-    if isinstance(obj.get("best_metric"), float) and math.isfinite(obj["best_metric"]):
-        text += f", best {obj['best_metric']:.4f}"
-    return obj.get("run_id"), text
+    total, count = all_reduce_sum([meter.sum, meter.count], run.device)
+    pred = logits.detach().argmax(1) if batch is not None else None
+    return EpochResult(total / max(count, 1), batch, pred, steps == len(run.train_loader))
 
 
-def check_out_dir(out: Path, resume_path: str | None, run_id: str | None, overwrite: bool) -> bool:
-    """Refuse to write over another run's checkpoints: ``out``'s checkpoint_tnet.pth and best_tnet.pth may
-    only belong to the run being resumed, unless ``overwrite``. Returns whether a best_tnet.pth of another
-    run is there (replaced with --overwrite at this run's first save)."""
-    existing = [out / name for name in (CHECKPOINT, BEST) if (out / name).exists()]
-    foreign = []
-    for path in existing:
-        their_id, text = describe_run(path)
-        same = resume_path is not None and their_id == run_id and (
-            their_id is not None  # runs saved before run ids existed: only the resumed file itself is known
-            or (path.name == CHECKPOINT and Path(resume_path).exists() and os.path.samefile(path, resume_path))
-            or (path.name == BEST and (out / CHECKPOINT).exists() and os.path.samefile(out / CHECKPOINT, resume_path)))
-        if not same:
-            foreign.append((path, text))
-    if foreign and not overwrite:
-        what = "; ".join(f"{p.name} ({text})" for p, text in foreign)
-        hint = (f"continue it with --resume {out / CHECKPOINT}, " if (out / CHECKPOINT).exists() and resume_path is None
-                else "")
-        raise TrainError(f"--out {out} holds another training run ({what}): {hint}replace it with --overwrite, "
-                         f"or choose another --out")
-    return any(p.name == BEST for p, _ in foreign)
+def batch_to(batch: dict, device: torch.device, channels_last: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(image, target trimap classes) of a batch, on the device."""
+    image = batch["image"].to(device, non_blocking=True)
+    if channels_last:
+        image = image.contiguous(memory_format=torch.channels_last)
+    return image, batch["trimap"].to(device, non_blocking=True)
 
 
-class RunLock:
-    """An exclusive lock on ``<out>/.train.lock`` for the run's lifetime, so that two runs never write into
-    one folder at once (the OS drops it when the process ends, however it ends)."""
-
-    def __init__(self, out: Path):
-        self.path, self.file = out / ".train.lock", None
-
-    def __enter__(self):
-        try:
-            import fcntl
-        except ImportError:  # not on POSIX: no lock, the checkpoint check above still applies
-            return self
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = open(self.path, "a+")
-        try:
-            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.file.seek(0)
-            holder = self.file.read().strip() or "?"
-            self.file.close()
-            raise TrainError(f"--out {self.path.parent} is in use by another train.py (pid {holder}); "
-                             "wait for it, or choose another --out") from None
-        self.file.seek(0)
-        self.file.truncate()
-        self.file.write(str(os.getpid()))
-        self.file.flush()
-        return self
-
-    def __exit__(self, *exc):
-        if self.file is not None:
-            self.file.close()
-        return False
+def max_steps_reached(run: Run) -> bool:
+    return bool(run.args.max_steps) and run.progress.global_step >= run.args.max_steps
 
 
-# ----------------------------------------------------------------------------------------------- loops
-def build_train_transforms(args, sets: list[HumanDataset]):
-    """The training augmentations that the flags ask for; background swaps draw from ``sets``."""
-    backgrounds = None
-    if args.bg_prob > 0:
-        backgrounds = RandomBackgrounds([p for ds in sets for p in ds.images], [p for ds in sets for p in ds.alphas])
-    return train_transforms(args.patch, vflip=not args.no_vflip, scale_prob=args.scale_prob,
-                            scale_range=tuple(args.scale_range), crop_prob=args.crop_prob,
-                            portrait_crop_prob=args.portrait_crop_prob, rotate_prob=args.rotate_prob,
-                            rotate_degrees=args.rotate_degrees, bg_prob=args.bg_prob, backgrounds=backgrounds,
-                            color_prob=args.color_prob, blur_prob=args.blur_prob, noise_prob=args.noise_prob,
-                            jpeg_prob=args.jpeg_prob)
+def diverged(run: Run, loss: torch.Tensor, epoch: int) -> TrainError:
+    """The error of a NaN or infinite loss, naming the last good checkpoint to resume from."""
+    last = run.progress.last_saved
+    where = f"the last good checkpoint is {last} (resume with --resume {last})" if last else "no checkpoint was saved yet"
+    return TrainError(f"the loss became {loss.item()} at epoch {epoch}, step {run.progress.global_step + 1}: "
+                      f"lower --lr{' or drop --amp' if run.args.amp else ''}; {where}")
 
 
+# ---------------------------------------------------------------------------------------- validation
+@torch.no_grad()
+def validate(model, loader, device, args) -> tuple[dict, tuple]:
+    """Trimap metrics over the validation lists, and the person-mask IoU (predicted foreground + unknown
+    against alpha ≥ 0.5); returns (summary, one batch for the image grid)."""
+    model.eval()
+    cm, person = ConfusionMatrix(3), ConfusionMatrix(2)
+    shown = None
+    for batch in loader:
+        image, _ = batch_to(batch, device, args.channels_last)
+        with autocast(device, args.amp):
+            pred = model(image).argmax(1)
+        cm.update(pred, batch["trimap"])
+        person.update(pred.cpu() > 0, batch["alpha"] >= 0.5)
+        if shown is None:
+            shown = (batch["image"], pred.cpu(), batch["trimap"])
+    for m in (cm, person):
+        n = m.num_classes
+        m.matrix = torch.tensor(all_reduce_sum(m.matrix.flatten().tolist(), device), dtype=torch.int64).view(n, n)
+    model.train()
+    return {**cm.summary(), "person_IoU": float(person.iou()[1])}, shown
+
+
+def validate_all(model, loaders: dict, device, args) -> tuple[dict, tuple]:
+    """:func:`validate` on each validation set. With one set its metrics keep their plain names; with
+    several they are ``<name>/<metric>``, plus each metric's mean over the sets under its plain name
+    (what picks the best checkpoint, so no set is ignored)."""
+    results, shown = {}, None
+    for name, loader in loaders.items():
+        summary, batch = validate(model, loader, device, args)
+        results[name] = summary
+        shown = shown or batch
+    if len(results) == 1:
+        return next(iter(results.values())), shown
+    merged = {f"{name}/{k}": v for name, summary in results.items() for k, v in summary.items()}
+    keys = next(iter(results.values())).keys()
+    merged.update({k: sum(r[k] for r in results.values()) / len(results) for k in keys})
+    return merged, shown
+
+
+# ------------------------------------------------------------------------------------------- logging
+def open_writer(args, backbone: str):
+    from torch.utils.tensorboard import SummaryWriter
+
+    run_name = args.run_name or f"{'+'.join(args.dataname)}-{backbone}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return SummaryWriter(str(Path(args.logdir) / run_name))
+
+
+def announce(run: Run, mode: str, described: str, distributed: bool) -> None:
+    """What is trained where, from what, on how much data."""
+    args = run.args
+    print(f"TNet({unwrap(run.model).arch['backbone']}) on {mode}; {described}")
+    print(f"train: {len(run.train_loader.dataset)} samples, {len(run.train_loader)} steps/epoch; "
+          f"val: {sum(len(v.dataset) for v in run.val_loaders.values())} samples; TensorBoard: {run.writer.log_dir}")
+    if not run.val_loaders:
+        print("  no validation lists (<dataname>_val_*.json): best_tnet.pth follows the training loss")
+    if args.sync_bn and not distributed:
+        print("  --sync-bn has no effect in a single process (it needs torchrun)")
+
+
+def log_epoch(run: Run, epoch: int, result: EpochResult, summary: dict, shown) -> None:
+    """The epoch's scalars (loss, learning rate, validation metrics) and image grids in TensorBoard."""
+    writer, n = run.writer, run.args.log_images
+    writer.add_scalar("train/loss_epoch", result.loss, epoch)
+    writer.add_scalar("train/lr", run.optimizer.param_groups[0]["lr"], epoch)
+    for key, value in summary.items():
+        writer.add_scalar(f"val/{key}", value, epoch)
+    if n and result.batch is not None:
+        log_images(writer, "train", result.batch["image"], result.pred.cpu(), result.batch["trimap"], epoch, n)
+        if shown is not None:
+            log_images(writer, "val", *shown, epoch, n)
+    writer.flush()
+
+
+def log_images(writer, tag: str, images, pred, truth, step: int, n: int) -> None:
+    """Three grids: the input, the predicted trimap and the true trimap (0/128/255 shown as grey levels)."""
+    import torchvision.utils as vutils
+    n = min(n, images.shape[0])
+    writer.add_image(f"{tag}/input", vutils.make_grid(tensor_to_image(images[:n].float()), nrow=n), step)
+    for name, classes in (("predicted_trimap", pred), ("true_trimap", truth)):
+        grey = classes[:n].reshape(n, 1, *classes.shape[-2:]).float() / 2
+        writer.add_image(f"{tag}/{name}", vutils.make_grid(grey, nrow=n), step)
+
+
+# -------------------------------------------------------------------------------------------- saving
+def save(run: Run, completed: int, improved: bool) -> None:
+    """checkpoint_tnet.pth after every epoch; best_tnet.pth when validation improved. best_tnet.pth only
+    ever holds a model of this run: another run's (kept until now by --overwrite) goes at the first save."""
+    progress = run.progress
+    progress.epoch = completed
+    state = checkpoint_state(run.model, run.optimizer, run.scaler, completed, progress.best, progress.global_step,
+                             run.args, run.run_id)
+    save_checkpoint(state, run.out / CHECKPOINT)
+    progress.last_saved = str(run.out / CHECKPOINT)
+    if improved:
+        save_checkpoint(state, run.out / BEST)
+    elif progress.foreign_best:
+        (run.out / BEST).unlink(missing_ok=True)
+    progress.foreign_best = False
+
+
+def save_interrupted(run: Run) -> None:
+    """After Ctrl-C: the steps since the last finished epoch are kept, but that epoch is not counted as
+    done (resuming repeats it)."""
+    progress = run.progress
+    save_checkpoint(checkpoint_state(run.model, run.optimizer, run.scaler, progress.epoch, progress.best,
+                                     progress.global_step, run.args, run.run_id, interrupted=True), run.out / CHECKPOINT)
+    if progress.foreign_best:  # --overwrite: the folder holds this run only
+        (run.out / BEST).unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------------------------------------- data
 def make_loaders(args, rank: int, world: int, pin: bool):
     """Training loader over every --dataname (each --repeat times), and one validation loader per name
     that has ``<name>_val`` lists: {name: loader}."""
@@ -348,7 +618,7 @@ def make_loaders(args, rank: int, world: int, pin: bool):
     for name, ds in zip(args.dataname, sets):
         if len(ds) == 0:
             raise TrainError(f"the list {list_paths(args.data_dir, name)['img']} is empty")
-    transforms = build_train_transforms(args, sets)
+    transforms = recipe_transforms(vars(args), sets)
     for ds in sets:
         ds.transforms = transforms
     repeats = args.repeat or [1] * len(sets)
@@ -369,308 +639,11 @@ def make_loaders(args, rank: int, world: int, pin: bool):
     return train_loader, val_loaders, sampler
 
 
-def validate_all(model, loaders: dict, device, args) -> tuple[dict, tuple]:
-    """:func:`validate` on each validation set. With one set its metrics keep their plain names; with
-    several they are ``<name>/<metric>``, plus each metric's mean over the sets under its plain name
-    (what picks the best checkpoint, so no set is ignored)."""
-    results, shown = {}, None
-    for name, loader in loaders.items():
-        summary, batch = validate(model, loader, device, args)
-        results[name] = summary
-        shown = shown or batch
-    if len(results) == 1:
-        return next(iter(results.values())), shown
-    merged = {f"{name}/{k}": v for name, summary in results.items() for k, v in summary.items()}
-    keys = next(iter(results.values())).keys()
-    merged.update({k: sum(r[k] for r in results.values()) / len(results) for k in keys})
-    return merged, shown
-
-
-def seed_worker(worker_id: int) -> None:
-    """NumPy's global RNG is not reseeded per worker by PyTorch; derive it from torch's per-worker seed."""
-    np.random.seed(torch.initial_seed() % 2**32)
-
-
-def autocast(device: torch.device, enabled: bool):
-    if not enabled:
-        return nullcontext()
-    return torch.autocast(device.type, dtype=torch.float16 if device.type == "cuda" else torch.bfloat16)
-
-
-@torch.no_grad()
-def validate(model, loader, device, args) -> tuple[dict, tuple]:
-    """Trimap metrics over the validation lists, and the person-mask IoU (predicted foreground + unknown
-    against alpha ≥ 0.5); returns (summary, one batch for the image grid)."""
-    model.eval()
-    cm, person = ConfusionMatrix(3), ConfusionMatrix(2)
-    shown = None
-    for batch in loader:
-        image = batch["image"].to(device, non_blocking=True)
-        if args.channels_last:
-            image = image.contiguous(memory_format=torch.channels_last)
-        with autocast(device, args.amp):
-            pred = model(image).argmax(1)
-        cm.update(pred, batch["trimap"])
-        person.update(pred.cpu() > 0, batch["alpha"] >= 0.5)
-        if shown is None:
-            shown = (batch["image"], pred.cpu(), batch["trimap"])
-    for m in (cm, person):
-        n = m.num_classes
-        m.matrix = torch.tensor(all_reduce_sum(m.matrix.flatten().tolist(), device), dtype=torch.int64).view(n, n)
-    model.train()
-    return {**cm.summary(), "person_IoU": float(person.iou()[1])}, shown
-
-
-def log_images(writer, tag: str, images, pred, truth, step: int, n: int) -> None:
-    """Three grids: the input, the predicted trimap and the true trimap (0/128/255 shown as grey levels)."""
-    import torchvision.utils as vutils
-    n = min(n, images.shape[0])
-    writer.add_image(f"{tag}/input", vutils.make_grid(tensor_to_image(images[:n].float()), nrow=n), step)
-    for name, classes in (("predicted_trimap", pred), ("true_trimap", truth)):
-        grey = classes[:n].reshape(n, 1, *classes.shape[-2:]).float() / 2
-        writer.add_image(f"{tag}/{name}", vutils.make_grid(grey, nrow=n), step)
-
-
-def get_lr(step: int, total_steps: float, base_lr: float, cosine: bool) -> float:
-    """The learning rate of optimiser step ``step`` (0-based): constant, or cosine-decayed from ``base_lr`` to 0
-    over ``total_steps``. From the step count, so a resumed run (even with other --epochs) continues the curve."""
-    if not cosine:
-        return base_lr
-    return base_lr * 0.5 * (1 + math.cos(math.pi * min(step / total_steps, 1.0)))
-
-
-def optimizer_step(loss: torch.Tensor, optimizer, scaler) -> None:
-    """Backward and step, through the AMP GradScaler when there is one (it skips steps with inf/NaN grads)."""
-    optimizer.zero_grad(set_to_none=True)
-    if scaler is not None:
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-    else:
-        loss.backward()
-        optimizer.step()
-
-
-def checkpoint_state(model, optimizer, scaler, epoch, best, global_step, args, run_id, interrupted=False) -> dict:
-    bare = unwrap(model)
-    return {"epoch": epoch, "global_step": global_step, "best_metric": best, "interrupted": interrupted,
-            "run_id": run_id, "arch": bare.arch, "model": bare.state_dict(), "optimizer": optimizer.state_dict(),
-            "scaler": scaler.state_dict() if scaler is not None else None, "args": vars(args)}
-
-
-def train(args) -> int:
-    with ExitStack() as stack:  # holds the lock on --out for the whole run
-        return _train(args, stack)
-
-
-def _train(args, stack: ExitStack) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    rank, world, local_rank = setup_distributed(args.device)
-    distributed = dist.is_available() and dist.is_initialized()
-    main_process = rank == 0
-    device = pick_device(args.device, local_rank, distributed)
-    sync_bn = use_sync_bn(args.sync_bn, distributed, device)
-    torch.manual_seed(args.seed + rank)
-    random.seed(args.seed + rank)
-    np.random.seed(args.seed + rank)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-
-    train_loader, val_loaders, sampler = make_loaders(args, rank, world, pin=device.type == "cuda")
-
-    resume, run_id = None, uuid.uuid4().hex[:12]
-    if args.resume:
-        if not Path(args.resume).is_file():
-            raise TrainError(f"--resume {args.resume}: no such file")
-        try:
-            resume = load_checkpoint(args.resume)
-            if not isinstance(resume, dict) or not isinstance(resume.get("model"), dict):
-                raise TrainError(f"--resume {args.resume} is not a training checkpoint (no 'model' state dict)")
-            done = int(resume.get("epoch", 0))
-        except TrainError:
-            raise
-        except Exception as exc:
-            raise TrainError(f"--resume {args.resume} is not a training checkpoint ({type(exc).__name__})") from None
-        if done >= args.epochs:
-            raise TrainError(f"--resume {args.resume} has already trained {done} epochs; pass --epochs above {done}")
-        run_id = resume.get("run_id")  # None for checkpoints written before runs had ids
-
-    # nothing of another run in --out is written over (unless --overwrite); one run at a time per folder
-    out = Path(args.out)
-    refusal, stale_best = None, False
-    if main_process:
-        try:
-            check_writable_dir(out, "--out")
-            stack.enter_context(RunLock(out))
-            stale_best = check_out_dir(out, args.resume, run_id, args.overwrite)
-        except (TrainError, OSError) as exc:
-            refusal = exc
-    if world > 1 and all_reduce_sum([float(refusal is not None)], device)[0]:
-        raise refusal or TrainError(f"--out {out}: refused by rank 0")
-    if refusal is not None:
-        raise refusal
-
-    if resume is not None:
-        try:
-            described = resume if resume.get("arch") is not None else {  # files of the original code: the flags'
-                **resume, "arch": {"backbone": args.backbone, "decoder": args.decoder}}
-            model = tnet_for(described, args.resume)  # the checkpoint's own backbone
-            load_tnet_state(model, resume["model"])
-        except WeightsError as exc:
-            raise TrainError(f"--resume {args.resume}: {exc}") from None
-        init = f"resumed from {args.resume} (epoch {done})"
-        if model.arch["backbone"] != args.backbone:
-            init += f"; backbone {model.arch['backbone']} from the checkpoint (not --backbone {args.backbone})"
-    elif args.init:
-        try:
-            model = load_tnet(args.init).train()
-        except WeightsError as exc:
-            raise TrainError(f"--init: {exc}") from None
-        init = f"initialised from {args.init} (backbone {model.arch['backbone']})"
-    else:
-        model = TNet(backbone=args.backbone, decoder=args.decoder)
-        try:
-            init = load_backbone_weights(model, args.pretrained)
-        except WeightsError as exc:
-            raise TrainError(str(exc)) from None
-    model.to(device)
-    if sync_bn:  # the same parameters in new modules: the optimiser below and the checkpoints are unchanged
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    if args.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.999), weight_decay=args.weight_decay)
-    steps_per_epoch = len(train_loader)
-    total_steps = min(args.max_steps or math.inf, args.epochs * steps_per_epoch)  # the cosine horizon
-    scaler = torch.amp.GradScaler("cuda") if args.amp and device.type == "cuda" else None
-    start_epoch, global_step, best = 1, 0, -math.inf
-    if resume is not None:
-        if "optimizer" in resume:
-            optimizer.load_state_dict(resume["optimizer"])
-        if scaler is not None and resume.get("scaler"):
-            scaler.load_state_dict(resume["scaler"])
-        start_epoch = int(resume.get("epoch", 0)) + 1
-        global_step = int(resume.get("global_step", 0))
-        best = float(resume.get("best_metric", -math.inf))
-
-    if distributed:
-        model = nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if device.type == "cuda" else None)
-        mode = f"DistributedDataParallel over {world} process{'es' if world > 1 else ''}" + (" with SyncBatchNorm" if sync_bn else "")
-    elif device.type == "cuda" and device.index is None and torch.cuda.device_count() > 1:
-        model = nn.DataParallel(model)
-        mode = f"DataParallel over {torch.cuda.device_count()} GPUs"
-    else:
-        mode = str(device)
-    criterion = ClassificationLoss(args.class_weights, args.dice_weight).to(device)
-
-    writer = None
-    last_saved = args.resume  # the newest checkpoint of this run, for the NaN message
-    if main_process:
-        from torch.utils.tensorboard import SummaryWriter
-        run_name = args.run_name or f"{'+'.join(args.dataname)}-{unwrap(model).arch['backbone']}-{time.strftime('%Y%m%d-%H%M%S')}"
-        writer = SummaryWriter(str(Path(args.logdir) / run_name))
-        print(f"TNet({unwrap(model).arch['backbone']}) on {mode}; {init}")
-        print(f"train: {len(train_loader.dataset)} samples, {steps_per_epoch} steps/epoch; "
-              f"val: {sum(len(v.dataset) for v in val_loaders.values())} samples; TensorBoard: {writer.log_dir}")
-        if not val_loaders:
-            print("  no validation lists (<dataname>_val_*.json): best_tnet.pth follows the training loss")
-        if args.sync_bn and not distributed:
-            print("  --sync-bn has no effect in a single process (it needs torchrun)")
-
-    epoch = start_epoch - 1
-    model.train()
-    try:
-        for epoch in range(start_epoch, args.epochs + 1):
-            if sampler is not None:
-                sampler.set_epoch(epoch)
-            meter = AverageMeter()
-            bar = tqdm(train_loader, desc=f"epoch {epoch}/{args.epochs}", disable=not main_process,
-                       dynamic_ncols=True, unit="batch")
-            batch, steps_this_epoch = None, 0
-            for batch in bar:
-                image = batch["image"].to(device, non_blocking=True)
-                target = batch["trimap"].to(device, non_blocking=True)
-                if args.channels_last:
-                    image = image.contiguous(memory_format=torch.channels_last)
-                with autocast(device, args.amp):
-                    logits = model(image)
-                loss = criterion(logits, target)
-                if not torch.isfinite(loss):
-                    where = (f"the last good checkpoint is {last_saved} (resume with --resume {last_saved})"
-                             if last_saved else "no checkpoint was saved yet")
-                    raise TrainError(f"the loss became {loss.item()} at epoch {epoch}, step {global_step + 1}: "
-                                     f"lower --lr{' or drop --amp' if args.amp else ''}; {where}")
-                for group in optimizer.param_groups:
-                    group["lr"] = get_lr(global_step, total_steps, args.lr, args.cosine)
-                optimizer_step(loss, optimizer, scaler)
-                global_step += 1
-                steps_this_epoch += 1
-                meter.update(loss.item(), image.shape[0])
-                if main_process:
-                    bar.set_postfix(loss=f"{meter.avg:.4f}")
-                    writer.add_scalar("train/loss_step", loss.item(), global_step)
-                if args.max_steps and global_step >= args.max_steps:
-                    break
-            pred = logits.detach().argmax(1) if batch is not None else None
-            completed = epoch if steps_this_epoch == steps_per_epoch else epoch - 1
-
-            total, count = all_reduce_sum([meter.sum, meter.count], device)
-            epoch_loss = total / max(count, 1)
-            summary, shown = validate_all(model, val_loaders, device, args) if val_loaders else ({}, None)
-            metric = summary.get("mIoU", -epoch_loss)
-            improved = metric > best
-            best = max(best, metric)
-            if main_process:
-                writer.add_scalar("train/loss_epoch", epoch_loss, epoch)
-                writer.add_scalar("train/lr", optimizer.param_groups[0]["lr"], epoch)
-                for key, value in summary.items():
-                    writer.add_scalar(f"val/{key}", value, epoch)
-                if args.log_images and batch is not None:
-                    log_images(writer, "train", batch["image"], pred.cpu(), batch["trimap"], epoch, args.log_images)
-                    if shown is not None:
-                        log_images(writer, "val", *shown, epoch, args.log_images)
-                writer.flush()
-                # an epoch cut short by --max-steps is not counted as done: a resume repeats it
-                state = checkpoint_state(model, optimizer, scaler, completed, best, global_step, args, run_id)
-                save_checkpoint(state, out / CHECKPOINT)
-                last_saved = str(out / CHECKPOINT)
-                # best_tnet.pth changes only for a better model of this run (another run's: --overwrite)
-                if improved:
-                    save_checkpoint(state, out / BEST)
-                elif stale_best:
-                    (out / BEST).unlink(missing_ok=True)
-                stale_best = False
-                val_text = "  ".join(f"{k} {v:.4f}" for k, v in summary.items())
-                tqdm.write(f"epoch {epoch}: train loss {epoch_loss:.4f}  {val_text}{'  (best)' if improved else ''}")
-            if args.max_steps and global_step >= args.max_steps:
-                if main_process:
-                    print(f"stopped after --max-steps {args.max_steps}")
-                break
-    except KeyboardInterrupt:
-        if main_process:
-            # the interrupted epoch is not counted: resuming repeats it
-            save_checkpoint(checkpoint_state(model, optimizer, scaler, epoch - 1, best, global_step, args, run_id,
-                                             interrupted=True), out / CHECKPOINT)
-            if stale_best:  # --overwrite: the folder holds this run only
-                (out / BEST).unlink(missing_ok=True)
-            print(f"\ninterrupted: checkpoint saved to {out / 'checkpoint_tnet.pth'} (resume with --resume)", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    finally:
-        if writer is not None:
-            writer.close()
-        if distributed and dist.is_initialized():
-            dist.destroy_process_group()
-    if main_process:
-        print(f"done: {out / 'checkpoint_tnet.pth'}" + (f", best {best:.4f} in {out / 'best_tnet.pth'}" if val_loaders else ""))
-    return 0
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     # a user's mistake, a bad list or file, a full disk: one line naming the file (a DataLoader worker's
     # error included), never a traceback unless --debug
-    return guarded("train.py", lambda: train(args), (TrainError, WeightsError, ValueError), args.debug)
+    return guarded("train.py", lambda: train(args), (ValueError,), args.debug)
 
 
 if __name__ == "__main__":

@@ -31,12 +31,9 @@ def main(argv=None) -> int:
     import cv2
     import numpy as np
 
+    from core.fileio import read_image  # the photo as infer.py sees it (EXIF rotation applied)
     from idphoto.face import detect_faces
     from idphoto.headcheck import MIN_FACE_TO_HEAD, head_width_at
-
-    def read_image(path, flags=cv2.IMREAD_COLOR):  # any path (non-ASCII too), without importing torch
-        data = np.fromfile(str(path), dtype=np.uint8)
-        return cv2.imdecode(data, flags) if data.size else None
 
     if not args.images.is_dir() or not args.masks.is_dir():
         print(f"bench_face_head.py: error: {args.images} or {args.masks} is not a folder", file=sys.stderr)

@@ -1,12 +1,15 @@
 #!/usr/bin/env python
 """Inference time of one photo: per stage and for the whole ``infer.py`` process, plus the matting alone
-against the original design (closed-form matting of the full-resolution photo, no crop).
+against closed-form matting of the whole full-resolution photo (no crop, no size cap).
 
     python bench/bench_infer.py                       # first PFCN portrait (600×800) or a synthetic one
     python bench/bench_infer.py --checkpoint results/best_tnet.pth --repeat 3
 
-Part 1 runs ``infer.py --image PHOTO --spec none`` in a fresh subprocess and reads its stage timings; the
-wall time includes Python start-up, imports and the model load, as a user sees it. An untrained model
+Part 1 times ``infer.py --image PHOTO --spec none`` in a fresh subprocess: the wall time includes Python
+start-up, imports and the model load, as a user sees it. The stages come from the library functions
+infer.py calls, timed in this process (model load, then the photo through load_image, the Pipeline's
+trimap, alpha and foreground, the framing and the JPEG encoding); they return their own timings, so no
+output is parsed. An untrained model
 (used when no trained weights exist) gives a trimap without sure foreground, so its matting stages are
 near zero: part 2 therefore times the matting on the trimap of the photo's *ground-truth* mask, the
 project's cropped/capped estimate_alpha versus pymatting's estimate_alpha_cf on the whole photo.
@@ -17,7 +20,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import re
 import subprocess
 import sys
 import tempfile
@@ -26,9 +28,6 @@ import warnings
 from pathlib import Path
 
 from common import PFCN, REPO, emit, note, random_checkpoint, synthetic_portrait
-
-TIME_LINE = re.compile(r"^time\s+(?P<stages>.*?); model load (?P<load>[\d.]+) s; total (?P<total>[\d.]+) s", re.M)
-
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -40,7 +39,7 @@ def parse_args(argv=None):
     p.add_argument("--matting", default="cf", help="pymatting method for both parts")
     p.add_argument("--threads", type=int, default=0, help="torch threads passed to infer.py (0: its default)")
     p.add_argument("--repeat", type=int, default=1, help="runs of each measurement; the minimum is reported")
-    p.add_argument("--no-original", action="store_true", help="skip the (slow) full-resolution original-design matting")
+    p.add_argument("--no-original", action="store_true", help="skip the (slow) matting of the whole full-resolution photo")
     p.add_argument("--size", type=int, nargs=2, default=(600, 800), metavar=("W", "H"), help="size of the synthetic photo")
     return p.parse_args(argv)
 
@@ -62,19 +61,44 @@ def pick_photo(args, tmp: Path) -> tuple[Path, Path | None, str]:
 
 
 def time_infer(photo: Path, checkpoint: Path, args, out: Path) -> dict:
+    """The whole ``infer.py`` process (wall seconds), and its stages in this process."""
     cmd = [sys.executable, str(REPO / "infer.py"), "--image", str(photo), "--checkpoint", str(checkpoint),
-           "--spec", "none", "--no-face-ok", "--out-dir", str(out), "--matting", args.matting]
+           "--spec", "none", "--no-face-ok", "--out-dir", str(out), "--matting", args.matting, "--quiet"]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
     t = time.perf_counter()
     run = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     wall = time.perf_counter() - t
-    m = TIME_LINE.search(run.stdout)
-    if run.returncode != 0 or m is None:
+    if run.returncode != 0:
         raise SystemExit(f"bench_infer.py: infer.py failed (rc {run.returncode}): {run.stderr.strip()[-300:]}")
-    stages = {name: float(v) for name, v in re.findall(r"(\w+) ([\d.]+) s", m["stages"])}
-    return {"process_wall_s": wall, "model_load_s": float(m["load"]), "infer_total_s": float(m["total"]),
-            "stages_s": stages}
+    return {"process_wall_s": wall, **time_stages(photo, checkpoint, args)}
+
+
+def time_stages(photo: Path, checkpoint: Path, args) -> dict:
+    """infer.py's stages for one photo, timed here from the library: the model load, then load_image, the
+    Pipeline (trimap, alpha, foreground), make_id_photo (``--spec none``) and the JPEG encoding."""
+    from core.runtime import set_threads
+    from idphoto import Pipeline, encode_jpeg, load_image, make_id_photo
+    from models import load_tnet
+
+    set_threads(args.threads)
+    t = time.perf_counter()
+    pipeline = Pipeline(load_tnet(checkpoint), "cpu", matting=args.matting)
+    model_load = time.perf_counter() - t
+    start = t = time.perf_counter()
+    image = load_image(photo)
+    stages = {"load": time.perf_counter() - t}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = pipeline.run(image)
+    stages.update(result.timings)
+    t = time.perf_counter()
+    framed = make_id_photo(image, result.alpha, result.foreground, None, no_face_ok=True)
+    stages["idphoto"] = time.perf_counter() - t
+    t = time.perf_counter()
+    encode_jpeg(framed.image, framed.dpi)
+    stages["encode"] = time.perf_counter() - t
+    return {"model_load_s": model_load, "infer_total_s": time.perf_counter() - start, "stages_s": stages}
 
 
 def time_matting(photo: Path, mask: Path, args) -> dict:
@@ -82,8 +106,9 @@ def time_matting(photo: Path, mask: Path, args) -> dict:
     import numpy as np
     import pymatting
 
+    from core.fileio import read_image
+    from core.trimaps import make_trimap
     from idphoto import estimate_alpha
-    from utils import make_trimap, read_image
 
     image = read_image(photo)
     gt = read_image(mask, cv2.IMREAD_GRAYSCALE)
@@ -142,7 +167,7 @@ def main(argv=None) -> int:
         if mask is not None:
             figures["matting_on_gt_trimap"] = m = time_matting(photo, mask, args)
             note(f"matting on the GT trimap: cropped {m['cropped_s']:.2f} s"
-                 + (f", original full-resolution cf {m['original_full_cf_s']:.2f} s" if "original_full_cf_s" in m else ""))
+                 + (f", whole full-resolution photo {m['original_full_cf_s']:.2f} s" if "original_full_cf_s" in m else ""))
         import cv2
 
         h, w = cv2.imread(str(photo)).shape[:2]

@@ -44,7 +44,7 @@ def make_synthetic(root: Path, n: int) -> Path:
     """img/alpha/trimap files and the three lists, as prepare_aifenge.py writes them (name 'synthetic')."""
     import cv2
 
-    from utils import make_trimap
+    from core.trimaps import make_trimap
 
     for kind in ("img", "alpha", "trimap"):
         (root / kind).mkdir(parents=True)
@@ -121,11 +121,12 @@ def main(argv=None) -> int:
         try:
             dataset = HumanDataset(name, None, lists_dir)
             if args.config:
-                from train import build_train_transforms
-                from train import parse_args as train_args
+                import tomllib
 
-                recipe = train_args(["--config", str(args.config), "--patch", str(args.patch)])
-                dataset.transforms = build_train_transforms(recipe, [dataset])
+                from datasets import recipe_transforms
+
+                recipe = tomllib.loads(args.config.read_text())
+                dataset.transforms = recipe_transforms(recipe, [dataset], patch=args.patch)
             else:
                 dataset.transforms = train_transforms(args.patch)
         except (FileNotFoundError, ValueError) as exc:

@@ -42,7 +42,7 @@ def main(argv=None) -> int:
 
     from models import DEFAULT_WEIGHTS, TNet, WeightsError, load_tnet
     from models.onnx_model import OnnxTNet, compare_with_torch, export_onnx
-    from utils import read_image
+    from core.fileio import read_image
 
     torch.set_num_threads(args.threads)
     if args.backbone:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import re
 import resource
 import shutil
 import signal
@@ -39,7 +38,12 @@ from pathlib import Path
 
 from common import PFCN, REPO, emit, note, write_pairs
 
-DONE_LINE = re.compile(r"converted (\d+), already done (\d+), skipped (\d+)")
+JOURNAL, REPORT = "prepare_done.tsv", "prepare_report.txt"  # prepare_aifenge.py: one line per sample done / skipped
+
+
+def lines_in(path: Path) -> int:
+    """Complete lines of ``path`` (a line torn by a kill has no newline yet), 0 when it does not exist."""
+    return sum(1 for line in open(path, encoding="utf-8", errors="replace") if line.endswith("\n")) if path.is_file() else 0
 
 
 def parse_args(argv=None):
@@ -155,6 +159,7 @@ def run_prepare(src: Path, out: Path, workers: int) -> dict:
     which a shared or busy machine's wall time does not."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     load = os.getloadavg()[0]
+    already_done = lines_in(out / JOURNAL)  # samples a previous (killed) run finished: this run skips them
     t = time.perf_counter()
     proc = subprocess.Popen(prepare_cmd(src, out, workers), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     memory = PeakMemory(proc.pid)
@@ -163,12 +168,12 @@ def run_prepare(src: Path, out: Path, workers: int) -> dict:
     memory.stop()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
-    m = DONE_LINE.search(stdout)
-    if proc.returncode != 0 or m is None:
+    if proc.returncode != 0:
         raise SystemExit(f"bench_prepare.py: error: prepare_aifenge.py failed (rc {proc.returncode}): "
                          f"{stderr.strip().splitlines()[-1:] or stdout[-200:]}")
-    converted = int(m[1])
-    return {"workers": workers, "converted": converted, "already_done": int(m[2]), "skipped": int(m[3]),
+    # the counts from the files prepare_aifenge.py writes for this purpose, not from its printed summary
+    converted = lines_in(out / JOURNAL) - already_done
+    return {"workers": workers, "converted": converted, "already_done": already_done, "skipped": lines_in(out / REPORT),
             "seconds": seconds, "images_per_s": converted / seconds, "images_per_s_per_worker": converted / seconds / workers,
             "cpu_seconds": cpu, "images_per_cpu_s": converted / cpu if cpu > 0 else None,
             "load_avg_1min": [round(load, 2), round(os.getloadavg()[0], 2)],

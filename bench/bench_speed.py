@@ -41,6 +41,8 @@ from common import PFCN, REPO, emit, note, synthetic_portrait
 HELP_SCRIPTS = ("infer.py", "prepare_aifenge.py", "evaluate.py", "train.py")
 PARTS = ("help", "first_run", "later_run", "in_process", "batch")
 
+# Run by a child interpreter inside the measured tree (this checkout, or an older commit exported by --before), so
+# it uses that tree's own infer.py: the figure is infer.py's per-photo time, whatever version it is.
 IN_PROCESS = r"""
 import json, os, statistics, sys, time
 from pathlib import Path
@@ -55,7 +57,11 @@ from idphoto.pipeline import Pipeline
 parser = infer.build_parser()
 args = parser.parse_args(["--image", str(photo), "--out-dir", out, "--no-face-ok"])
 spec, bg = infer.resolve_options(args, parser)
-model = infer.load_model(None, "cpu")
+try:
+    from idphoto.service import load_model  # where it lives now
+except ImportError:
+    load_model = infer.load_model           # an older tree (--before)
+model = load_model(None, "cpu")
 pipe = Pipeline(model, "cpu", args.input_size, args.matting, args.refine_kernel, args.max_side or None)
 infer.process_one(photo, photo.stem, pipe, args, spec, bg)   # warm-up: first-call costs are not per photo
 walls, cpus, stages = [], [], []

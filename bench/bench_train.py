@@ -5,7 +5,7 @@
     python bench/bench_train.py --device cpu --backbone mobilenetv3 --patch 128 --batch-size 2 --steps 3
     python bench/bench_train.py --device cuda --backbone mobilenetv3 --decoder unet --batch-size 8 32   # the compact model
 
-One step is exactly train.py's: forward under train.autocast (float16 on CUDA, bfloat16 on the CPU),
+One step is exactly train.py's: forward under core.runtime.autocast (float16 on CUDA, bfloat16 on the CPU),
 the cross-entropy loss, Adam, and a GradScaler with --amp on CUDA. The batch is random tensors already
 on the device, so the figure is the model's step rate without data loading (see bench_loader.py for
 that). Each combination gets a fresh model; --warmup steps (cuDNN autotuning, allocator growth) are run
@@ -45,7 +45,7 @@ def measure(args, device, amp: bool, channels_last: bool, batch_size: int) -> di
 
     from loss import ClassificationLoss
     from models import TNet
-    from train import autocast, optimizer_step
+    from core.runtime import autocast, grad_scaler, optimizer_step
 
     torch.manual_seed(0)
     model = TNet(backbone=args.backbone, decoder=args.decoder).to(device)
@@ -53,7 +53,7 @@ def measure(args, device, amp: bool, channels_last: bool, batch_size: int) -> di
         model = model.to(memory_format=torch.channels_last)
     model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.999), weight_decay=5e-4)
-    scaler = torch.amp.GradScaler("cuda") if amp and device.type == "cuda" else None
+    scaler = grad_scaler(device, amp)
     criterion = ClassificationLoss(dice_weight=args.dice_weight).to(device)
     image = torch.randn(batch_size, 3, args.patch, args.patch, device=device)
     if channels_last:
@@ -89,11 +89,13 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     import torch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    name = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        print(f"bench_train.py: error: --device {name}: no CUDA device available", file=sys.stderr)
+    from core.runtime import DeviceUnavailable, pick_device, set_threads
+
+    set_threads(args.threads)
+    try:
+        name = pick_device(args.device)
+    except (ValueError, DeviceUnavailable) as exc:
+        print(f"bench_train.py: error: {exc}", file=sys.stderr)
         return 1
     device = torch.device(name)
     if device.type == "cuda":

@@ -91,11 +91,11 @@ def random_checkpoint(path: Path, backbone: str = "mobilenetv3") -> Path:
     import torch
 
     from models import TNet
-    from utils import save_checkpoint
+    from core.checkpoints import save_checkpoint
 
     torch.manual_seed(0)
     m = TNet(backbone)
     with torch.no_grad():
-        m.backbone.final.bias.copy_(torch.tensor([0.0, 0.0, 50.0]))
+        m.pspnet.final.bias.copy_(torch.tensor([0.0, 0.0, 50.0]))
     save_checkpoint({"arch": m.arch, "model": m.state_dict()}, path)
     return path

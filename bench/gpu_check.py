@@ -137,7 +137,8 @@ def main(argv=None) -> int:
         return True
 
     # 1. data
-    prep = r.run("prepare", prepare_cmd(src, data, data, "pfcn", 0.1, min(os.cpu_count() or 1, 16)), 300, prepared_counts)
+    prep = r.run("prepare", prepare_cmd(src, data, data, "pfcn", 0.1, min(os.cpu_count() or 1, 16)), 300,
+                 prepared_counts(data, "pfcn"))
     if not prep.get("ok"):
         for name in ("train_fp32", "train_amp_cl", "resume", "ddp", "data_parallel", "evaluate", "infer", "loader"):
             r.skip(name, "no data: the prepare step failed")

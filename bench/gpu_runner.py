@@ -181,15 +181,21 @@ def prepare_cmd(src: Path, out: Path, lists: Path, name: str, val_fraction: floa
             "--name", name, "--val-fraction", val_fraction, "--workers", max(1, workers)]
 
 
-def prepared_counts(stdout: str) -> dict:
-    import re
+def prepared_counts(lists: Path, name: str):
+    """A check of a prepare_aifenge.py step: the sizes of the train and val lists it wrote (read from the
+    lists themselves, not from its printed summary); an empty split fails."""
+    def check(_stdout: str) -> dict:
+        from datasets import read_lists
 
-    m = re.search(r"train: (\d+) samples .*val: (\d+) samples", stdout)
-    if not m:
-        raise CheckFailed("prepare_aifenge.py printed no train/val counts")
-    if int(m[1]) == 0 or int(m[2]) == 0:
-        raise CheckFailed(f"empty split: train {m[1]}, val {m[2]}")
-    return {"train": int(m[1]), "val": int(m[2])}
+        try:
+            train, val = (len(read_lists(lists, n)["img"]) for n in (name, name + "_val"))
+        except (FileNotFoundError, ValueError) as exc:
+            raise CheckFailed(f"prepare_aifenge.py wrote no usable lists: {exc}") from None
+        if train == 0 or val == 0:
+            raise CheckFailed(f"empty split: train {train}, val {val}")
+        return {"train": train, "val": val}
+
+    return check
 
 
 def default_data(name: str) -> Path:

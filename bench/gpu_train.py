@@ -96,7 +96,7 @@ def main(argv=None) -> int:
         ok = True
         for name, fraction in (("pfcn", 0.1), ("vikram", 0.15)):
             ok &= bool(r.run(f"prepare_{name}", prepare_cmd(sources[name], tmp / "data", lists, name, fraction, min(cores, 16)),
-                             300, prepared_counts).get("ok"))
+                             300, prepared_counts(lists, name)).get("ok"))
         ckpts = tmp / "checkpoints"
         if ok:
             run_train(r, args, dry, workers, lists, ckpts)

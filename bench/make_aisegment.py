@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import emit, note  # noqa: E402
-from utils import SerialPool  # noqa: E402  (common puts the repository on the path)
+from core.runtime import SerialPool  # noqa: E402  (common puts the repository on the path)
 
 W, H = 600, 800
 BANK = 8  # background and skin/clothes textures generated once per worker

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import torch.utils.data
 
-from utils import read_image
+from core.fileio import read_image
 
 KINDS = ("img", "alpha", "trimap")
 
@@ -102,3 +102,25 @@ class HumanDataset(torch.utils.data.Dataset):
         sample = {"image": cv2.cvtColor(image, cv2.COLOR_BGR2RGB), "trimap": trimap, "alpha": alpha,
                   "name": self.images[i].stem}
         return self.transforms(sample) if self.transforms else sample
+
+
+AUGMENTATION_KEYS = ("scale_prob", "scale_range", "crop_prob", "portrait_crop_prob", "rotate_prob", "rotate_degrees",
+                     "bg_prob", "color_prob", "blur_prob", "noise_prob", "jpeg_prob")
+
+
+def recipe_transforms(recipe: dict, sets: list[HumanDataset], patch: int | None = None):
+    """The training augmentations a recipe asks for: train.py's flags, as its parsed arguments (``vars(args)``)
+    or as the keys of a TOML recipe (dashes or underscores). What the recipe does not set keeps
+    :func:`~datasets.transforms.train_transforms`' defaults (which are train.py's). Background swaps draw
+    from the photos of ``sets``; ``patch`` overrides the recipe's."""
+    from .transforms import train_transforms
+
+    r = {k.replace("-", "_"): v for k, v in recipe.items()}
+    kwargs = {name: r[name] for name in AUGMENTATION_KEYS if r.get(name) is not None}
+    if "scale_range" in kwargs:
+        kwargs["scale_range"] = tuple(kwargs["scale_range"])
+    if r.get("no_vflip"):
+        kwargs["vflip"] = False
+    if kwargs.get("bg_prob", 0) > 0:
+        kwargs["backgrounds"] = RandomBackgrounds([p for ds in sets for p in ds.images], [p for ds in sets for p in ds.alphas])
+    return train_transforms(patch or r.get("patch") or 400, **kwargs)

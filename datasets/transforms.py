@@ -1,4 +1,4 @@
-"""Joint augmentations for (image, trimap, alpha) samples — SPEC §3.
+"""Joint augmentations for (image, trimap, alpha) samples.
 
 A sample is a dict ``{"image": H×W×3 uint8 RGB, "trimap": H×W uint8 0/128/255, "alpha": H×W uint8}``.
 Geometry is applied to all three together; the image and alpha are resampled bicubically, the trimap
@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 import torch
 
-# The backbones are ImageNet models: RGB input, ImageNet mean/std (SPEC §7 — the original fed BGR minus a mean).
+# The backbones are ImageNet models, so they get what ImageNet training fed them: RGB input normalised by
+# ImageNet's mean and std (BGR, or a mean subtracted alone, would shift every pretrained filter's response).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -69,7 +70,8 @@ class Resize:
 
 
 class RandomFlip:
-    """Vertical flip with probability ``p_vertical`` (the original's default 0.5), horizontal with ``p_horizontal``."""
+    """Vertical flip with probability ``p_vertical`` (0.5 by default: upside-down people are rare in photos, but the
+    flip doubles the poses seen; recipes for upright ID photos set 0), horizontal with ``p_horizontal``."""
 
     def __init__(self, p_vertical: float = 0.5, p_horizontal: float = 0.5):
         self.p_vertical, self.p_horizontal = p_vertical, p_horizontal

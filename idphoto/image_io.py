@@ -1,20 +1,23 @@
 """Reading photos robustly: EXIF rotation, grayscale, palette, alpha, 16-bit, truncated files, any path.
 
-Pillow decodes (it notices truncated JPEGs, which OpenCV silently pads with grey, and it applies the
-EXIF orientation); the result is the BGR uint8 array the rest of the project works with.
+The decoding is the project's one image reader (:func:`core.fileio.decode_image`), so a photo is seen here
+exactly as data preparation and evaluation see it; this module adds the inference's own rules (a photo
+too small to hold a person is refused) and its error type.
 """
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+
+from core.fileio import IMAGE_EXTENSIONS, ImageTooLarge, NotAnImage, UnreadableImage
+from core.fileio import decode_image as _decode
 
 from .errors import IDPhotoError
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+__all__ = ["IMAGE_EXTENSIONS", "MIN_SIDE", "decode_image", "list_images", "load_image"]
+
 MIN_SIDE = 32  # smaller than this is no photo of a person
 
 
@@ -32,59 +35,30 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     Transparent pixels of an RGBA/LA/palette image are composited over white. Raises
     :class:`IDPhotoError` with a one-line message for a missing, unreadable, truncated or tiny image.
     """
-    path = Path(path)
-    if not path.exists():
-        raise IDPhotoError(f"{path}: file not found")
-    if not path.is_file():
-        raise IDPhotoError(f"{path}: not a file")
-    return decode_image(path, where=f"{path}: ")
+    return decode_image(path)
 
 
-def decode_image(source, max_pixels: int | None = None, where: str = "") -> np.ndarray:
-    """A photo (a path or a binary file object) as H×W×3 BGR uint8, upright; messages start with ``where``.
+def decode_image(source, max_pixels: int | None = None, where: str | None = None) -> np.ndarray:
+    """A photo (a path or a binary file object) as H×W×3 BGR uint8, upright; messages start with ``where``
+    (by default the path).
 
     With ``max_pixels`` the pixel count is read from the header and checked before anything is decoded
-    (:class:`TooLargeError`); Pillow's own decompression-bomb guard holds in any case. Raises
-    :class:`NotAnImageError` or :class:`IDPhotoError` (truncated, tiny…), in one line.
+    (:class:`TooLargeError`). Raises :class:`NotAnImageError` or :class:`IDPhotoError` (missing, truncated,
+    tiny…), in one line.
     """
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(source) as im:
-                w, h = im.size
-                if max_pixels and w * h > max_pixels:
-                    raise TooLargeError(f"{where}image too large: {w}×{h} px is over the limit of "
-                                        f"{max_pixels / 1e6:g} megapixels")
-                im.load()  # raises on a truncated file instead of returning grey padding
-                im = _to_rgb(ImageOps.exif_transpose(im))
-    except UnidentifiedImageError:
-        raise NotAnImageError(f"{where}not an image (or a format Pillow cannot read)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # Pillow's own guard, at open
-        limit = f"{max_pixels / 1e6:g}" if max_pixels else f"{Image.MAX_IMAGE_PIXELS / 1e6:.0f}"
-        raise TooLargeError(f"{where}image too large: over the limit of {limit} megapixels") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise IDPhotoError(f"{where}cannot decode image ({reason})") from None
-    if min(im.size) < MIN_SIDE:
-        raise IDPhotoError(f"{where}image too small ({im.size[0]}×{im.size[1]} px; need at least {MIN_SIDE} px a side)")
-    return np.ascontiguousarray(np.asarray(im, dtype=np.uint8)[:, :, ::-1])
-
-
-def _to_rgb(im: Image.Image) -> Image.Image:
-    """Any Pillow mode → RGB; transparency is flattened onto white."""
-    if im.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16/32-bit grayscale: scale to 8 bits
-        a = np.asarray(im, dtype=np.float64)
-        peak = 65535.0 if a.max() > 255 else 255.0
-        im = Image.fromarray(np.clip(a * 255.0 / peak, 0, 255).astype(np.uint8), "L")
-    if im.mode == "F":
-        a = np.asarray(im, dtype=np.float64)
-        im = Image.fromarray(np.clip(a * (255.0 if a.max() <= 1 else 1.0), 0, 255).astype(np.uint8), "L")
-    has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
-    if has_alpha:
-        rgba = im.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    return im.convert("RGB")
+        image = _decode(source, max_pixels=max_pixels, where=where)
+    except ImageTooLarge as exc:
+        raise TooLargeError(str(exc)) from None
+    except NotAnImage as exc:
+        raise NotAnImageError(str(exc)) from None
+    except UnreadableImage as exc:
+        raise IDPhotoError(str(exc)) from None
+    h, w = image.shape[:2]
+    if min(h, w) < MIN_SIDE:
+        prefix = f"{Path(source)}: " if where is None and isinstance(source, (str, os.PathLike)) else (where or "")
+        raise IDPhotoError(f"{prefix}image too small ({w}×{h} px; need at least {MIN_SIDE} px a side)")
+    return image
 
 
 def list_images(folder: str | os.PathLike) -> tuple[list[Path], list[Path]]:

@@ -1,16 +1,17 @@
-"""Colours, JPEG encoding with DPI and a size limit, print sheets, and writing all outputs atomically."""
+"""Colours, JPEG encoding with DPI and a size limit, print sheets, and the output paths of a photo (written all
+or nothing by :func:`core.fileio.write_all`)."""
 from __future__ import annotations
 
 import io
 import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image
+
+from core.fileio import write_all  # noqa: F401  (the all-or-nothing writer of every photo's outputs)
 
 from .errors import IDPhotoError
 
@@ -121,67 +122,6 @@ def print_sheet(photo_bgr: np.ndarray, dpi: int, sheet: str = "6inch", gap_mm: f
         for x in xs:
             canvas[y:y + ph, x:x + pw] = photo_bgr
     return canvas, cols * rows
-
-
-def write_all(files: dict[Path, bytes]) -> list[Path]:
-    """Write every file, all or nothing: a run leaves either all of its outputs or none, and a failed run
-    leaves the files of a previous run exactly as they were.
-
-    Each file is first written to a temporary file beside its target; only when all are complete are they
-    renamed into place (an existing target is kept as a hard-linked backup meanwhile). If anything fails,
-    the targets already replaced get their previous content back (or are removed when they are new) and
-    every temporary file is deleted.
-    """
-    umask = os.umask(0)
-    os.umask(umask)
-    temps: dict[Path, str] = {}      # target → complete temporary file beside it
-    backups: dict[Path, str] = {}    # target → its previous content, while the new one moves in
-    replaced: list[Path] = []
-    try:
-        for path, data in files.items():
-            path = Path(path)
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-                temps[path] = tmp
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
-            except OSError as exc:  # a full disk names no file: name the output it was writing
-                raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
-        for path, tmp in temps.items():
-            if path.exists():
-                backups[path] = _backup(path)
-            os.replace(tmp, path)
-            replaced.append(path)
-    except BaseException:
-        for path in reversed(replaced):  # undo: the previous file back, or no file where there was none
-            if path in backups:
-                os.replace(backups.pop(path), path)
-            else:
-                path.unlink(missing_ok=True)
-        for leftover in (*temps.values(), *backups.values()):
-            Path(leftover).unlink(missing_ok=True)
-        raise
-    for bak in backups.values():
-        Path(bak).unlink(missing_ok=True)
-    return list(temps)
-
-
-def _backup(path: Path) -> str:
-    """A second name (hard link, or a copy where links are not supported) for ``path``'s current content."""
-    fd, bak = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".bak")
-    os.close(fd)
-    try:
-        os.unlink(bak)
-        try:
-            os.link(path, bak)
-        except OSError:
-            shutil.copy2(path, bak)
-    except BaseException:
-        Path(bak).unlink(missing_ok=True)
-        raise
-    return bak
 
 
 def output_paths(out_dir: str | os.PathLike, stem: str, layout: str | None, report: bool = False) -> dict[str, Path]:

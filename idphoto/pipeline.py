@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from utils import erode_dilate, trimap_to_image
+from core.trimaps import erode_dilate, trimap_to_image
 
 from .matting import closed_form_alpha, estimate_foreground_ml
 
@@ -62,8 +62,9 @@ def predict_trimap(model, image_bgr: np.ndarray, input_size: int = 400, device="
     """TNet's trimap of ``image_bgr`` at the photo's full size: H×W uint8 with values in {0, 128, 255}.
 
     Resize to ``input_size``² (bicubic) → RGB, ImageNet-normalised (the training normalisation) →
-    forward → argmax → 0/128/255 (the scaling the original lost) → erode/dilate refinement (SPEC §2)
-    → nearest-neighbour resize back to the photo. ``refine_kernel=0`` skips the refinement.
+    forward → argmax → classes 0/1/2 scaled to 0/128/255 → erode/dilate refinement (widens the unknown band
+    so the matting decides the pixels TNet was unsure of) → nearest-neighbour resize back to the photo.
+    ``refine_kernel=0`` skips the refinement.
     """
     return predict_trimap_pair(model, image_bgr, input_size, device, refine_kernel, flip)[1]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import time
 import warnings
+from pathlib import Path
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,6 +35,25 @@ class StrictError(IDPhotoError):
                            + (f" (allowed {c.allowed})" if c.allowed else "") for c in report.failed)
         super().__init__(f"--strict: {len(report.failed)} rule(s) of {report.spec} failed: {failed}")
         self.report = report
+
+
+def load_model(checkpoint: Path | None, device: str):
+    """The TNet of ``checkpoint`` (the shipped compact model when None) on ``device``; a missing or bad file is
+    an :class:`IDPhotoError` in one line."""
+    from models import DEFAULT_WEIGHTS, WeightsError, load_tnet
+
+    if checkpoint is None:
+        if not DEFAULT_WEIGHTS.is_file():
+            root = Path(__file__).resolve().parent.parent
+            shown = DEFAULT_WEIGHTS.relative_to(root) if DEFAULT_WEIGHTS.is_relative_to(root) else DEFAULT_WEIGHTS
+            raise IDPhotoError(
+                f"no model weights: the shipped compact model {shown} "
+                f"is missing; train one with train.py and pass --checkpoint results/checkpoint_tnet.pth")
+        checkpoint = DEFAULT_WEIGHTS
+    try:
+        return load_tnet(checkpoint, device)
+    except WeightsError as exc:
+        raise IDPhotoError(f"checkpoint: {exc}") from None
 
 
 @dataclass

@@ -5,7 +5,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from .specs import SpecError, load_catalogue, markdown_table, text_table
+from cli import guarded
+
+from .specs import load_catalogue, markdown_table, text_table
 
 
 def main(argv=None) -> int:
@@ -13,14 +15,13 @@ def main(argv=None) -> int:
                                 description="Show the ID-photo spec catalogue (idphoto/specs.json) or check a file of your own.")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table (the README's)")
     p.add_argument("--check", type=Path, metavar="FILE", help="validate FILE (a spec, a list of specs or {\"specs\": [...]}) and list it")
+    p.add_argument("--debug", action="store_true", help="show the Python traceback of an unexpected error")
     args = p.parse_args(argv)
-    specs = None
-    if args.check:
-        try:
-            specs = list(load_catalogue(args.check)[0].values())
-        except SpecError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
+    return guarded(p.prog, lambda: show(args), debug=args.debug)
+
+
+def show(args) -> int:
+    specs = list(load_catalogue(args.check)[0].values()) if args.check else None  # a bad file: SpecError, one line
     print(markdown_table(specs) if args.markdown else text_table(specs))
     return 0
 

@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.errors import UserError
+
 MM_PER_INCH = 25.4
 CATALOGUE = Path(__file__).resolve().parent / "specs.json"
 UNITS = {"mm": 1.0, "in": MM_PER_INCH, "px": None}
@@ -28,7 +30,7 @@ FORMATS = {"jpeg": "jpeg", "jpg": "jpeg"}
 Range = tuple  # (low or None, high or None)
 
 
-class SpecError(ValueError):
+class SpecError(UserError, ValueError):
     """A catalogue entry that can't be used; the message names the file, the entry and the field."""
 
 

@@ -20,29 +20,16 @@ import os
 import sys
 from pathlib import Path
 
-from cli import OneLineParser
-from utils import save_checkpoint
+from cli import OneLineParser, guarded
+from core.checkpoints import save_checkpoint
 
-from .tnet import TNet
-from .weights import WeightsError, _torch_load, _unwrap_state, load_tnet_state, tnet_for
+from .weights import WeightsError, read_tnet
 
 RECIPE_KEYS = ("config", "backbone", "decoder", "pretrained", "patch", "batch_size", "epochs", "lr", "weight_decay",
                "cosine", "dice_weight", "class_weights", "scale_prob", "scale_range", "crop_prob", "no_vflip",
                "portrait_crop_prob", "rotate_prob", "rotate_degrees", "bg_prob", "color_prob", "blur_prob", "noise_prob",
                "jpeg_prob", "dataname", "repeat", "seed", "amp", "channels_last")
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "astronaut.jpg"
-
-
-def load_checkpoint_model(src: str | os.PathLike) -> tuple[TNet, dict]:
-    """The TNet of a checkpoint or weights file (float32) and the file's contents."""
-    obj = _torch_load(src)
-    try:
-        state = _unwrap_state(obj)
-    except WeightsError as exc:
-        raise WeightsError(f"{src}: {exc}") from None
-    model = tnet_for(obj, src)
-    load_tnet_state(model, state)  # refuse a file that does not fit before writing anything
-    return model, obj
 
 
 def checkpoint_meta(obj: dict, dtype: str, input_size: int | None = None) -> dict:
@@ -60,7 +47,7 @@ def checkpoint_meta(obj: dict, dtype: str, input_size: int | None = None) -> dic
 
 def export_tnet(src: str | os.PathLike, dst: str | os.PathLike, half: bool = True, input_size: int | None = None) -> dict:
     """Write the weights file ``dst`` from the checkpoint ``src``; returns its ``meta``."""
-    model, obj = load_checkpoint_model(src)
+    model, obj = read_tnet(src)  # a file that does not fit is refused before anything is written
     weights = {k: v.half() if half and v.is_floating_point() else v for k, v in model.state_dict().items()}
     meta = checkpoint_meta(obj, "float16" if half else "float32", input_size)
     save_checkpoint({"arch": model.arch, "model": weights, "meta": meta}, dst)
@@ -71,7 +58,7 @@ def export_tnet_onnx(src: str | os.PathLike, dst: str | os.PathLike, size: int, 
                      tolerance: float = 1e-3) -> dict:
     """Write ``dst`` (ONNX) from ``src`` and check it against PyTorch on ``check_images``; returns the
     check's figures. A file that fails the check is removed and WeightsError raised."""
-    from utils import read_image
+    from core.fileio import read_image
 
     from .onnx_model import compare_with_torch, export_onnx
 
@@ -81,7 +68,7 @@ def export_tnet_onnx(src: str | os.PathLike, dst: str | os.PathLike, size: int, 
         if image is None:
             raise WeightsError(f"--check-images: cannot read {path}")
         images.append(image)
-    model, obj = load_checkpoint_model(src)
+    model, obj = read_tnet(src)
     meta = checkpoint_meta(obj, "float32", size)
     size = meta.setdefault("input_size", 400)
     export_onnx(model, dst, size, meta)
@@ -110,9 +97,14 @@ def main(argv=None) -> int:
                    help="ONNX: photos to compare onnxruntime and PyTorch on, as one batch (default: examples/astronaut.jpg; "
                         "none given: no check)")
     p.add_argument("--tolerance", type=float, default=1e-3, help="ONNX: largest allowed absolute logit difference (default: %(default)s)")
+    p.add_argument("--debug", action="store_true", help="show the Python traceback of an unexpected error")
     args = p.parse_args(argv)
     if args.size is not None and (args.size < 32 or args.size % 8):
         p.error("--size must be a multiple of 8, at least 32 (as infer.py's --input-size)")
+    return guarded("export", lambda: export(args), debug=args.debug)
+
+
+def export(args) -> int:
     onnx = args.output.lower().endswith(".onnx")
     try:
         if onnx:
@@ -121,12 +113,8 @@ def main(argv=None) -> int:
             meta, check = result["meta"], result["check"]
         else:
             meta, check = export_tnet(args.checkpoint, args.output, half=not args.fp32, input_size=args.input_size), None
-    except WeightsError as exc:
-        print(f"export: error: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"export: error: {exc.filename or args.output}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
+    except OSError as exc:  # a write error names the output when the OS names no file
+        raise OSError(exc.errno, exc.strerror or str(exc), exc.filename or args.output) from None
     print(f"{args.output}: {os.path.getsize(args.output) / 2**20:.1f} MiB, epoch {meta['epoch']}, "
           f"best metric {meta['best_metric']}" + (f", input N×3×{meta['input_size']}×{meta['input_size']}" if onnx else ""))
     if check is not None:

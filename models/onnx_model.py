@@ -37,7 +37,7 @@ def export_onnx(model: torch.nn.Module, dst: str | os.PathLike, size: int = DEFA
     fixed ``size``×``size`` input; ``meta`` (JSON-able) goes into the file's metadata."""
     _require("onnx", "ONNX export")
     _require("onnxscript", "ONNX export")
-    from utils import atomic_path
+    from core.fileio import atomic_path
 
     model = model.float().cpu().eval()
     example = torch.zeros(2, 3, size, size)  # batch 2: a batch of 1 would be specialised to a constant

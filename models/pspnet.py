@@ -1,6 +1,6 @@
-"""PSPNet trimap network (SPEC §4) on torchvision backbones.
+"""PSPNet trimap network on torchvision backbones: a dilated trunk, pyramid pooling and three upsampling blocks.
 
-Parameter names follow the original code so that its state dicts load:
+Parameter names are those of the widely used PyTorch PSPNet layout, so that state dicts saved in it load:
 ``feats.layer1…`` (the backbone), ``psp.stages…`` / ``psp.bottleneck`` (pyramid pooling),
 ``up_1…up_3`` (upsampling blocks) and ``final`` (the 1×1 classifier).
 """

@@ -11,6 +11,8 @@ from pathlib import Path
 import torch
 import torchvision
 
+from core.errors import UserError
+
 from .pspnet import BACKBONES
 from .tnet import DECODERS, TNet
 
@@ -19,7 +21,7 @@ from .tnet import DECODERS, TNet
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "tnet_unet_mobilenetv3.pth"
 
 
-class WeightsError(RuntimeError):
+class WeightsError(UserError, RuntimeError):
     """Weights that can't be had or don't fit; the message is one line meant for the user."""
 
 
@@ -49,7 +51,8 @@ def _torch_load(path: str | os.PathLike):
 
 
 def checkpoint_arch(obj, path: str | os.PathLike) -> dict:
-    """The ``arch`` dict of a loaded checkpoint ({} when it has none, as the original's files don't);
+    """The ``arch`` dict of a loaded checkpoint ({} when it has none: a bare state dict, or a checkpoint
+    written before the architecture was recorded);
     a WeightsError naming ``path`` when it is something else, or its backbone/decoder is unknown."""
     arch = obj.get("arch") if isinstance(obj, dict) else None
     if arch is None:
@@ -133,19 +136,31 @@ def load_backbone_weights(model: TNet, pretrained: str) -> str:
     return f"{backbone}: {source}"
 
 
+OLD_PREFIXES = ("backbone.",)  # TNet.pspnet was called TNet.backbone, though it holds the whole network
+
+
 def normalize_tnet_keys(state: dict) -> dict:
-    """Map the key layouts found in the wild onto TNet's: DataParallel's ``module.``, a bare PSPNet,
-    and the original's ``final.0.`` (a Sequential around the classifier). The original PSPNet's auxiliary
-    image-level ``classifier`` head (unused for trimaps) is dropped."""
+    """Map the key layouts found in the wild onto TNet's (``pspnet.…``):
+
+    * ``module.`` (a model saved from inside DataParallel or DistributedDataParallel) is dropped;
+    * ``backbone.…`` (TNet's earlier name for its network: older checkpoints and weights files) becomes
+      ``pspnet.…``;
+    * a bare PSPNet's keys (``feats.…``, ``psp.…``) get the ``pspnet.`` prefix, and ``final.0.`` (PSPNet code
+      that wraps the 1×1 classifier in a Sequential) becomes ``final.``;
+    * the auxiliary image-level ``classifier`` head of such PSPNets is dropped: a trimap has no use for it.
+    """
     out = {}
     for key, value in state.items():
         if key.startswith("module."):
             key = key[len("module."):]
-        if key.startswith(("classifier.", "backbone.classifier.")):
+        for old in OLD_PREFIXES:
+            if key.startswith(old):
+                key = "pspnet." + key[len(old):]
+        if key.startswith(("classifier.", "pspnet.classifier.")):
             continue
-        if not key.startswith("backbone."):
-            key = "backbone." + key
-        key = key.replace("backbone.final.0.", "backbone.final.")
+        if not key.startswith("pspnet."):
+            key = "pspnet." + key
+        key = key.replace("pspnet.final.0.", "pspnet.final.")
         out[key] = value
     return out
 
@@ -169,17 +184,9 @@ def load_tnet_state(model: TNet, state: dict) -> None:
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
 
 
-def load_tnet(path: str | os.PathLike, device: str | torch.device = "cpu") -> TNet:
-    """A TNet ready for inference (eval mode) from a checkpoint written by train.py or a shipped weights file
-    — or, for a ``.onnx`` file, an :class:`models.onnx_model.OnnxTNet` that runs it with onnxruntime.
-
-    The backbone is read from the checkpoint's ``arch`` (ResNet-50 when the file has none, as the
-    original's checkpoints don't).
-    """
-    if str(path).lower().endswith(".onnx"):  # an ONNX export runs through onnxruntime, called like a TNet
-        from .onnx_model import OnnxTNet
-
-        return OnnxTNet(path, device).eval()
+def read_tnet(path: str | os.PathLike) -> tuple[TNet, object]:
+    """The TNet of a checkpoint or weights file (float32, on the CPU, as constructed) and the file's loaded
+    contents; a WeightsError naming ``path`` when the file can't be read or does not fit."""
     obj = _torch_load(path)
     try:
         state = _unwrap_state(obj)
@@ -190,6 +197,21 @@ def load_tnet(path: str | os.PathLike, device: str | torch.device = "cpu") -> TN
         load_tnet_state(model, state)
     except WeightsError as exc:
         raise WeightsError(f"{path}: {exc}") from None
+    return model, obj
+
+
+def load_tnet(path: str | os.PathLike, device: str | torch.device = "cpu") -> TNet:
+    """A TNet ready for inference (eval mode) from a checkpoint written by train.py or a shipped weights file
+    — or, for a ``.onnx`` file, an :class:`models.onnx_model.OnnxTNet` that runs it with onnxruntime.
+
+    The backbone is read from the checkpoint's ``arch`` (ResNet-50, the research design's, when the file
+    does not record one).
+    """
+    if str(path).lower().endswith(".onnx"):  # an ONNX export runs through onnxruntime, called like a TNet
+        from .onnx_model import OnnxTNet
+
+        return OnnxTNet(path, device).eval()
+    model, obj = read_tnet(path)
     meta = obj.get("meta") if isinstance(obj, dict) else None
     model.meta = meta if isinstance(meta, dict) else {}   # e.g. the input size it was trained for
     return model.to(device).eval()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 import math
@@ -16,6 +17,7 @@ import scipy.ndimage
 import evaluate
 import matting_metrics as mm
 from conftest import REPO, shared_path, synthetic_portrait
+from core import evaluation
 from utils import erode_dilate, make_trimap, read_image
 
 FAST = ["--input-size", "64", "--threads", "1", "--quiet"]
@@ -173,7 +175,7 @@ def test_folders_with_soft_mattes(tmp_path, checkpoint, capsys):
     assert rc == 0
     rows, summary = read_outputs(out)
     assert [r["name"] for r in rows] == ["p0", "p1", "p2"]
-    assert list(rows[0]) == evaluate.CSV_FIELDS
+    assert list(rows[0]) == [f.name for f in dataclasses.fields(evaluation.ImageScores)]
     for r in rows:
         assert r["soft_gt"] == "1" and (r["width"], r["height"]) == ("96", "128")
         for k in ("trimap_mIoU", "trimap_acc", "trimap_refined_mIoU", "iou_tnet", "iou_alpha"):
@@ -254,7 +256,7 @@ def test_zero_one_masks_of_another_size_are_scaled_and_resized(tmp_path, checkpo
                           "--out-dir", str(out), "--no-matting", *FAST]) == 0
     rows, s = read_outputs(out)
     assert s["gt_resized"] == 1 and rows[0]["soft_gt"] == "0"
-    gt, resized = evaluate.read_ground_truth(masks / "a.png", photo.shape[:2])
+    gt, resized = evaluation.read_ground_truth(masks / "a.png", photo.shape[:2])
     assert resized and gt.shape == photo.shape[:2] and set(np.unique(gt)) == {0, 255}
 
 
@@ -330,7 +332,7 @@ def test_empty_or_odd_checkpoint_is_one_line(tmp_path, capsys):
 def test_out_dir_that_is_a_file_fails_before_evaluating(tmp_path, checkpoint, capsys, monkeypatch):
     images, masks = make_folders(tmp_path, n=1)
     (tmp_path / "out").write_text("a file")
-    monkeypatch.setattr(evaluate, "evaluate_one", lambda *a: pytest.fail("evaluated before checking --out-dir"))
+    monkeypatch.setattr(evaluation, "evaluate_one", lambda *a: pytest.fail("evaluated before checking --out-dir"))
     assert evaluate.main(["--checkpoint", str(checkpoint), "--images", str(images), "--masks", str(masks),
                           "--out-dir", str(tmp_path / "out"), *FAST]) == 1
     assert "--out-dir is a file, not a folder" in one_line_error(capsys)
@@ -405,3 +407,45 @@ def test_three_pfcn_portraits(tmp_path, checkpoint):
     assert len(rows) == 3 and all((r["width"], r["height"]) == ("600", "800") for r in rows)
     assert all(r["soft_gt"] == "0" and in_unit(r["iou_tnet"]) and in_unit(r["iou_alpha"]) for r in rows)
     assert "binary" in s["matting"]["skipped"]
+
+
+# ------------------------------------------------------------------------------------- the evaluation module
+def test_accumulator_update_and_summary_on_known_arrays():
+    """Two 2×4 images scored from hand-made arrays: the per-image rows, the pooled confusion matrices and
+    the means are what the arithmetic says."""
+    gt_trimap = np.array([[0, 0, 128, 255], [0, 128, 255, 255]], np.uint8)
+    gt_alpha = np.array([[0, 0, 100, 255], [0, 200, 255, 255]], np.uint8)   # 2 of 8 pixels soft: a soft matte
+    perfect = evaluation.score_image("a", gt_trimap, gt_trimap, gt_trimap, gt_alpha, gt_alpha / 255.0)
+    wrong = gt_trimap.copy()
+    wrong[0, 3] = 0                                                            # one person pixel called background
+    half = evaluation.score_image("b", wrong, gt_trimap, gt_trimap, gt_alpha, None)  # no matting for b
+
+    a, b = perfect.scores, half.scores
+    assert (a.width, a.height, a.soft_gt) == (4, 2, 1)
+    assert a.trimap_mIoU == a.trimap_acc == a.iou_alpha == 1.0 and a.sad == a.mse == 0.0
+    assert a.iou_tnet == pytest.approx(4 / 5)  # TNet's person mask is fg + unknown: the band at [0, 2] is extra
+    assert b.iou_tnet == pytest.approx(3 / 5)
+    assert b.trimap_acc == pytest.approx(7 / 8) and b.trimap_IoU_fg == pytest.approx(2 / 3)
+    assert b.trimap_IoU_bg == pytest.approx(3 / 4) and b.trimap_IoU_unknown == 1.0
+    assert b.iou_alpha is None and b.sad is None
+    assert list(a.csv_row()) == evaluation.CSV_FIELDS and b.csv_row()["sad"] == ""
+
+    acc = evaluation.EvalAccumulator(matting=True, soft_min_share=0.01, refine_kernel=10)
+    acc.update(perfect)
+    acc.update(half)
+    s = acc.summary({"data": "two arrays"})
+    assert s["data"] == "two arrays" and s["images"] == 2 and s["gt_resized"] == 0
+    assert acc.trimap_cm.matrix.tolist() == [[6, 0, 0], [0, 4, 0], [1, 0, 5]]  # rows: truth, summed over both
+    pooled = s["trimap"]["pooled"]
+    assert pooled["pixel_acc"] == pytest.approx(15 / 16) and pooled["IoU_bg"] == pytest.approx(6 / 7)
+    assert pooled["IoU_fg"] == pytest.approx(5 / 6) and pooled["mIoU"] == pytest.approx((6 / 7 + 1 + 5 / 6) / 3)
+    assert s["trimap"]["mean_per_image"]["acc"] == pytest.approx((1 + 7 / 8) / 2)
+    assert s["trimap"]["refined_mIoU"] == {"pooled": 1.0, "mean_per_image": 1.0, "refine_kernel": 10}
+    assert s["person_iou"]["alpha_ge_0.5"] == 1.0            # the mean over the images that were matted
+    assert s["matting"]["images"] == 1 and s["matting"]["sad"] == 0.0
+    assert "1 image(s) with a binary ground truth" in s["matting"]["note"]  # b has no errors: counted apart
+    assert s["seconds_per_image"] == {"read": None, "trimap": None, "alpha": None, "metrics": None}
+
+    acc.fail("c", "c.jpg: cannot read the photo")
+    assert acc.failed == [{"name": "c", "error": "c.jpg: cannot read the photo"}] and acc.summary()["images"] == 2
+    assert evaluation.EvalAccumulator(matting=False).summary()["matting"]["skipped"] == "--no-matting"

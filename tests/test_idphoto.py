@@ -113,7 +113,8 @@ def class_logits(classes: torch.Tensor):
 
 
 def test_predict_trimap_maps_unknown_to_128():
-    # SPEC §7: the original wrote the argmax classes unscaled, or squashed "unknown" into the foreground
+    # the argmax classes 0/1/2 must become 0/128/255: unscaled they look black, and "unknown" must not merge
+    # into the foreground
     image = np.zeros((90, 60, 3), np.uint8)
     trimap = predict_trimap(class_logits(torch.ones(8, 8, dtype=torch.long)), image, input_size=64)
     assert trimap.shape == (90, 60) and np.all(trimap == 128)

@@ -1,7 +1,6 @@
 """End-to-end tests of infer.py: the whole pipeline with a small checkpoint made here, batch mode, bad input."""
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -408,18 +407,15 @@ def test_unwritable_out_dir_is_found_before_any_photo(capsys, checkpoint, photos
 
 
 def test_a_full_disk_names_the_output_and_leaves_nothing(capsys, checkpoint, photos, tmp_path, monkeypatch, person):
-    import idphoto.output
+    import core.fileio
 
-    real_fdopen = os.fdopen
+    def full(file, mode="r", *a, **k):  # the temporary files of the outputs: writes fail with ENOSPC, as on a full disk
+        return open("/dev/full" if "w" in mode else file, mode, *a, **k)
 
-    def full(fd, mode="r", *a, **k):
-        os.close(fd)
-        return open("/dev/full", mode)  # writes fail with ENOSPC, as on a full disk
-
-    monkeypatch.setattr(idphoto.output.os, "fdopen", full)
+    monkeypatch.setattr(core.fileio, "open", full, raising=False)
     rc, _, err = run_cli(capsys, "--image", photos / "face.jpg", "--checkpoint", checkpoint, "--out-dir", tmp_path,
                          "--input-size", 160)
-    monkeypatch.setattr(idphoto.output.os, "fdopen", real_fdopen)
+    monkeypatch.undo()
     one_line_error(rc, err)
     assert f"{tmp_path / 'face_trimap.png'}: No space left on device" in err
     assert list(tmp_path.iterdir()) == []
@@ -469,7 +465,7 @@ def person_checkpoint(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     m = TNet("mobilenetv3")
     with torch.no_grad():
-        m.backbone.final.bias.copy_(torch.tensor([0.0, 0.0, 50.0]))
+        m.pspnet.final.bias.copy_(torch.tensor([0.0, 0.0, 50.0]))
     path = tmp_path_factory.mktemp("person_ckpt") / "tnet.pth"
     save_checkpoint({"arch": m.arch, "model": m.state_dict()}, path)
     return path

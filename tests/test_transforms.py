@@ -1,4 +1,4 @@
-"""Joint augmentations: paired geometry, value sets, tensor formats (SPEC §3)."""
+"""Joint augmentations: paired geometry, value sets, tensor formats."""
 import random
 
 import numpy as np

@@ -1,0 +1,253 @@
+"""Files: the one atomic writer and the one image reader of the project.
+
+*Writing.* Every file (converted samples, lists, reports, checkpoints, ID photos) is written to a temporary
+file beside its target and renamed into place, so a reader never sees a half-written file and a re-run
+never trusts one: :func:`atomic_path` for one file, :func:`write_all` for a set that must appear all
+together or not at all. A failed write names the target, not the temporary file.
+
+*Reading.* :func:`open_image` decodes with Pillow and applies the EXIF orientation, so data preparation,
+training, inference and evaluation all see a photo upright and with the same pixels. Pillow also notices
+truncated JPEGs (OpenCV silently pads them with grey). :func:`read_image` gives the OpenCV-style arrays
+(BGR, grey or unchanged) the rest of the code works with.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import UserError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+
+
+# ------------------------------------------------------------------------------------------------ writing
+def _temp_beside(path: Path, suffix: str = ".tmp") -> str:
+    """A new empty file named ``.<name>.<random><suffix>`` in ``path``'s folder (created if needed), with
+    the permissions of a normal file. An error names ``path``."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot write here ({exc.strerror or exc})", str(path)) from None
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files
+    return tmp
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temporary path beside ``path``; on success it is renamed to ``path``, on failure removed."""
+    path = Path(path)
+    tmp = _temp_beside(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        # the temporary name means nothing to the user (and a write error often names no file): the target does
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that the file is either complete or absent."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray, params: list | None = None) -> None:
+    """Encode ``image`` by the extension of ``path`` and write it atomically."""
+    ok, buf = cv2.imencode(Path(path).suffix or ".png", image, params or [])
+    if not ok:
+        raise ValueError(f"OpenCV could not encode an image for {path}")
+    atomic_write_bytes(path, buf.tobytes())
+
+
+def write_all(files: dict[Path, bytes]) -> list[Path]:
+    """Write every file, all or nothing: a run leaves either all of its outputs or none, and a failed run
+    leaves the files of a previous run exactly as they were.
+
+    Each file is first written to a temporary file beside its target; only when all are complete are they
+    renamed into place (an existing target is kept as a hard-linked backup meanwhile). If anything fails,
+    the targets already replaced get their previous content back (or are removed when they are new) and
+    every temporary file is deleted.
+    """
+    temps: dict[Path, str] = {}      # target → complete temporary file beside it
+    backups: dict[Path, str] = {}    # target → its previous content, while the new one moves in
+    replaced: list[Path] = []
+    try:
+        for path, data in files.items():
+            path = Path(path)
+            temps[path] = _temp_beside(path)
+            try:
+                with open(temps[path], "wb") as f:
+                    f.write(data)
+            except OSError as exc:  # a full disk names no file: name the output it was writing
+                raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+        for path, tmp in temps.items():
+            if path.exists():
+                backups[path] = _backup(path)
+            os.replace(tmp, path)
+            replaced.append(path)
+    except BaseException:
+        for path in reversed(replaced):  # undo: the previous file back, or no file where there was none
+            if path in backups:
+                os.replace(backups.pop(path), path)
+            else:
+                path.unlink(missing_ok=True)
+        for leftover in (*temps.values(), *backups.values()):
+            Path(leftover).unlink(missing_ok=True)
+        raise
+    for bak in backups.values():
+        Path(bak).unlink(missing_ok=True)
+    return list(temps)
+
+
+def _backup(path: Path) -> str:
+    """A second name (hard link, or a copy where links are not supported) for ``path``'s current content."""
+    bak = _temp_beside(path, ".bak")
+    try:
+        os.unlink(bak)
+        try:
+            os.link(path, bak)
+        except OSError:
+            shutil.copy2(path, bak)
+    except BaseException:
+        Path(bak).unlink(missing_ok=True)
+        raise
+    return bak
+
+
+# ------------------------------------------------------------------------------------------------ reading
+class UnreadableImage(UserError):
+    """An image file that can't be decoded; the message names the file and says why, in one line."""
+
+
+class NotAnImage(UnreadableImage):
+    """The bytes are no image Pillow can identify."""
+
+
+class ImageTooLarge(UnreadableImage):
+    """The image declares more pixels than allowed (checked from the header, before decoding)."""
+
+
+def open_image(source, max_pixels: int | None = None, where: str | None = None):
+    """The picture in ``source`` (a path or a binary file object) as a decoded Pillow image, upright (EXIF
+    orientation applied). Messages start with ``where`` (by default the path).
+
+    With ``max_pixels`` the pixel count is read from the header and checked before anything is decoded;
+    Pillow's own decompression-bomb guard holds in any case. Raises :class:`UnreadableImage` (or its
+    :class:`NotAnImage`, :class:`ImageTooLarge`) for a missing, unreadable, truncated or oversized file.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    if isinstance(source, (str, os.PathLike)):
+        source = Path(source)
+        where = f"{source}: " if where is None else where
+        if not source.exists():
+            raise UnreadableImage(f"{where}file not found")
+        if not source.is_file():
+            raise UnreadableImage(f"{where}not a file")
+    where = where or ""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(source) as im:
+                w, h = im.size
+                if max_pixels and w * h > max_pixels:
+                    raise ImageTooLarge(f"{where}image too large: {w}×{h} px is over the limit of "
+                                        f"{max_pixels / 1e6:g} megapixels")
+                im.load()  # raises on a truncated file instead of returning grey padding
+                return ImageOps.exif_transpose(im)
+    except FileNotFoundError:
+        raise UnreadableImage(f"{where}file not found") from None
+    except UnidentifiedImageError:
+        raise NotAnImage(f"{where}not an image (or a format Pillow cannot read)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # Pillow's own guard, at open
+        limit = f"{max_pixels / 1e6:g}" if max_pixels else f"{Image.MAX_IMAGE_PIXELS / 1e6:.0f}"
+        raise ImageTooLarge(f"{where}image too large: over the limit of {limit} megapixels") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UnreadableImage(f"{where}cannot decode image ({reason})") from None
+
+
+def decode_image(source, flags: int = cv2.IMREAD_COLOR, max_pixels: int | None = None,
+                 where: str | None = None) -> np.ndarray:
+    """The picture in ``source`` (a path or a binary file object) as an OpenCV-style array, upright;
+    :class:`UnreadableImage` when it can't be read. ``max_pixels`` and ``where`` as for :func:`open_image`.
+
+    ``flags`` as for ``cv2.imread``: ``IMREAD_COLOR`` gives H×W×3 BGR uint8 (transparent pixels composited
+    over white), ``IMREAD_GRAYSCALE`` H×W uint8, ``IMREAD_UNCHANGED`` the stored channels (grey H×W, BGR,
+    BGRA; 16-bit grey as uint16).
+    """
+    return _to_array(open_image(source, max_pixels, where), flags)
+
+
+def read_image(path: str | os.PathLike, flags: int = cv2.IMREAD_COLOR) -> np.ndarray | None:
+    """:func:`decode_image`, or None when the file can't be read (for callers that report it themselves)."""
+    try:
+        return decode_image(path, flags)
+    except UnreadableImage:
+        return None
+
+
+def _to_array(im, flags: int) -> np.ndarray:
+    if flags == cv2.IMREAD_COLOR:
+        return cv2.cvtColor(np.asarray(_to_rgb(im)), cv2.COLOR_RGB2BGR)
+    if flags == cv2.IMREAD_GRAYSCALE:
+        if im.mode in ("L", "LA"):
+            return np.asarray(im.getchannel("L") if im.mode == "LA" else im)
+        if im.mode in ("1", "I;16", "I;16B", "I;16L", "I", "F"):
+            return np.asarray(_deep_to_8bit(im))
+        return cv2.cvtColor(np.asarray(im.convert("RGB")), cv2.COLOR_RGB2GRAY)  # OpenCV's weights, as imread
+    if flags != cv2.IMREAD_UNCHANGED:
+        raise ValueError(f"read_image supports IMREAD_COLOR, IMREAD_GRAYSCALE and IMREAD_UNCHANGED, not {flags}")
+    if im.mode in ("L", "I;16", "I;16B", "I;16L", "F"):
+        a = np.asarray(im)
+        return a.astype(a.dtype.newbyteorder("=")) if a.dtype.byteorder == ">" else a
+    if im.mode in ("1", "I"):
+        return np.asarray(im.convert("L") if im.mode == "1" else im).astype(np.uint16 if im.mode == "I" else np.uint8)
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        return cv2.cvtColor(np.asarray(im.convert("RGBA")), cv2.COLOR_RGBA2BGRA)
+    return cv2.cvtColor(np.asarray(im.convert("RGB")), cv2.COLOR_RGB2BGR)
+
+
+def _deep_to_8bit(im):
+    """A 1-, 16- or 32-bit grey or float Pillow image as 8-bit grey, scaled to its range."""
+    from PIL import Image
+
+    if im.mode == "1":
+        return im.convert("L")
+    a = np.asarray(im, dtype=np.float64)
+    if im.mode == "F":
+        a = a * (255.0 if a.max() <= 1 else 1.0)
+    else:
+        a = a * 255.0 / (65535.0 if a.max() > 255 else 255.0)
+    return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8), "L")
+
+
+def _to_rgb(im):
+    """Any Pillow mode → RGB; transparency is flattened onto white."""
+    from PIL import Image
+
+    if im.mode == "RGB":
+        return im
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        im = _deep_to_8bit(im)
+    has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
+    if has_alpha:
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return im.convert("RGB")

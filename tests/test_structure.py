@@ -1,0 +1,86 @@
+"""The layout's rules: no script imports another script, one device picker, one atomic writer, one image reader."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from conftest import REPO
+
+LIBRARIES = ("core", "datasets", "idphoto", "models")
+
+
+def is_script(path: Path) -> bool:
+    return 'if __name__ == "__main__"' in path.read_text(encoding="utf-8")
+
+
+def scripts() -> dict[str, Path]:
+    """{module name: path} of every script: the top-level commands and the benchmark scripts."""
+    files = [*REPO.glob("*.py"), *(REPO / "bench").glob("*.py")]
+    return {p.stem: p for p in files if is_script(p)}
+
+
+def sources() -> list[Path]:
+    """Every Python file of the project but the tests."""
+    files = [*REPO.glob("*.py"), *(REPO / "bench").glob("*.py")]
+    for package in LIBRARIES:
+        files += (REPO / package).rglob("*.py")
+    return sorted(files)
+
+
+def imported(path: Path) -> set[str]:
+    """The top-level names of the modules ``path`` imports, at any depth (function bodies included)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_the_scripts_are_found():
+    found = scripts()
+    assert {"train", "infer", "evaluate", "prepare_aifenge", "bench_infer", "bench_train", "bench_loader"} <= set(found)
+    assert not {"cli", "utils", "loss", "matting_metrics", "common", "gpu_runner"} & set(found)
+
+
+def test_no_script_imports_another_script():
+    """What two scripts share lives in a library module (core/, cli.py, utils.py...), so that a script can
+    change its command line or its flow without breaking another one."""
+    names = scripts()
+    offenders = [f"{path.relative_to(REPO)} imports {name}" for path in sources()
+                 for name in sorted(imported(path) & set(names)) if name != path.stem]
+    assert offenders == []
+
+
+def test_libraries_import_no_script_and_no_utils_shim():
+    """The libraries use core/ directly: utils.py only keeps older imports working."""
+    for package in LIBRARIES:
+        for path in (REPO / package).rglob("*.py"):
+            assert not imported(path) & (set(scripts()) | {"utils"}), path
+
+
+def defined(name: str) -> list[str]:
+    """Where a function or class ``name`` is defined, as 'path:line'."""
+    places = []
+    for path in sources():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name == name:
+                places.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    return places
+
+
+def test_one_device_picker_one_atomic_writer_one_image_reader():
+    assert defined("pick_device") == [p for p in defined("pick_device") if p.startswith("core/runtime.py")] != []
+    for name in ("resolve_device", "autocast", "optimizer_step", "setup_distributed"):
+        assert all(p.startswith("core/") for p in defined(name)), (name, defined(name))
+    for name in ("atomic_path", "atomic_write_bytes", "write_all", "open_image", "read_image"):
+        assert [p.split(":")[0] for p in defined(name)] == ["core/fileio.py"], (name, defined(name))
+    mkstemp_users = [str(p.relative_to(REPO)) for p in sources() if "mkstemp(" in p.read_text(encoding="utf-8")]
+    assert sorted(mkstemp_users) == ["cli.py", "core/fileio.py"]  # cli.py: the writability probe, not a writer
+    def reads_files(path: Path) -> bool:  # decodes image files itself (in-memory bytes do not count)
+        text = path.read_text(encoding="utf-8")
+        return any(call in text for call in ("Image.open(path", "Image.open(source", "cv2.imread(", "cv2.imdecode(np.fromfile"))
+
+    assert [str(p.relative_to(REPO)) for p in sources() if p.parent.name != "bench" and reads_files(p)] == \
+        ["core/fileio.py"]
