@@ -49,6 +49,8 @@ def describe_os_error(exc: OSError) -> str:
 def resolve_device(name: str) -> str:
     """``auto`` → ``cuda`` when available, else ``cpu``. A name torch does not parse is a ValueError (a usage
     mistake, exit 2); a CUDA device this machine lacks is :class:`DeviceUnavailable` (exit 1)."""
+    if name == "cpu" or (name == "auto" and not gpu_device_nodes()):
+        return "cpu"  # known without importing torch (a second or two)
     import torch
 
     if name == "auto":
@@ -63,6 +65,16 @@ def resolve_device(name: str) -> str:
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise DeviceUnavailable(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     return name
+
+
+def gpu_device_nodes() -> bool:
+    """False when this is Linux without the device files of an NVIDIA (``/dev/nvidia0``…), WSL (``/dev/dxg``)
+    or ROCm (``/dev/kfd``) GPU, so that PyTorch can't see a CUDA device; True when there may be one."""
+    if not sys.platform.startswith("linux"):
+        return True
+    import glob
+
+    return bool(glob.glob("/dev/nvidia[0-9]*") or os.path.exists("/dev/dxg") or os.path.exists("/dev/kfd"))
 
 
 def check_writable_dir(path: str | os.PathLike, flag: str = "--out-dir") -> None:
