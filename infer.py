@@ -183,9 +183,11 @@ def pick_device(name: str) -> str:
     return resolve_device(name)
 
 
-def load_model(checkpoint: Path | None, device: str):
+def load_model(checkpoint: Path | None, device: str, threads: int = 0, input_size: int | None = None):
+    """The TNet, as idphoto.runner gives it: without PyTorch when its OpenCV export is cached."""
     from idphoto.errors import IDPhotoError
-    from models import DEFAULT_WEIGHTS, WeightsError, load_tnet
+    from idphoto.runner import load_trimap_model
+    from models import DEFAULT_WEIGHTS, WeightsError
 
     if checkpoint is None:
         if not DEFAULT_WEIGHTS.is_file():
@@ -196,7 +198,7 @@ def load_model(checkpoint: Path | None, device: str):
                 f"is missing; train one with train.py and pass --checkpoint results/checkpoint_tnet.pth")
         checkpoint = DEFAULT_WEIGHTS
     try:
-        return load_tnet(checkpoint, device)
+        return load_trimap_model(checkpoint, device, threads, input_size)
     except WeightsError as exc:
         raise IDPhotoError(f"checkpoint: {exc}") from None
 
@@ -360,12 +362,8 @@ def run(args, parser) -> int:
         device = pick_device(args.device)
     except ValueError as exc:
         parser.error(str(exc))
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
     t = time.perf_counter()
-    model = load_model(args.checkpoint, device)
+    model = load_model(args.checkpoint, device, args.threads, args.input_size)
     pipeline = Pipeline(model, device, args.input_size, args.matting, args.refine_kernel, args.max_side or None,
                         flip=args.tta == "flip")
     t_model = time.perf_counter() - t
@@ -456,14 +454,12 @@ def _worker_start(args, threads: int) -> None:
         os.environ.setdefault(var, str(threads))  # before NumPy/SciPy load: the cores are shared by the workers
     try:
         import cv2
-        import torch
 
         from idphoto.pipeline import Pipeline
 
-        torch.set_num_threads(threads)
         cv2.setNumThreads(threads)
         device = pick_device(args.device)
-        model = load_model(args.checkpoint, device)
+        model = load_model(args.checkpoint, device, threads, args.input_size)
         _WORKER["pipeline"] = Pipeline(model, device, args.input_size, args.matting,
                                        args.refine_kernel, args.max_side or None, flip=args.tta == "flip")
     except Exception as exc:  # noqa: BLE001 — e.g. a bad checkpoint: the parent stops with this line

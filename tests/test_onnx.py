@@ -35,7 +35,7 @@ def real_photos(n: int = 4) -> list:
     return photos
 
 
-SIZE = 256  # the input size the shipped weights were trained for (their meta), which the export fixes
+SIZE = load_tnet(SHIPPED).meta.get("input_size", 400)  # the size the shipped weights were trained for, which the export fixes
 
 
 @pytest.fixture(scope="module")
