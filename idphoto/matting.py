@@ -65,23 +65,28 @@ def dissection_order(ys: np.ndarray, xs: np.ndarray, leaf: int = 4) -> np.ndarra
     short separators: on a TNet band 20–30 px wide this halves the fill and the time of a
     reverse-Cuthill–McKee ordering, whose fill grows with the band's width. The solution is the same.
     """
-    block = (ys // 2) * ((int(xs.max()) // 2) + 1) + xs // 2
-    blocks, block_of = np.unique(block, return_inverse=True)
-    by, bx = np.divmod(blocks, (int(xs.max()) // 2) + 1)
+    wb = int(xs.max()) // 2 + 1
+    blocks, block_of = np.unique((ys // 2) * wb + xs // 2, return_inverse=True)
+    order = []
 
-    def split(idx):
-        if idx.size <= leaf:
-            return [idx]
-        y, x = by[idx], bx[idx]
-        for c in ((y, x) if np.ptp(y) >= np.ptp(x) else (x, y)):
-            m = int(np.median(c))
+    def split(idx, y, x):
+        n = idx.size
+        if n <= leaf:
+            order.append(idx)
+            return
+        for c in ((y, x) if y.max() - y.min() >= x.max() - x.min() else (x, y)):
+            m = np.partition(c, n // 2)[n // 2]
             lo, hi = c < m, c > m
             if lo.any() and hi.any():
-                return split(idx[lo]) + split(idx[hi]) + [idx[c == m]]
-        return [idx]
+                split(idx[lo], y[lo], x[lo])
+                split(idx[hi], y[hi], x[hi])
+                order.append(idx[c == m])
+                return
+        order.append(idx)  # more than half on one line either way: left whole
 
+    split(np.arange(blocks.size), *np.divmod(blocks, wb))
     rank = np.empty(blocks.size, np.int64)
-    rank[np.concatenate(split(np.arange(blocks.size)))] = np.arange(blocks.size)
+    rank[np.concatenate(order)] = np.arange(blocks.size)
     return np.argsort(rank[block_of.ravel()], kind="stable")
 
 
