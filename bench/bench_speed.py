@@ -17,8 +17,8 @@ For each tree (this checkout; with ``--before``, the commit exported by ``git ar
   (PyTorch, OpenCV, BLAS, numba): the median of ``--photos-in-process`` runs, with infer.py's stages;
 * ``batch`` — ``infer.py --input-dir`` over ``--batch`` photos: ``--workers 2`` (one thread each) against
   ``--workers 1 --threads 1`` (the same work on one core) and against one process with PyTorch's default
-  threads (``--workers 1``; the older tree, which has no ``--workers``, runs only the one-process
-  variants), photos per second.
+  threads (``--workers 1``; an older tree without ``--workers`` runs only the one-process variants),
+  photos per second.
 
 Every subprocess figure is given as wall seconds and as CPU seconds (user + system of the child): on a
 machine shared with other jobs the wall time is inflated by waiting for a core, the CPU time much less.
@@ -194,7 +194,8 @@ def main(argv=None) -> int:
         figures = {"after": measure_tree(REPO, photo, batch_dir, args, tmp, "after", has_workers=True)}
         if args.before:
             old = export(args.before, tmp / "before")
-            figures["before"] = measure_tree(old, photo, batch_dir, args, tmp, "before", has_workers=False)
+            figures["before"] = measure_tree(old, photo, batch_dir, args, tmp, "before",
+                                             has_workers='"--workers"' in (old / "infer.py").read_text(encoding="utf-8"))
         load = os.getloadavg() if hasattr(os, "getloadavg") else None
     emit("speed", {"photo": source, "size": [w, h], "before": args.before, "repeat": args.repeat,
                    "photos_in_process": args.photos_in_process, "batch": args.batch,
