@@ -159,7 +159,8 @@ def _load_export(folder: Path, digest: str, input_size: int | None) -> CvTNet | 
 
 
 def _worth_exporting(folder: Path, digest: str, model, input_size: int | None) -> bool:
-    """A real TNet at its own input size, the exporter at hand, and no failed attempt with these versions."""
+    """A real TNet at its own input size, the exporter at hand, a cache folder we may write, and no failed
+    attempt with these versions."""
     import importlib.util
 
     import cv2
@@ -175,6 +176,12 @@ def _worth_exporting(folder: Path, digest: str, model, input_size: int | None) -
         if importlib.util.find_spec("onnx") is None:
             return False
     except ValueError:  # in sys.modules as None: blocked
+        return False
+    try:  # an export that can't be kept would be made again on every run, for nothing
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    if not os.access(folder, os.W_OK | os.X_OK):
         return False
     entry = _read_entry(folder, digest)
     return not (entry and "failed" in entry and entry.get("versions") == _versions(torch, cv2))

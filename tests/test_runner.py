@@ -188,9 +188,21 @@ def test_without_onnx_or_with_the_cache_off_pytorch_runs(cache, loads, monkeypat
     monkeypatch.delitem(sys.modules, "onnx")
     monkeypatch.setenv(runner.CACHE_ENV, "off")
     assert not isinstance(load_trimap_model(path), CvTNet) and not cache.exists()
-    assert not isinstance(load_trimap_model(path, input_size=64), CvTNet)
+    blocked = cache.parent / "a_file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv(runner.CACHE_ENV, str(blocked / "cache"))  # can't be made: no export, for nothing
+    assert not isinstance(load_trimap_model(path), CvTNet) and blocked.read_text() == "not a folder"
     with pytest.raises(ValueError, match="CPU only"):
         CvTNet.to(object.__new__(CvTNet), "cuda")
+
+
+def test_another_input_size_runs_pytorch(cache, loads, exported_once):
+    """The export is fixed at the weights' own input size; --input-size N (another) loads with PyTorch."""
+    copy_cache(exported_once, cache)
+    size = json.loads(next(cache.glob("*.json")).read_text())["input_size"]
+    assert isinstance(load_trimap_model(shipped(), input_size=size), CvTNet) and not loads
+    model = load_trimap_model(shipped(), input_size=size + 64)
+    assert not isinstance(model, CvTNet) and len(loads) == 1 and len(list(cache.glob("*.onnx"))) == 1
 
 
 def test_a_later_infer_run_imports_no_torch_and_writes_the_same_files(tmp_path, capsys):
