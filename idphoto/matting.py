@@ -54,35 +54,50 @@ def closed_form_alpha(image: np.ndarray, is_fg: np.ndarray, is_bg: np.ndarray,
     return np.clip(alpha, 0.0, 1.0, out=alpha)
 
 
-def dissection_order(ys: np.ndarray, xs: np.ndarray, leaf: int = 4) -> np.ndarray:
+def dissection_order(ys: np.ndarray, xs: np.ndarray, leaf: int = 4, thin_cut_from: int = 256) -> np.ndarray:
     """An elimination order of the pixels at (``ys``, ``xs``) for a matrix that couples pixels up to 2 apart
     (the 5×5 reach of 3×3 windows): geometric nested dissection.
 
     The pixels are grouped in 2×2 blocks, which couple only with the 8 blocks around them. The blocks are
-    split at the median of their longer extent; the line of blocks at the median (a 2-pixel separator,
-    which no coupling crosses) comes after both halves, which are ordered in the same way down to ``leaf``
-    blocks. Eliminating the halves first confines the fill-in of the factorisation to them and to the
-    short separators: on a TNet band 20–30 px wide this halves the fill and the time of a
-    reverse-Cuthill–McKee ordering, whose fill grows with the band's width. The solution is the same.
+    split by a line of blocks (a 2-pixel separator, which no coupling crosses) that comes after both
+    halves, which are ordered in the same way down to ``leaf`` blocks. Eliminating the halves first
+    confines the fill-in of the factorisation to them and to the short separators: on a TNet band
+    20–30 px wide this halves the fill and the time of a reverse-Cuthill–McKee ordering, whose fill grows
+    with the band's width. The line is the median of the longer extent; from ``thin_cut_from`` blocks on,
+    the line with the fewest blocks that leaves 30–70 % on one side, on either axis, so that a cut does
+    not run along a stretch of the band. The solution is the same whatever the order.
     """
     wb = int(xs.max()) // 2 + 1
     blocks, block_of = np.unique((ys // 2) * wb + xs // 2, return_inverse=True)
     order = []
 
+    def cuts(y, x, n):
+        """Candidate (coordinates, line) splits, the best first."""
+        axes = (y, x) if y.max() - y.min() >= x.max() - x.min() else (x, y)
+        if n >= thin_cut_from:
+            best = None
+            for c in axes:
+                c0 = c.min()
+                count = np.bincount(c - c0)
+                below = np.cumsum(count) - count
+                ok = np.flatnonzero((below >= 0.3 * n) & (below <= 0.7 * n) & (below > 0) & (below + count < n))
+                if ok.size and (best is None or count[ok].min() < best[0]):
+                    best = (count[ok].min(), c, c0 + ok[np.argmin(count[ok])])
+            if best is not None:
+                yield best[1:]
+        for c in axes:
+            yield c, np.partition(c, n // 2)[n // 2]
+
     def split(idx, y, x):
-        n = idx.size
-        if n <= leaf:
-            order.append(idx)
-            return
-        for c in ((y, x) if y.max() - y.min() >= x.max() - x.min() else (x, y)):
-            m = np.partition(c, n // 2)[n // 2]
-            lo, hi = c < m, c > m
-            if lo.any() and hi.any():
-                split(idx[lo], y[lo], x[lo])
-                split(idx[hi], y[hi], x[hi])
-                order.append(idx[c == m])
-                return
-        order.append(idx)  # more than half on one line either way: left whole
+        if idx.size > leaf:
+            for c, m in cuts(y, x, idx.size):
+                lo, hi = c < m, c > m
+                if lo.any() and hi.any():
+                    split(idx[lo], y[lo], x[lo])
+                    split(idx[hi], y[hi], x[hi])
+                    order.append(idx[c == m])
+                    return
+        order.append(idx)  # small, or more than half on one line either way: left whole
 
     split(np.arange(blocks.size), *np.divmod(blocks, wb))
     rank = np.empty(blocks.size, np.int64)
