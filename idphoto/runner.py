@@ -215,7 +215,7 @@ def _export(folder: Path, digest: str, model) -> CvTNet | None:
     except Exception as exc:  # noqa: BLE001 — any failure: this file keeps running with PyTorch
         reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
         try:
-            atomic_write_bytes(json_path, json.dumps({**entry, "failed": reason}, indent=1).encode())
+            atomic_write_bytes(json_path, json.dumps({**entry, "failed": reason}, indent=1, default=str).encode())
         except OSError:
             pass
         return None
