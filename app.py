@@ -100,11 +100,10 @@ def run(args, parser) -> int:
         print(text_table())
         return EXIT_OK
     sock = listen(args.host, args.port)
-    import torch
     import uvicorn
 
-    from idphoto.server import ServerConfig, create_app
     from core.runtime import pick_device
+    from idphoto.server import ServerConfig, create_app
     from idphoto.service import load_model
 
     try:
@@ -112,8 +111,8 @@ def run(args, parser) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     # One photo per worker at once: give each worker its share of the cores rather than every core each.
-    torch.set_num_threads(options.threads or max(1, (os.cpu_count() or 1) // args.workers))
-    model = load_model(options.checkpoint, device)
+    threads = options.threads or max(1, (os.cpu_count() or 1) // args.workers)
+    model = load_model(options.checkpoint, device, threads, options.input_size)
     name = getattr(model, "arch", None) or {}
     config = ServerConfig(workers=args.workers, queue=args.queue, max_upload_mb=args.max_upload_mb,
                           max_pixels=args.max_pixels, timeout_s=args.timeout, save_dir=args.save_dir, device=device,

@@ -194,12 +194,8 @@ def run(args, parser) -> int:
         device = pick_device(args.device)
     except ValueError as exc:
         parser.error(str(exc))
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
     t = time.perf_counter()
-    model = load_model(args.checkpoint, device)
+    model = load_model(args.checkpoint, device, args.threads, args.input_size)
     pipeline = Pipeline.from_options(model, IDPhotoOptions.from_args(args), device)
     t_model = time.perf_counter() - t
 
@@ -289,15 +285,13 @@ def _worker_start(args, threads: int) -> None:
         os.environ.setdefault(var, str(threads))  # before NumPy/SciPy load: the cores are shared by the workers
     try:
         import cv2
-        import torch
 
         from idphoto.pipeline import Pipeline
         from idphoto.service import load_model
 
-        torch.set_num_threads(threads)
         cv2.setNumThreads(threads)
         device = pick_device(args.device)
-        model = load_model(args.checkpoint, device)
+        model = load_model(args.checkpoint, device, threads, args.input_size)
         _WORKER["pipeline"] = Pipeline.from_options(model, IDPhotoOptions.from_args(args), device)
     except Exception as exc:  # noqa: BLE001 — e.g. a bad checkpoint: the parent stops with this line
         _WORKER["fatal"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -9,20 +9,21 @@ For each tree (this checkout; with ``--before``, the commit exported by ``git ar
 * ``help`` — ``python <script> --help`` for infer.py, prepare_aifenge.py, evaluate.py, train.py, and
   ``python -c "import idphoto.specs"``;
 * ``first_run`` — ``infer.py --image PHOTO`` with an empty numba cache (``NUMBA_CACHE_DIR`` set to a new
-  folder: what a fresh machine compiles), and whether it printed the "first run" note;
+  folder: what a fresh machine compiles) and an empty TNet export cache (``IDPHOTO_CACHE_DIR``, likewise:
+  the first run exports the weights for OpenCV), and whether it printed the "first run" note;
 * ``later_run`` — the same command again (warm caches), the minimum of ``--repeat``;
 * ``in_process`` — one photo through the pipeline, framing and encoding (infer.py's ``process_one``)
   in a process that has already loaded the model and done one photo, with one thread everywhere
   (PyTorch, OpenCV, BLAS, numba): the median of ``--photos-in-process`` runs, with infer.py's stages;
 * ``batch`` — ``infer.py --input-dir`` over ``--batch`` photos: ``--workers 2`` (one thread each) against
   ``--workers 1 --threads 1`` (the same work on one core) and against one process with PyTorch's default
-  threads (``--workers 1``; the older tree, which has no ``--workers``, runs only the one-process
-  variants), photos per second.
+  threads (``--workers 1``; an older tree without ``--workers`` runs only the one-process variants),
+  photos per second.
 
 Every subprocess figure is given as wall seconds and as CPU seconds (user + system of the child): on a
 machine shared with other jobs the wall time is inflated by waiting for a core, the CPU time much less.
 The photo is the first PFCN portrait of ../shared (600×800) or a synthetic 600×800 portrait; the
-weights are the shipped ``weights/tnet_mobilenetv3_pfcn.pth`` of each tree. Prints one JSON line.
+weights are the shipped weights of each tree. Prints one JSON line.
 """
 from __future__ import annotations
 
@@ -120,9 +121,8 @@ def measure_tree(tree: Path, photo: Path, batch_dir: Path | None, args, tmp: Pat
         note(f"{label}: --help of infer.py {res['help']['infer.py']['wall_s']:.2f} s wall, "
              f"{res['help']['infer.py']['cpu_s']:.2f} s CPU")
 
-    cache = tmp / f"numba-{label}"
     cmd = [py, "infer.py", "--image", str(photo), "--no-face-ok", "--out-dir", str(tmp / f"out-{label}")]
-    env = {"NUMBA_CACHE_DIR": str(cache)}
+    env = {"NUMBA_CACHE_DIR": str(tmp / f"numba-{label}"), "IDPHOTO_CACHE_DIR": str(tmp / f"export-{label}")}
     if "first_run" in args.parts and not args.skip_first_run:
         first = timed(cmd, tree, args.timeout, env)
         res["first_run"] = {"wall_s": first["wall_s"], "cpu_s": first["cpu_s"], "rc": first["rc"],
@@ -132,6 +132,9 @@ def measure_tree(tree: Path, photo: Path, batch_dir: Path | None, args, tmp: Pat
         later = [timed(cmd, tree, args.timeout, env) for _ in range(args.repeat)]
         res["later_run"] = {**best(later), "announced": any("first run" in r["stderr"] for r in later)}
         note(f"{label}: later run {res['later_run']['wall_s']:.2f} s wall, {res['later_run']['cpu_s']:.2f} s CPU")
+
+    if "later_run" not in args.parts and ({"in_process", "batch"} & set(args.parts)):
+        timed(cmd, tree, args.timeout, env)  # untimed: what follows measures warm caches, as a later run does
 
     one = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
     if "in_process" in args.parts:
@@ -197,7 +200,8 @@ def main(argv=None) -> int:
         figures = {"after": measure_tree(REPO, photo, batch_dir, args, tmp, "after", has_workers=True)}
         if args.before:
             old = export(args.before, tmp / "before")
-            figures["before"] = measure_tree(old, photo, batch_dir, args, tmp, "before", has_workers=False)
+            figures["before"] = measure_tree(old, photo, batch_dir, args, tmp, "before",
+                                             has_workers='"--workers"' in (old / "infer.py").read_text(encoding="utf-8"))
         load = os.getloadavg() if hasattr(os, "getloadavg") else None
     emit("speed", {"photo": source, "size": [w, h], "before": args.before, "repeat": args.repeat,
                    "photos_in_process": args.photos_in_process, "batch": args.batch,

@@ -11,8 +11,8 @@ fast test selection (the unit tests that exercise the module; no training runs, 
 tests). mutmut copies that tree once more into its own ``mutants/`` there, changes one thing at a time in
 the module's functions (a number, an operator, a comparison, a constant, an argument dropped, ...) and
 runs the tests that reach the changed function; a mutant is *killed* when one of them fails (or it times
-out), and *survives* otherwise. A module may be a few functions of a larger file (the trimap utilities
-and the metrics in utils.py): only mutants of those functions are run and counted.
+out), and *survives* otherwise. A module may be a few functions of a larger file (the pairing and split of
+prepare_aifenge.py): only mutants of those functions are run and counted.
 
 Prints, per module, the mutants tried, the equivalent ones, killed, survived, accepted and 'no tests' (no
 selected test reached the function), and the score = killed / (mutants − equivalent); then every survivor
@@ -57,17 +57,15 @@ class Module:
 SUBPROCESS_TESTS = "not cli_help and not imports_neither and not killed_conversion and not bad_src"
 IDPHOTO_SLOW = "not best_checkpoint and not pymatting"      # a training run; pymatting's solver (pipeline only)
 MODULES: dict[str, Module] = {
-    "trimap": Module(["utils.py"], ["tests/test_utils.py", "tests/test_guards_core.py", "-k", "not write and not cli"],
-                     ["utils.x_erode_dilate*", "utils.x_make_trimap*", "utils.x_trimap_to_*"],
-                     "utils.py: erode_dilate, make_trimap, trimap_to_image/classes"),
+    "trimap": Module(["core/trimaps.py"], ["tests/test_utils.py", "tests/test_guards_core.py", "-k", "not write and not cli"],
+                     about="core/trimaps.py: erode_dilate, make_trimap, trimap_to_image/classes"),
     "transforms": Module(["datasets/transforms.py"], ["tests/test_transforms.py", "tests/test_guards_transforms.py"],
                          about="datasets/transforms.py"),
     "loss": Module(["loss.py"], ["tests/test_loss.py", "tests/test_guards_core.py"], about="loss.py"),
-    "metrics": Module(["matting_metrics.py", "utils.py"],
+    "metrics": Module(["matting_metrics.py", "core/metrics.py"],
                       ["tests/test_evaluate.py", "tests/test_utils.py", "tests/test_guards_core.py",
                        "-k", f"{SUBPROCESS_TESTS} and not write and not cli"],
-                      ["matting_metrics.*", "utils.xǁConfusionMatrixǁ*", "utils.xǁAverageMeterǁ*"],
-                      "matting_metrics.py; utils.ConfusionMatrix, AverageMeter"),
+                      about="matting_metrics.py; core/metrics.py: ConfusionMatrix, AverageMeter"),
     # pymatting's methods are tested in the suite, not here: its numba kernels hang in mutmut's forked test processes
     "pipeline": Module(["idphoto/pipeline.py"],
                        ["tests/test_idphoto.py", "tests/test_matting.py", "tests/test_guards_idphoto.py", "-k",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 from contextlib import nullcontext
 
 from .errors import TrainError, UserError
@@ -23,6 +24,8 @@ def pick_device(name: str, local_rank: int | None = None) -> str:
 
     A name torch does not parse is a ValueError (a usage mistake, exit 2); a CUDA device this machine
     lacks is :class:`DeviceUnavailable` (exit 1)."""
+    if name == "cpu" or (name == "auto" and not gpu_device_nodes()):
+        return "cpu"  # known without importing torch (a second or two)
     import torch
 
     if name == "auto":
@@ -39,6 +42,16 @@ def pick_device(name: str, local_rank: int | None = None) -> str:
         if local_rank is not None:
             return f"cuda:{local_rank}"
     return name
+
+
+def gpu_device_nodes() -> bool:
+    """False when this is Linux without the device files of an NVIDIA (``/dev/nvidia0``…), WSL (``/dev/dxg``)
+    or ROCm (``/dev/kfd``) GPU, so that PyTorch can't see a CUDA device; True when there may be one."""
+    if not sys.platform.startswith("linux"):
+        return True
+    import glob
+
+    return bool(glob.glob("/dev/nvidia[0-9]*") or os.path.exists("/dev/dxg") or os.path.exists("/dev/kfd"))
 
 
 def set_threads(threads: int) -> None:

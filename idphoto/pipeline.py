@@ -77,19 +77,30 @@ def predict_trimap_pair(model, image_bgr: np.ndarray, input_size: int = 400, dev
 
     ``flip``: test-time augmentation — the photo and its mirror image go through the network as one batch
     and their class probabilities are averaged (about twice the network time)."""
-    import torch
-
-    from datasets.transforms import image_to_tensor
-
     h, w = image_bgr.shape[:2]
-    small = cv2.resize(image_bgr, (input_size, input_size), interpolation=cv2.INTER_CUBIC)
-    x = image_to_tensor(cv2.cvtColor(small, cv2.COLOR_BGR2RGB)).unsqueeze(0).to(device)
-    with torch.inference_mode():
+    small = cv2.cvtColor(cv2.resize(image_bgr, (input_size, input_size), interpolation=cv2.INTER_CUBIC), cv2.COLOR_BGR2RGB)
+    from .runner import CvTNet
+
+    if isinstance(model, CvTNet):  # the TNet without PyTorch: NumPy in and out
         if flip:
-            probs = model(torch.cat([x, x.flip(-1)])).softmax(1)
-            classes = (probs[0] + probs[1].flip(-1)).argmax(0)
+            logits = model.logits(np.stack([small, small[:, ::-1]]))
+            e = np.exp(logits - logits.max(axis=1, keepdims=True))
+            probs = e / e.sum(axis=1, keepdims=True)
+            classes = (probs[0] + probs[1][:, :, ::-1]).argmax(0)
         else:
-            classes = model(x).argmax(1)[0]
+            classes = model.logits(small[None])[0].argmax(0)
+    else:
+        import torch
+
+        from datasets.transforms import image_to_tensor
+
+        x = image_to_tensor(small).unsqueeze(0).to(device)
+        with torch.inference_mode():
+            if flip:
+                probs = model(torch.cat([x, x.flip(-1)])).softmax(1)
+                classes = (probs[0] + probs[1].flip(-1)).argmax(0)
+            else:
+                classes = model(x).argmax(1)[0]
     raw = trimap_to_image(classes)
     refined = erode_dilate(raw, refine_kernel) if refine_kernel else raw
     return tuple(cv2.resize(t, (w, h), interpolation=cv2.INTER_NEAREST) for t in (raw, refined))

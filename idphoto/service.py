@@ -37,10 +37,14 @@ class StrictError(IDPhotoError):
         self.report = report
 
 
-def load_model(checkpoint: Path | None, device: str):
-    """The TNet of ``checkpoint`` (the shipped compact model when None) on ``device``; a missing or bad file is
-    an :class:`IDPhotoError` in one line."""
-    from models import DEFAULT_WEIGHTS, WeightsError, load_tnet
+def load_model(checkpoint: Path | None, device: str, threads: int = 0, input_size: int | None = None):
+    """The TNet of ``checkpoint`` (the shipped compact model when None) on ``device``, as
+    :func:`idphoto.runner.load_trimap_model` gives it: without PyTorch when its OpenCV export is cached.
+    ``threads`` (0: the library's default) goes to whichever library runs it. A missing or bad file is an
+    :class:`IDPhotoError` in one line."""
+    from models.catalog import DEFAULT_WEIGHTS, WeightsError
+
+    from .runner import load_trimap_model
 
     if checkpoint is None:
         if not DEFAULT_WEIGHTS.is_file():
@@ -51,7 +55,7 @@ def load_model(checkpoint: Path | None, device: str):
                 f"is missing; train one with train.py and pass --checkpoint results/checkpoint_tnet.pth")
         checkpoint = DEFAULT_WEIGHTS
     try:
-        return load_tnet(checkpoint, device)
+        return load_trimap_model(checkpoint, device, threads, input_size)
     except WeightsError as exc:
         raise IDPhotoError(f"checkpoint: {exc}") from None
 

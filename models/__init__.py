@@ -8,10 +8,10 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "catalog": ("BACKBONES", "DECODERS"),
+    "catalog": ("BACKBONES", "DECODERS", "DEFAULT_WEIGHTS", "WeightsError"),
     "pspnet": ("PSPModule", "PSPNet", "PSPUpsample"),
     "tnet": ("TNet",),
-    "weights": ("DEFAULT_WEIGHTS", "WeightsError", "load_backbone_weights", "load_tnet", "load_tnet_state"),
+    "weights": ("load_backbone_weights", "load_tnet", "load_tnet_state"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 

@@ -1,7 +1,18 @@
-"""The names and shapes of the TNet variants, without PyTorch: what command lines and ``--help`` need."""
+"""The names and shapes of the TNet variants, the shipped weights file and the weights error, without PyTorch:
+what command lines, ``--help`` and a run without PyTorch need."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import UserError
+
+# The compact model that ships with the project (see weights/MODEL_CARD.md); infer.py's default.
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "tnet_unet_mobilenetv3.pth"
+
+
+class WeightsError(UserError, RuntimeError):
+    """Weights that can't be had or don't fit; the message is one line meant for the user."""
 
 
 @dataclass(frozen=True)

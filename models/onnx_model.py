@@ -8,9 +8,17 @@ example input, which is wrong at any other size — so the file states its size 
 
 onnx, onnxscript (the exporter) and onnxruntime (running and checking) are optional dependencies, needed
 for this path only: ``pip install onnx onnxscript onnxruntime``.
+
+:func:`export_for_opencv` writes another flavour, for OpenCV's dnn module (what ``idphoto.runner`` caches
+so that later runs of infer.py need no PyTorch): batch 1, uint8-range RGB in (normalised inside the
+graph), the adaptive pools written as fixed averaging matrices, and PyTorch's TorchScript exporter,
+which needs only the ``onnx`` package and takes about a second.
 """
 from __future__ import annotations
 
+import copy
+import inspect
+import io
 import json
 import os
 import warnings
@@ -122,3 +130,69 @@ def compare_with_torch(model: torch.nn.Module, onnx_path: str | os.PathLike, ima
     return {"images": len(images_bgr), "max_abs_logit_diff": float((got - ref).abs().max()),
             "argmax_mismatch_pixels": int((got.argmax(1) != ref.argmax(1)).sum()),
             "pixels": int(ref[:, 0].numel())}
+
+
+# ------------------------------------------------------------------------------------------ for OpenCV's dnn
+class _FixedAdaptiveAvgPool(torch.nn.Module):
+    """``AdaptiveAvgPool2d(out)`` for one input size, as a matrix product: OpenCV's ONNX importer reads
+    MatMul, not the gathers that the exporters make of a pool whose bins overlap (8 → 3, 8 → 6)."""
+
+    def __init__(self, h: int, w: int, out: tuple[int, int]):
+        super().__init__()
+
+        def bins(n: int, m: int) -> torch.Tensor:  # PyTorch's bins: [⌊i·n/m⌋, ⌈(i+1)·n/m⌉)
+            p = torch.zeros(m, n)
+            for i in range(m):
+                a, b = (i * n) // m, -(-(i + 1) * n // m)
+                p[i, a:b] = 1.0 / (b - a)
+            return p
+
+        self.out = out
+        self.register_buffer("matrix", torch.kron(bins(h, out[0]), bins(w, out[1])).t().contiguous())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = x.shape[1]
+        return (x.reshape(-1, self.matrix.shape[0]) @ self.matrix).reshape(-1, c, *self.out)
+
+
+class _FromRGB(torch.nn.Module):
+    """The TNet with its input normalisation inside: N×3×S×S RGB in 0–255, as infer.py's resized photo."""
+
+    def __init__(self, tnet: torch.nn.Module):
+        super().__init__()
+        from datasets.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+        self.tnet = tnet
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.tnet((x / 255 - self.mean) / self.std)  # the order of datasets.transforms.image_to_tensor
+
+
+def export_for_opencv(model: torch.nn.Module, size: int) -> bytes:
+    """``model`` (a TNet) as an ONNX file for ``cv2.dnn.readNetFromONNX``: input ``rgb`` 1×3×S×S float RGB in
+    0–255, output ``logits`` 1×3×S×S, S = ``size``. Raises WeightsError without the ``onnx`` package."""
+    _require("onnx", "the OpenCV export")
+    model = copy.deepcopy(model).float().cpu().eval()
+    example = torch.zeros(1, 3, size, size)
+    pools = {name: m for name, m in model.named_modules() if isinstance(m, torch.nn.AdaptiveAvgPool2d)}
+    shapes = {}
+    hooks = [m.register_forward_hook(lambda m, args, out, name=name: shapes.__setitem__(name, args[0].shape[-2:]))
+             for name, m in pools.items()]
+    with torch.inference_mode():
+        model(example)
+    for hook in hooks:
+        hook.remove()
+    for name, pool in pools.items():
+        parent, _, child = name.rpartition(".")
+        out = pool.output_size if isinstance(pool.output_size, tuple) else (pool.output_size,) * 2
+        out = tuple(shapes[name][i] if o is None else o for i, o in enumerate(out))
+        setattr(model.get_submodule(parent), child, _FixedAdaptiveAvgPool(*shapes[name], out))
+    legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's deprecation and tracing notes are not the user's business
+        torch.onnx.export(_FromRGB(model), (example,), buffer, input_names=["rgb"], output_names=["logits"],
+                          opset_version=13, do_constant_folding=True, **legacy)
+    return buffer.getvalue()

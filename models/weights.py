@@ -11,18 +11,9 @@ from pathlib import Path
 import torch
 import torchvision
 
-from core.errors import UserError
-
+from .catalog import DEFAULT_WEIGHTS, WeightsError  # noqa: F401 (re-exported)
 from .pspnet import BACKBONES
 from .tnet import DECODERS, TNet
-
-
-# The compact model that ships with the project (see weights/MODEL_CARD.md); infer.py's default.
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "tnet_unet_mobilenetv3.pth"
-
-
-class WeightsError(UserError, RuntimeError):
-    """Weights that can't be had or don't fit; the message is one line meant for the user."""
 
 
 def _unwrap_state(obj) -> dict:

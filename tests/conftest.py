@@ -1,6 +1,7 @@
 """Shared fixtures: small synthetic portrait data made on the fly, and the optional ../shared data."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -9,6 +10,20 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_export_cache():
+    """infer.py runs the TNet with PyTorch in the tests, as without idphoto.runner's cache, unless a test sets
+    IDPHOTO_CACHE_DIR itself: a cached export would outlive a test's stand-in model, and the user's cache is
+    none of the tests' business."""
+    before = os.environ.get("IDPHOTO_CACHE_DIR")
+    os.environ["IDPHOTO_CACHE_DIR"] = "off"
+    yield
+    if before is None:
+        os.environ.pop("IDPHOTO_CACHE_DIR", None)
+    else:
+        os.environ["IDPHOTO_CACHE_DIR"] = before
 
 
 def synthetic_portrait(seed: int, w: int = 96, h: int = 128) -> tuple[np.ndarray, np.ndarray]:
