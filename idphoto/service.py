@@ -42,7 +42,7 @@ def load_model(checkpoint: Path | None, device: str, threads: int = 0, input_siz
     :func:`idphoto.runner.load_trimap_model` gives it: without PyTorch when its OpenCV export is cached.
     ``threads`` (0: the library's default) goes to whichever library runs it. A missing or bad file is an
     :class:`IDPhotoError` in one line."""
-    from models.catalog import DEFAULT_WEIGHTS, WeightsError
+    from models import DEFAULT_WEIGHTS, WeightsError  # light: models.catalog, no PyTorch
 
     from .runner import load_trimap_model
 

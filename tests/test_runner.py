@@ -141,7 +141,7 @@ def test_later_loads_use_the_cache_and_other_weights_get_their_own(cache, loads,
     # a retrained file in the same place: another key, its own export that follows the new weights
     model = load_tnet(path)
     with torch.no_grad():
-        model.backbone.final.bias.copy_(torch.tensor([0.0, 0.0, 30.0]))  # everything foreground
+        model.pspnet.final.bias.copy_(torch.tensor([0.0, 0.0, 30.0]))  # everything foreground
     retrained = tmp_path / DEFAULT_WEIGHTS.name
     save_checkpoint({"arch": model.arch, "model": model.state_dict(), "meta": model.meta}, retrained)
     new = load_trimap_model(retrained)
