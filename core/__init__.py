@@ -6,6 +6,7 @@
 * :mod:`core.trimaps` — trimaps from masks and mattes (NumPy and OpenCV only);
 * :mod:`core.metrics` — running averages and confusion-matrix metrics;
 * :mod:`core.checkpoints` — training checkpoints and the run folder they live in;
+* :mod:`core.lazy` — a package's names imported on first use (PEP 562);
 * :mod:`core.evaluation` — scoring a TNet and the matting behind it (``evaluate.py``'s engine).
 
 Every module imports PyTorch only inside the functions that need it, so ``--help`` stays instant.

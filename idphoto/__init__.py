@@ -10,9 +10,9 @@ PyTorch, OpenCV or SciPy start-up: the spec tables and every ``--help`` answer a
 """
 from __future__ import annotations
 
-import importlib
+from core.lazy import lazy_exports
 
-_EXPORTS = {
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
     "errors": ("IDPhotoError",),
     "face": ("FaceBox", "detect_faces"),
     "framing": ("Placement", "composite", "place_by_face", "place_by_mask", "render"),
@@ -22,20 +22,4 @@ _EXPORTS = {
     "pipeline": ("DEFAULT_MAX_SIDE", "MATTING_METHODS", "MattingResult", "MattingWarning", "Pipeline",
                  "estimate_alpha", "estimate_foreground", "predict_trimap", "predict_trimap_pair"),
     "specs": ("SPECS", "PhotoSpec", "custom_spec", "get_spec"),
-}
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
-
-__all__ = list(_MODULE_OF)
-
-
-def __getattr__(name: str):
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module 'idphoto' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+}, globals())
