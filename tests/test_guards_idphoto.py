@@ -941,6 +941,50 @@ def test_print_sheet_goes_edge_to_edge_when_that_fits_more():
         O.print_sheet(photo, 100, "a5")
 
 
+def test_the_size_cap_is_in_kib_and_the_search_tries_every_quality():
+    """max_kb counts 1024 bytes a KB: a file of exactly max_kb·1024 bytes fits, one byte more does not; and
+    with each quality's own size as the cap, the search lands on that quality (or one no larger)."""
+    photo = noisy_photo()
+    sizes = {q: len(O.encode_jpeg(photo, 300, q)) for q in range(1, 96)}
+    for q in range(1, 96):
+        best = max(k for k, n in sizes.items() if n <= sizes[q])
+        assert O.encode_jpeg_max_kb(photo, sizes[q] / 1024, 300)[1] == best
+    for q in (3, 37, 95):
+        data, quality = O.encode_jpeg_max_kb(photo, (sizes[q] - 1) / 1024, 300)   # one byte under the file
+        assert quality < q and len(data) <= sizes[q] - 1
+    with pytest.raises(IDPhotoError, match="even JPEG quality 1"):
+        O.encode_jpeg_max_kb(photo, (sizes[1] - 1) / 1024, 300)
+
+
+def test_print_sheet_keeps_the_default_3_mm_margin():
+    """At 300 DPI the 3 mm margin is 35 px and the 2 mm gap 24 px: two 553 px columns fill 1200 − 2·35 px
+    exactly (2·553 + 24) and two 853 px rows 1800 − 2·35 px, so the spaced 2×2 layout fits, touching the
+    margins (as many copies as edge to edge, so the gaps are kept)."""
+    photo = np.full((853, 553, 3), (10, 20, 30), np.uint8)
+    sheet, n = O.print_sheet(photo, 300, line_bgr=(1, 2, 3))
+    assert n == 4 and sheet.shape[:2] == (1800, 1200)
+    boxes = sorted(copies_on(sheet, (10, 20, 30)))
+    assert boxes == [(35, 35, 553, 853), (35, 35 + 853 + 24, 553, 853), (35 + 553 + 24, 35, 553, 853),
+                     (35 + 553 + 24, 35 + 853 + 24, 553, 853)]
+    assert (sheet[:, 34] == (1, 2, 3)).all() and (sheet[34] == (1, 2, 3)).all()   # the cut lines before them
+    assert (sheet[:33, :33] == 255).all()                                  # and a blank corner of margin outside
+    # one pixel wider (2·554 + 24 = 1200 − 2·34): the spaced columns would need 34 px margins, so the sheet
+    # goes edge to edge instead (the same 4 copies, touching)
+    wider = np.full((853, 554, 3), (10, 20, 30), np.uint8)
+    sheet, n = O.print_sheet(wider, 300)
+    assert n == 4 and copies_on(sheet, (10, 20, 30)) == [((1200 - 1108) // 2, (1800 - 1706) // 2, 1108, 1706)]
+
+
+def test_print_sheet_cut_lines_on_a_one_pixel_border():
+    """Edge to edge with a pixel to spare on every side (2×599 = 1200 − 2, 2×899 = 1800 − 2): the cut lines
+    before the first and after the last photo are the sheet's outermost rows and columns."""
+    photo = np.full((899, 599, 3), (10, 20, 30), np.uint8)
+    sheet, n = O.print_sheet(photo, 300, line_bgr=(1, 2, 3))
+    assert n == 4 and sheet.shape[:2] == (1800, 1200)
+    assert sorted(copies_on(sheet, (10, 20, 30))) == [(1, 1, 1198, 1798)]  # the four copies side by side
+    for edge in (sheet[0], sheet[-1], sheet[:, 0], sheet[:, -1]):
+        assert (edge == (1, 2, 3)).all()
+
 def test_written_files_have_the_usual_permissions_and_failures_name_the_file(tmp_path):
     umask = os.umask(0o022)
     try:
