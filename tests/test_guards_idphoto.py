@@ -458,6 +458,96 @@ def test_render_extends_the_body_with_its_own_colours():
     assert (flat[120:] == 255).all()
 
 
+def test_render_shrinks_like_compositing_at_full_size_and_area_averaging():
+    """The docstring's promise: resampling only the crop, premultiplied, is the full-size composite shrunk by
+    area averaging. At scale ¼ with t = −0.375 each 4×4 block of photo pixels (centre index 4r + 1.5) lands
+    exactly on canvas pixel r, so the canvas is the block average, pixel for pixel."""
+    rng = np.random.default_rng(1)
+    fg = rng.random((80, 80, 3), dtype=np.float32)
+    alpha = rng.random((80, 80), dtype=np.float32)
+    bg = np.array((40.0, 120.0, 200.0), np.float32)
+    out, a = render(fg, alpha, Placement(0.25, -0.375, -0.375), (20, 20), tuple(bg), extend_body=False, return_alpha=True)
+    full = fg * alpha[..., None] * 255.0 + bg * (1.0 - alpha[..., None])
+    expected = cv2.resize(full, (20, 20), interpolation=cv2.INTER_AREA)
+    assert out.shape == (20, 20, 3) and np.abs(out - expected).max() <= 0.51
+    assert np.abs(a - alpha.reshape(20, 4, 20, 4).mean(axis=(1, 3))).max() < 1e-5
+
+
+@pytest.mark.parametrize("placement", [Placement(1.5, 0.0, 0.0), Placement(1.0, 0.5, 0.25), Placement(2.5, -3.0, -1.0)])
+def test_render_enlarges_bicubically(placement):
+    """At scale 1 or more the photo (colour and alpha) is resampled bicubically at the placement: the canvas
+    is cv2's bicubic warp of the photo by the placement's matrix (away from the photo's edges)."""
+    rng = np.random.default_rng(2)
+    fg = cv2.GaussianBlur(rng.random((40, 40, 3), dtype=np.float32), (0, 0), 1.0) * 0.8 + 0.1
+    soft = cv2.GaussianBlur(rng.random((40, 40), dtype=np.float32), (0, 0), 1.0)
+    size = (60, 60)
+    m = placement.matrix()
+    vv, uu = np.mgrid[0:60, 0:60]
+    x, y = (uu - placement.tx) / placement.scale, (vv - placement.ty) / placement.scale
+    inside = (x > 3) & (x < 36) & (y > 3) & (y < 36)
+    out = render(fg, np.ones((40, 40), np.float32), placement, size, (0, 0, 0), extend_body=False)
+    ref = np.round(np.clip(cv2.warpAffine(fg, m, size, flags=cv2.INTER_CUBIC), 0, 1) * 255)
+    assert np.abs(out - ref)[inside].max() <= 1
+    _, a = render(fg, soft, placement, size, (0, 0, 0), extend_body=False, return_alpha=True)
+    ref_a = np.clip(cv2.warpAffine(soft, m, size, flags=cv2.INTER_CUBIC), 0, 1)
+    assert np.abs(a - ref_a)[inside].max() < 1e-4
+
+
+def test_render_clips_the_bicubic_overshoot_of_alpha_and_colour():
+    """Bicubic enlargement overshoots at a hard edge (below 0 outside, above 1 inside); the canvas alpha is
+    clipped back to [0, 1] and the premultiplied colour to [0, α], so the composite never goes past the
+    person's or the background's colour."""
+    alpha = np.zeros((30, 30), np.float32)
+    alpha[8:22, 8:22] = 1.0
+    placement = Placement(2.5, 0.0, 0.0)
+    raw = cv2.warpAffine(alpha, placement.matrix(), (75, 75), flags=cv2.INTER_CUBIC)
+    assert raw.min() < -0.01 and raw.max() > 1.01                        # the overshoot is there to clip
+    out, a = render(np.full((30, 30, 3), 0.4, np.float32), alpha, placement, (75, 75), (200, 200, 200), return_alpha=True)
+    assert a.min() == 0.0 and a.max() == 1.0
+    assert out.min() >= 101 and out.max() <= 200                          # between 0.4·255 and the background
+    assert (out[a == 0] == 200).all()                                     # no dark fringe outside the person
+    # a black-to-white step under a half-transparent matte: F·α rings past 0 and past α; clipped, the canvas
+    # stays between black and white at α = ½ over the background: 100·½ = 50 … 255·½ + 50 = 177.5
+    fg = np.zeros((30, 30, 3), np.float32)
+    fg[:, 15:] = 1.0
+    raw = cv2.warpAffine(fg * 0.5, placement.matrix(), (75, 75), flags=cv2.INTER_CUBIC)
+    assert raw[20:55, 20:55].min() < -0.01 and raw[20:55, 20:55].max() > 0.51
+    out = render(fg, np.full((30, 30), 0.5, np.float32), placement, (75, 75), (100, 100, 100))
+    assert out[20:55, 20:55].min() == 50 and out[20:55, 20:55].max() == 178
+
+def test_render_with_the_photo_just_off_the_canvas():
+    """Photo columns 0–29 land on canvas columns −32…−3 (and the same for rows): nothing of it is on the
+    canvas, by exactly the 2 px of slack."""
+    fg = np.ones((30, 30, 3), np.float32)
+    alpha = np.ones((30, 30), np.float32)
+    photo = np.zeros((30, 30, 3), np.uint8)
+    photo[:, -1] = (9, 9, 9)
+    photo[-1, :] = (7, 7, 7)
+    assert (render(fg, alpha, Placement(1.0, -32.0, 0.0), (20, 20), (1, 2, 3)) == (1, 2, 3)).all()
+    assert (render(fg, alpha, Placement(1.0, 0.0, -32.0), (20, 20), (1, 2, 3), extend_body=False) == (1, 2, 3)).all()
+    kept = render(fg, alpha, Placement(1.0, -32.0, 0.0), (20, 20), (1, 2, 3), keep=photo)
+    assert (kept[:19] == (9, 9, 9)).all()                                 # the photo's right edge, repeated
+    kept = render(fg, alpha, Placement(1.0, 0.0, -32.0), (20, 20), (1, 2, 3), keep=photo)
+    assert (kept == (7, 7, 7)).all()                                      # its bottom edge
+
+
+@pytest.mark.parametrize("last_rows,extended", [
+    ({-1: (20, 60, 1.0)}, True),                     # cut by the photo's edge: continued
+    ({-2: (20, 60, 1.0)}, False),                    # ends a row above the edge: a whole person, not continued
+    ({-1: (20, 60, 0.5)}, False),                    # a last row at α = ½ is not the person (> ½ is)
+    ({-1: (20, 24, 1.0)}, False),                    # 4 of the 80 columns: exactly 5 %, not more
+    ({-1: (20, 25, 1.0)}, True),                     # 5 of 80: more than 5 %
+])
+def test_render_extends_only_a_body_cut_by_the_bottom_edge(last_rows, extended):
+    fg = np.full((100, 80, 3), 0.2, np.float32)
+    alpha = np.zeros((100, 80), np.float32)
+    alpha[30:98, 20:60] = 1.0
+    for row, (c0, c1, value) in last_rows.items():
+        alpha[row, c0:c1] = value
+    _, a = render(fg, alpha, Placement(1.0, 0.0, 0.0), (80, 160), (255, 255, 255), return_alpha=True)
+    assert (a[120:].max() > 0.4) == extended
+
+
 def test_backgrounds_gradient_and_radial_values():
     c = (200, 100, 50)
     grad = make_background((30, 41), c, "gradient")
@@ -514,6 +604,20 @@ def test_check_room_looks_at_the_person_not_only_the_photo():
     room(260, alpha=person(260))                                         # cut by the photo's edge: continued below
     room(260, alpha=None)
     room(206, canvas_h=206, alpha=person(190))                           # the canvas ends inside the photo
+
+
+def test_check_room_when_the_photo_ends_above_the_chin_or_a_pixel_short():
+    with pytest.raises(IDPhotoError, match=r"^the photo ends 0 px below the chin"):
+        room(170)                                                         # ends 10 px above it: 0 below, not −10
+    # scale ½, chin at canvas row 295: the canvas wants min(300 − 295, 0.35 × 50) = 5 rows below it, less a pixel
+    room(598, chin=590.0, crown=490.0, scale=0.5)                         # the photo ends at 299: enough
+    with pytest.raises(IDPhotoError, match="ends 7 px below the chin"):
+        room(597, chin=590.0, crown=490.0, scale=0.5)                     # at 298.5: short
+
+
+def test_check_room_with_no_person_under_the_face():
+    with pytest.raises(IDPhotoError, match="the person ends just under the chin"):
+        room(260, alpha=np.zeros((260, 400), np.float32))                 # the matte found no one: nothing to continue
 
 
 # --------------------------------------------------------------------------------------- framing by rules
@@ -836,6 +940,50 @@ def test_print_sheet_goes_edge_to_edge_when_that_fits_more():
     with pytest.raises(IDPhotoError, match="unknown layout 'a5'; choose one of 6inch, 5inch, a4"):
         O.print_sheet(photo, 100, "a5")
 
+
+def test_the_size_cap_is_in_kib_and_the_search_tries_every_quality():
+    """max_kb counts 1024 bytes a KB: a file of exactly max_kb·1024 bytes fits, one byte more does not; and
+    with each quality's own size as the cap, the search lands on that quality (or one no larger)."""
+    photo = noisy_photo()
+    sizes = {q: len(O.encode_jpeg(photo, 300, q)) for q in range(1, 96)}
+    for q in range(1, 96):
+        best = max(k for k, n in sizes.items() if n <= sizes[q])
+        assert O.encode_jpeg_max_kb(photo, sizes[q] / 1024, 300)[1] == best
+    for q in (3, 37, 95):
+        data, quality = O.encode_jpeg_max_kb(photo, (sizes[q] - 1) / 1024, 300)   # one byte under the file
+        assert quality < q and len(data) <= sizes[q] - 1
+    with pytest.raises(IDPhotoError, match="even JPEG quality 1"):
+        O.encode_jpeg_max_kb(photo, (sizes[1] - 1) / 1024, 300)
+
+
+def test_print_sheet_keeps_the_default_3_mm_margin():
+    """At 300 DPI the 3 mm margin is 35 px and the 2 mm gap 24 px: two 553 px columns fill 1200 − 2·35 px
+    exactly (2·553 + 24) and two 853 px rows 1800 − 2·35 px, so the spaced 2×2 layout fits, touching the
+    margins (as many copies as edge to edge, so the gaps are kept)."""
+    photo = np.full((853, 553, 3), (10, 20, 30), np.uint8)
+    sheet, n = O.print_sheet(photo, 300, line_bgr=(1, 2, 3))
+    assert n == 4 and sheet.shape[:2] == (1800, 1200)
+    boxes = sorted(copies_on(sheet, (10, 20, 30)))
+    assert boxes == [(35, 35, 553, 853), (35, 35 + 853 + 24, 553, 853), (35 + 553 + 24, 35, 553, 853),
+                     (35 + 553 + 24, 35 + 853 + 24, 553, 853)]
+    assert (sheet[:, 34] == (1, 2, 3)).all() and (sheet[34] == (1, 2, 3)).all()   # the cut lines before them
+    assert (sheet[:33, :33] == 255).all()                                  # and a blank corner of margin outside
+    # one pixel wider (2·554 + 24 = 1200 − 2·34): the spaced columns would need 34 px margins, so the sheet
+    # goes edge to edge instead (the same 4 copies, touching)
+    wider = np.full((853, 554, 3), (10, 20, 30), np.uint8)
+    sheet, n = O.print_sheet(wider, 300)
+    assert n == 4 and copies_on(sheet, (10, 20, 30)) == [((1200 - 1108) // 2, (1800 - 1706) // 2, 1108, 1706)]
+
+
+def test_print_sheet_cut_lines_on_a_one_pixel_border():
+    """Edge to edge with a pixel to spare on every side (2×599 = 1200 − 2, 2×899 = 1800 − 2): the cut lines
+    before the first and after the last photo are the sheet's outermost rows and columns."""
+    photo = np.full((899, 599, 3), (10, 20, 30), np.uint8)
+    sheet, n = O.print_sheet(photo, 300, line_bgr=(1, 2, 3))
+    assert n == 4 and sheet.shape[:2] == (1800, 1200)
+    assert sorted(copies_on(sheet, (10, 20, 30))) == [(1, 1, 1198, 1798)]  # the four copies side by side
+    for edge in (sheet[0], sheet[-1], sheet[:, 0], sheet[:, -1]):
+        assert (edge == (1, 2, 3)).all()
 
 def test_written_files_have_the_usual_permissions_and_failures_name_the_file(tmp_path):
     umask = os.umask(0o022)

@@ -471,3 +471,115 @@ def test_resize_is_bicubic_for_image_and_alpha():
     out = T.Resize(70)(s)
     assert out["image"].min() < 50 and out["image"].max() > 200
     assert out["alpha"].min() < 50 and out["alpha"].max() > 200
+
+
+# ---------------------------------------------------------------------------------------------- defaults
+# Constructed without arguments, each augmentation fires with its documented probability: a draw just under
+# p applies it, a draw just over p leaves the sample as it is. (A draw of exactly p is left alone: which side
+# it falls on changes nothing in the distribution, see bench/mutation_equivalents.txt.)
+ABOVE, BELOW = 1e-6, -1e-6
+DEFAULT_P = [(T.RandomScale, 0.5), (T.PortraitCrop, 0.3), (T.RandomRotate, 0.3), (T.BackgroundSwap, 0.5),
+             (T.ColorJitter, 0.8), (T.RandomBlur, 0.2), (T.RandomNoise, 0.2), (T.RandomJPEG, 0.3)]
+
+
+@pytest.mark.parametrize("cls,p", DEFAULT_P, ids=[c.__name__ for c, _ in DEFAULT_P])
+def test_default_probability_of_each_augmentation(draws, cls, p):
+    s = {**colourful(), "alpha": coded(48, 64)["alpha"]}
+    draws(random=p + ABOVE, picks="high")
+    assert cls()(s) is s                                               # just over p: not applied
+    draws(random=p + BELOW, picks="high")
+    out = cls()(s)
+    assert out is not s and (out["image"].shape != s["image"].shape or (out["image"] != s["image"]).any())
+
+
+def test_default_flips_and_patch_are_even_chances(draws):
+    s = coded(30, 20)
+    draws(random=[0.5 + BELOW, 0.5 + ABOVE])                           # vertical just under ½, horizontal just over
+    out = T.RandomFlip()(s)
+    assert (out["image"] == s["image"][::-1]).all()
+    draws(random=[0.5 + ABOVE, 0.5 + BELOW])
+    assert (T.RandomFlip()(s)["image"] == s["image"][:, ::-1]).all()
+    # RandomPatch(): a 400×400 patch; a crop when the draw is under ½, the whole photo resized over ½
+    big = coded(420, 410)
+    d = draws(random=0.5 + BELOW, picks="low")
+    assert window(T.RandomPatch()(big)) == (0, 0, 400, 400) and d.ranges("randint") == [(0, 20), (0, 10)]
+    d = draws(random=0.5 + ABOVE, picks="low")
+    out = T.RandomPatch()(big)
+    assert (out["image"] == T.Resize(400)(big)["image"]).all() and d.ranges("randint") == []
+
+
+def test_default_sizes_are_400():
+    s = coded(80, 60)
+    assert T.Resize()(s)["image"].shape == (400, 400, 3)
+    out = T.val_transforms()(s)
+    assert out["image"].shape == (3, 400, 400) and out["alpha"].shape == out["trimap"].shape == (1, 400, 400)
+
+
+def test_default_strengths_of_jitter_and_rotation(draws):
+    d = draws(random=0.0, picks="mid")
+    T.ColorJitter()(colourful())
+    assert d.ranges() == pytest.approx([(0.7, 1.3), (0.7, 1.3), (-8.0, 8.0), (0.6, 1.4), (1 / 1.4, 1.4)])
+    d = draws(random=0.0, picks="high")
+    s = coded(81, 61)
+    out = T.RandomRotate()(s)
+    assert d.ranges() == [(-10.0, 10.0)]
+    m = cv2.getRotationMatrix2D((30.5, 40.5), 10.0, 1.0)
+    ref = cv2.warpAffine(s["alpha"], m, (61, 81), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    assert (out["alpha"] == ref).all()                                 # turned by exactly 10°
+
+
+def test_background_swap_default_takes_a_photo_background_half_the_time(draws):
+    s = coded(60, 50)
+    used = []
+    source = lambda: used.append(1) or (np.zeros((60, 50, 3), np.uint8), np.zeros((60, 50), np.uint8))  # noqa: E731
+    draws(random=[0.0, 0.5 + BELOW])                                   # under p_synthetic = ½: synthetic
+    T.BackgroundSwap(backgrounds=source)(s)
+    assert used == []
+    draws(random=[0.0, 0.5 + ABOVE, 0.9])                              # over ½: the other photo's background
+    T.BackgroundSwap(backgrounds=source)(s)
+    assert used == [1]
+
+
+def test_train_transforms_defaults(draws):
+    s = coded(420, 410)
+    d = draws(random=[0.5 + ABOVE, 0.5 + ABOVE, 0.9, 0.9])   # just over scale's and crop's default ½: neither happens
+    out = T.train_transforms()(s)
+    assert d.ranges() == [] and d.ranges("randint") == []
+    assert out["image"].shape == (3, 400, 400)                         # the whole photo, resized to the 400 patch
+    d = draws(random=[0.5 + BELOW, 0.5 + BELOW, 0.9, 0.9], picks=[1.0, 0, 0])   # both just under ½
+    T.train_transforms()(s)
+    assert d.ranges() == [(0.75, 1.25)] and d.ranges("randint") == [(0, 20), (0, 10)]
+    d = draws(random=0.0, picks="mid")
+    T.train_transforms(64, rotate_prob=1.0)(coded(80, 60))
+    assert d.ranges()[0] == (-10.0, 10.0)                              # the default rotation range
+
+
+# ------------------------------------------------------------------------------- portrait crop, exactly
+def test_portrait_crop_of_a_tiny_photo_is_two_pixels(draws):
+    s = coded(4, 4, person=False)
+    s["alpha"][1:, 1:3] = 255
+    draws(random=0.0, picks=[0.45, 0.03, 0.0])                         # 45 % of 4 rows: round(1.8) = 2
+    assert window(T.PortraitCrop(1.0)(s))[2:] == (2, 2)
+
+
+def person_with(extra):
+    """A body in columns 50..69 from row 20 down, plus the single pixels in ``extra`` (row, column)."""
+    s = coded(160, 120, person=False)
+    s["alpha"][20:, 50:70] = 255
+    for r, c in extra:
+        s["alpha"][r, c] = 255
+    return s
+
+
+@pytest.mark.parametrize("extra,centre", [
+    ([(19, 110)], (50 + 110) / 2),                  # the person's top row counts (a hand raised at the right)
+    ([(99, 10)], (10 + 69) / 2),                    # the band's last row (top + 80 − 1) counts ...
+    ([(100, 10)], (50 + 69) / 2),                   # ... the next one does not
+    ([(60, 20)], (20 + 69) / 2),                    # a single leftmost column counts
+    ([(60, 100)], (50 + 100) / 2),                  # a single rightmost column counts
+])
+def test_portrait_crop_centres_on_the_exact_columns_of_the_band(draws, extra, centre):
+    s = person_with(extra)
+    draws(random=0.0, picks=[0.5, 0.03, 0.0])                          # an 80-row window from the top row 19 or 20
+    top, left, ch, cw = window(T.PortraitCrop(1.0)(s))
+    assert (ch, cw) == (80, 60) and left == int(np.clip(round(centre - 30), 0, 60))
