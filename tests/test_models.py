@@ -37,7 +37,7 @@ def test_resnet50_tnet_structure_and_shapes(resnet_tnet):
 
 def test_weights_saved_before_the_pspnet_rename_load(tmp_path):
     """TNet's network was once the attribute ``backbone``: state dicts with ``backbone.…`` keys (older
-    checkpoints, the shipped weights file) load into ``TNet.pspnet`` and give the same output."""
+    checkpoints, the weights shipped before stage 3) load into ``TNet.pspnet`` and give the same output."""
     from models.weights import DEFAULT_WEIGHTS, normalize_tnet_keys
 
     torch.manual_seed(0)
@@ -53,7 +53,7 @@ def test_weights_saved_before_the_pspnet_rename_load(tmp_path):
     with torch.no_grad():
         assert torch.equal(fresh(x), model(x)) and torch.equal(from_file(x), model(x))
     shipped = torch.load(DEFAULT_WEIGHTS, map_location="cpu", weights_only=True)["model"]
-    assert all(k.startswith("backbone.") for k in shipped)  # written before the rename, and still loads:
+    assert all(k.startswith("pspnet.") for k in shipped)  # exported after the rename: written as it is read
     assert isinstance(load_tnet(DEFAULT_WEIGHTS).pspnet, torch.nn.Module)
 
 
