@@ -37,7 +37,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, emit  # noqa: E402
 from gpu_runner import (CheckFailed, Runner, adam_step, checkpoint, default_data, last_json_line,  # noqa: E402
-                        prepare_cmd, prepared_counts, require_pairs, scalars, step_rate, synthetic_pairs)
+                        prepare_cmd, prepared_counts, require_pairs, scalars, settle_args, step_rate,
+                        synthetic_pairs)
 
 PY = sys.executable
 COMPACT = REPO / "configs" / "tnet_compact.toml"
@@ -59,12 +60,7 @@ def parse_args(argv=None):
                    "later are reported as skipped (default: 480, or 1800 for --dry-run on a possibly busy CPU)")
     p.add_argument("--skip", nargs="*", default=[], metavar="STEP", help="steps to leave out (e.g. bench_train_resnet50)")
     args = p.parse_args(argv)
-    if args.data is not None:
-        args.data = args.data.resolve()  # the steps run from the repository root
-    if args.budget is None:
-        args.budget = 1800.0 if args.dry_run else 480.0
-    if args.out.exists() and any(args.out.iterdir()):
-        p.error(f"{args.out} is not empty: give a new folder (the check reads what its steps write there)")
+    settle_args(p, args, ("data",), 480.0, " (the check reads what its steps write there)")
     return args
 
 

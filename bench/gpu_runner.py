@@ -115,6 +115,19 @@ class Runner:
         return path
 
 
+def settle_args(parser, args, data_flags: tuple, budget_s: float, not_empty_hint: str = "") -> None:
+    """The checks both scripts make after parsing: data folders made absolute (the steps run from the
+    repository root), the default time budget (1800 s for ``--dry-run`` on a possibly busy CPU), and an
+    output folder that already holds files refused."""
+    for name in data_flags:
+        if getattr(args, name) is not None:
+            setattr(args, name, getattr(args, name).resolve())
+    if args.budget is None:
+        args.budget = 1800.0 if args.dry_run else budget_s
+    if args.out.exists() and any(args.out.iterdir()):
+        parser.error(f"{args.out} is not empty: give a new folder{not_empty_hint}")
+
+
 def tail(path: Path, lines: int = 3) -> str:
     text = path.read_text(errors="replace").strip().splitlines()
     return " | ".join(line.strip()[-200:] for line in text[-lines:])

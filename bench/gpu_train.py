@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, emit  # noqa: E402
 from gpu_runner import (CheckFailed, Runner, checkpoint, default_data, prepare_cmd, prepared_counts,  # noqa: E402
-                        remove, require_pairs, scalars, step_rate, synthetic_pairs)
+                        remove, require_pairs, scalars, settle_args, step_rate, synthetic_pairs)
 
 PY = sys.executable
 COMPACT = REPO / "configs" / "tnet_compact.toml"
@@ -55,14 +55,7 @@ def parse_args(argv=None):
                    "to export and evaluate (default: 600, or 1800 for --dry-run on a possibly busy CPU)")
     p.add_argument("--name", default="tnet_mobilenetv3_gpu.pth", help="file name of the exported weights in OUT")
     args = p.parse_args(argv)
-    if args.pfcn is not None:
-        args.pfcn = args.pfcn.resolve()  # the steps run from the repository root
-    if args.vikram is not None:
-        args.vikram = args.vikram.resolve()  # the steps run from the repository root
-    if args.budget is None:
-        args.budget = 1800.0 if args.dry_run else 600.0
-    if args.out.exists() and any(args.out.iterdir()):
-        p.error(f"{args.out} is not empty: give a new folder")
+    settle_args(p, args, ("pfcn", "vikram"), 600.0)
     if args.epochs < 1 or args.batch_size < 1 or args.workers < 0:
         p.error("--epochs and --batch-size must be positive, --workers not negative")
     return args
