@@ -114,6 +114,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     o.add_argument("--class-weights", type=float, nargs=3, metavar=("BG", "UNKNOWN", "FG"), help="cross-entropy class weights")
     o.add_argument("--dice-weight", type=float, default=0.0, help="add this weight × the soft Dice loss over the 3 classes to the "
                    "cross-entropy (0 = cross-entropy only, the design's loss)")
+    o.add_argument("--lovasz-weight", type=float, default=0.0, help="add this weight × the Lovász loss of the person mask "
+                   "(unknown + foreground), a surrogate of the person IoU that evaluate.py scores (0 = off)")
     o.add_argument("--cosine", action="store_true", help="cosine learning-rate decay over the run (default: constant)")
     o.add_argument("--max-steps", type=int, default=0, help="stop after this many optimiser steps in total (smoke runs; 0 = no limit)")
     r = p.add_argument_group("run")
@@ -154,8 +156,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     for name in probs:
         if not 0 <= getattr(args, name) <= 1:
             p.error(f"--{name.replace('_', '-')} must be in [0, 1]")
-    if args.dice_weight < 0:
-        p.error("--dice-weight must not be negative")
+    if args.dice_weight < 0 or args.lovasz_weight < 0:
+        p.error("--dice-weight and --lovasz-weight must not be negative")
     if args.repeat is not None and (len(args.repeat) != len(args.dataname) or min(args.repeat) < 1):
         p.error("--repeat needs one positive count per --dataname")
     if args.decoder == "unet" and args.backbone != "mobilenetv3":
@@ -279,7 +281,7 @@ def prepare_run(args, rank: int, world: int, local_rank: int | None, stack: Exit
     scaler = grad_scaler(device, args.amp)
     start.restore(optimizer, scaler)
     model, mode = parallelize(model, device, distributed, world, sync_bn)
-    criterion = ClassificationLoss(args.class_weights, args.dice_weight).to(device)
+    criterion = ClassificationLoss(args.class_weights, args.dice_weight, args.lovasz_weight).to(device)
     run = Run(args, device, rank == 0, model, optimizer, scaler, criterion, train_loader, val_loaders, sampler,
               start.run_id, start.progress)
     if run.main_process:

@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from loss import ClassificationLoss, soft_dice_loss
+from loss import ClassificationLoss, lovasz_person_loss, soft_dice_loss
 
 
 def logits_for(target, confidence=8.0, num_classes=3):
@@ -61,3 +61,53 @@ def test_dice_gradient_flows():
     target = torch.randint(0, 3, (1, 8, 8))
     ClassificationLoss(dice_weight=0.5)(logits, target).backward()
     assert logits.grad is not None and logits.grad.abs().sum() > 0
+
+
+def iou(a, b):
+    return (a & b).sum().item() / max((a | b).sum().item(), 1)
+
+
+def test_lovasz_of_a_hard_prediction_is_one_minus_the_iou_of_person_and_background():
+    """For a 0/1 prediction the Lovász extension is the Jaccard loss itself: the mean over images of
+    1 − IoU of the person mask (unknown + foreground) and of the background."""
+    torch.manual_seed(0)
+    target, pred = torch.randint(0, 3, (2, 16, 16)), torch.randint(0, 3, (2, 16, 16))
+    expected = [1 - iou(p >= 1, t >= 1) for p, t in zip(pred, target)]
+    expected += [1 - iou(p == 0, t == 0) for p, t in zip(pred, target)]
+    assert float(lovasz_person_loss(logits_for(pred, 50.0), target)) == pytest.approx(sum(expected) / 4, abs=1e-6)
+    swapped = pred.clone()  # unknown and foreground are one class here: swapping them changes nothing
+    swapped[pred == 1], swapped[pred == 2] = 2, 1
+    assert float(lovasz_person_loss(logits_for(swapped, 50.0), target)) == pytest.approx(sum(expected) / 4, abs=1e-6)
+    assert float(lovasz_person_loss(logits_for(target, 50.0), target)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_lovasz_weighs_a_missed_region_by_its_share_of_the_person():
+    """A small person that loses half of itself costs as much as a large one that loses half: the IoU, not
+    the pixel count (which is what cross-entropy sees)."""
+    small, large = torch.zeros(1, 32, 32, dtype=torch.long), torch.zeros(1, 32, 32, dtype=torch.long)
+    small[:, :4, :4], large[:, :16, :16] = 2, 2
+    half_small, half_large = small.clone(), large.clone()
+    half_small[:, :2, :4], half_large[:, :8, :16] = 0, 0
+    l_small = float(lovasz_person_loss(logits_for(half_small, 50.0), small))
+    l_large = float(lovasz_person_loss(logits_for(half_large, 50.0), large))
+    ce_small = float(F.cross_entropy(logits_for(half_small, 5.0), small))
+    ce_large = float(F.cross_entropy(logits_for(half_large, 5.0), large))
+    person_small = 0.5  # 1 − IoU of the person: half of it is lost in both
+    assert l_small > 0.25 and l_large > 0.25 and abs(l_small - l_large) < 0.25 * person_small
+    assert ce_large > 10 * ce_small  # cross-entropy counts the 128 lost pixels against 8
+
+
+def test_lovasz_term_adds_to_the_loss_and_has_a_gradient():
+    torch.manual_seed(1)
+    logits = torch.randn(2, 3, 12, 12, requires_grad=True)
+    target = torch.randint(0, 3, (2, 12, 12))
+    target[1] = 0  # an image without a person: only its background counts
+    both = ClassificationLoss(dice_weight=0.5, lovasz_weight=2.0)(logits, target)
+    expected = ClassificationLoss(dice_weight=0.5)(logits, target) + 2.0 * lovasz_person_loss(logits, target)
+    assert torch.allclose(both, expected)
+    both.backward()
+    assert logits.grad is not None and logits.grad.abs().sum() > 0
+    # raising the person logits where the target is a person lowers the loss
+    better = logits.detach().clone()
+    better[:, 2][target >= 1] += 3.0
+    assert float(lovasz_person_loss(better, target)) < float(lovasz_person_loss(logits.detach(), target))

@@ -217,7 +217,7 @@ def test_unet_recipe_trains_on_several_sets_with_every_augmentation(prepared, tm
         for name in ("synth", "other"):
             (lists / f.name.replace("synth", name, 1)).write_text(json.dumps(entries))
     args = args_for(lists, tmp_path, "--dataname", "synth", "other", "--repeat", "1", "2", "--decoder", "unet",
-                    "--dice-weight", "0.5", "--portrait-crop-prob", "0.5", "--rotate-prob", "0.5", "--bg-prob", "0.5",
+                    "--dice-weight", "0.5", "--lovasz-weight", "0.5", "--portrait-crop-prob", "0.5", "--rotate-prob", "0.5", "--bg-prob", "0.5",
                     "--color-prob", "0.5", "--blur-prob", "0.5", "--noise-prob", "0.5", "--jpeg-prob", "0.5",
                     "--epochs", "1", "--threads", "1")
     assert train.main(args) == 0
@@ -226,12 +226,13 @@ def test_unet_recipe_trains_on_several_sets_with_every_augmentation(prepared, tm
     assert "synth/mIoU" in out and "other/mIoU" in out and " mIoU " in out
     ckpt = load_checkpoint(tmp_path / "results" / "checkpoint_tnet.pth")
     assert ckpt["arch"]["decoder"] == "unet" and ckpt["global_step"] == 18
-    assert ckpt["args"]["dice_weight"] == 0.5
+    assert ckpt["args"]["dice_weight"] == 0.5 and ckpt["args"]["lovasz_weight"] == 0.5
 
 
 def test_repeat_must_match_the_list_names(capsys):
     for argv, message in ((["--dataname", "a", "b", "--repeat", "2"], "--repeat"),
-                          (["--decoder", "unet", "--backbone", "resnet50"], "mobilenetv3")):
+                          (["--decoder", "unet", "--backbone", "resnet50"], "mobilenetv3"),
+                          (["--lovasz-weight", "-1"], "--lovasz-weight")):
         with pytest.raises(SystemExit) as exc:
             train.parse_args(argv)
         assert exc.value.code == 2 and message in capsys.readouterr().err
