@@ -46,6 +46,8 @@ def decode_image(source, max_pixels: int | None = None, where: str | None = None
     (:class:`TooLargeError`). Raises :class:`NotAnImageError` or :class:`IDPhotoError` (missing, truncated,
     tiny…), in one line.
     """
+    if where is None:  # the path names the file; a file object gets no prefix
+        where = f"{Path(source)}: " if isinstance(source, (str, os.PathLike)) else ""
     try:
         image = _decode(source, max_pixels=max_pixels, where=where)
     except ImageTooLarge as exc:
@@ -56,8 +58,7 @@ def decode_image(source, max_pixels: int | None = None, where: str | None = None
         raise IDPhotoError(str(exc)) from None
     h, w = image.shape[:2]
     if min(h, w) < MIN_SIDE:
-        prefix = f"{Path(source)}: " if where is None and isinstance(source, (str, os.PathLike)) else (where or "")
-        raise IDPhotoError(f"{prefix}image too small ({w}×{h} px; need at least {MIN_SIDE} px a side)")
+        raise IDPhotoError(f"{where}image too small ({w}×{h} px; need at least {MIN_SIDE} px a side)")
     return image
 
 
