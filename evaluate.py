@@ -4,12 +4,12 @@
     python evaluate.py --checkpoint results/best_tnet.pth --dataname aifenge_val
     python evaluate.py --checkpoint results/best_tnet.pth --images photos/ --masks masks/ --no-matting
 
-Per image: the trimap metrics of TNet's own argmax trimap against the ground-truth trimap (per-class IoU,
-mean IoU, pixel accuracy) and the mean IoU of the refined trimap (erode/dilate, as infer.py; its unknown
-band is wider, so it is the matting's input but not what TNet was trained to predict), the person-mask IoU
-of TNet (argmax foreground + unknown) and of the pipeline's alpha (alpha ≥ 0.5, matted from the refined
-trimap), and — when the ground truth is a soft matte — SAD, MSE, gradient and connectivity errors
-(matting_metrics.py). Writes <out-dir>/per_image.csv and <out-dir>/summary.json (atomically) and prints a
+Per image: the trimap metrics of TNet's own argmax trimap (its class probabilities resized bilinearly to the
+photo) against the ground-truth trimap (per-class IoU, mean IoU, pixel accuracy) and the mean IoU of the
+refined trimap (erode/dilate, as infer.py; its unknown band is wider, so it is the matting's input but not
+what TNet was trained to predict), the person-mask IoU of TNet (argmax foreground + unknown) and of the
+pipeline's alpha (alpha ≥ 0.5, matted from the refined trimap), and — when the ground truth is a soft
+matte — SAD, MSE, gradient and connectivity errors (matting_metrics.py). Writes <out-dir>/per_image.csv and <out-dir>/summary.json (atomically) and prints a
 table. Usage mistakes are reported in one line with a non-zero exit.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ from idphoto.options import IDPhotoOptions, OptionsError  # light: no torch yet
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(
         prog="evaluate.py",
-        description="Score a TNet checkpoint on a data set: trimap IoU/accuracy of TNet's argmax trimap against the "
+        description="Score a TNet checkpoint on a data set: trimap IoU/accuracy of TNet's argmax trimap (at the photo's size) against the "
                     "ground-truth trimap (and the mIoU of the refined trimap the matting uses), "
                     "person-mask IoU against the ground-truth mask (GT alpha ≥ 128), and the matting errors SAD, "
                     "MSE, gradient and connectivity (alphamatting.com conventions, over the unknown band of the GT "

@@ -66,29 +66,39 @@ def predict_trimap(model, image_bgr: np.ndarray, input_size: int = 400, device="
     so the matting decides the pixels TNet was unsure of) → nearest-neighbour resize back to the photo.
     ``refine_kernel=0`` skips the refinement.
     """
-    return predict_trimap_pair(model, image_bgr, input_size, device, refine_kernel, flip)[1]
+    probs = class_probabilities(model, image_bgr, input_size, device, flip)
+    return _refined(probs, image_bgr.shape[:2], refine_kernel)
 
 
 def predict_trimap_pair(model, image_bgr: np.ndarray, input_size: int = 400, device="cpu",
                         refine_kernel: int = 10, flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(raw, refined) trimaps from one forward pass, both at the photo's size: TNet's own argmax trimap
-    (what it was trained to predict, so what evaluation scores) and the refined one of :func:`predict_trimap`
-    (its unknown band widened by the erode/dilate, what the matting uses).
+    """(raw, refined) trimaps from one forward pass, both at the photo's size: TNet's own trimap (what it was
+    trained to predict, so what evaluation scores) and the refined one of :func:`predict_trimap` (its
+    unknown band widened by the erode/dilate, what the matting uses).
+
+    The raw trimap is the argmax of the class probabilities resized bilinearly to the photo, so its band
+    follows the network's edges at the photo's resolution instead of in steps of one network pixel (2 px
+    on an 800-px photo at 384²). The refined one is the trimap of :func:`predict_trimap`, unchanged."""
+    probs = class_probabilities(model, image_bgr, input_size, device, flip)
+    h, w = image_bgr.shape[:2]
+    raw = trimap_to_image(cv2.resize(probs, (w, h), interpolation=cv2.INTER_LINEAR).argmax(2))
+    return raw, _refined(probs, (h, w), refine_kernel)
+
+
+def class_probabilities(model, image_bgr: np.ndarray, input_size: int = 400, device="cpu",
+                        flip: bool = False) -> np.ndarray:
+    """TNet's background / unknown / person probabilities at its input size: ``input_size``² × 3 float32.
 
     ``flip``: test-time augmentation — the photo and its mirror image go through the network as one batch
     and their class probabilities are averaged (about twice the network time)."""
-    h, w = image_bgr.shape[:2]
     small = cv2.cvtColor(cv2.resize(image_bgr, (input_size, input_size), interpolation=cv2.INTER_CUBIC), cv2.COLOR_BGR2RGB)
     from .runner import CvTNet
 
     if isinstance(model, CvTNet):  # the TNet without PyTorch: NumPy in and out
-        if flip:
-            logits = model.logits(np.stack([small, small[:, ::-1]]))
-            e = np.exp(logits - logits.max(axis=1, keepdims=True))
-            probs = e / e.sum(axis=1, keepdims=True)
-            classes = (probs[0] + probs[1][:, :, ::-1]).argmax(0)
-        else:
-            classes = model.logits(small[None])[0].argmax(0)
+        logits = model.logits(np.stack([small, small[:, ::-1]]) if flip else small[None])
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probs = e / e.sum(axis=1, keepdims=True)
+        probs = (probs[0] + probs[1][:, :, ::-1]) / 2 if flip else probs[0]
     else:
         import torch
 
@@ -97,13 +107,20 @@ def predict_trimap_pair(model, image_bgr: np.ndarray, input_size: int = 400, dev
         x = image_to_tensor(small).unsqueeze(0).to(device)
         with torch.inference_mode():
             if flip:
-                probs = model(torch.cat([x, x.flip(-1)])).softmax(1)
-                classes = (probs[0] + probs[1].flip(-1)).argmax(0)
+                both = model(torch.cat([x, x.flip(-1)])).float().softmax(1)
+                probs = (both[0] + both[1].flip(-1)) / 2
             else:
-                classes = model(x).argmax(1)[0]
-    raw = trimap_to_image(classes)
-    refined = erode_dilate(raw, refine_kernel) if refine_kernel else raw
-    return tuple(cv2.resize(t, (w, h), interpolation=cv2.INTER_NEAREST) for t in (raw, refined))
+                probs = model(x).float().softmax(1)[0]
+        probs = probs.cpu().numpy()
+    return np.ascontiguousarray(probs.transpose(1, 2, 0), dtype=np.float32)
+
+
+def _refined(probs: np.ndarray, shape: tuple[int, int], refine_kernel: int) -> np.ndarray:
+    """The argmax trimap at the network's size, its unknown band widened by ``refine_kernel`` there, then
+    resized (nearest neighbour) to the photo's ``shape``."""
+    small = trimap_to_image(probs.argmax(2))
+    refined = erode_dilate(small, refine_kernel) if refine_kernel else small
+    return cv2.resize(refined, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
 
 
 # ----------------------------------------------------------------------------------------------- helpers

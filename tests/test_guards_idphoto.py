@@ -89,6 +89,26 @@ def test_flip_tta_runs_the_mirror_image_and_mirrors_its_answer_back():
     assert model.batches[-1] == 2
 
 
+def test_the_raw_trimap_follows_the_networks_edge_between_its_pixels():
+    """A 'TNet' whose person/background edge lies at x = 3.3 of its 8 columns: on an 80-px-wide photo the
+    raw trimap's edge is at column 38 (bilinear probabilities), not at the 40 of a one-pixel step
+    (nearest neighbour). The refined trimap, the matting's input, keeps the network's pixel grid."""
+    class Ramp(torch.nn.Module):
+        def forward(self, x):
+            n, _, h, w = x.shape
+            col = torch.arange(w, dtype=torch.float32).expand(n, h, w)
+            return torch.stack([torch.zeros_like(col), torch.full_like(col, -20.0), col - 3.3], 1)
+
+    image = np.zeros((40, 80, 3), np.uint8)
+    raw, refined = P.predict_trimap_pair(Ramp(), image, input_size=8, refine_kernel=0)
+    assert set(np.unique(raw)) == {0, 255}
+    assert (raw[:, :38] == 0).all() and (raw[:, 38:] == 255).all()
+    assert (refined[:, :40] == 0).all() and (refined[:, 40:] == 255).all()
+    assert (P.predict_trimap(Ramp(), image, input_size=8, refine_kernel=0) == refined).all()
+    probs = P.class_probabilities(Ramp(), image, input_size=8)
+    assert probs.shape == (8, 8, 3) and probs.dtype == np.float32 and np.allclose(probs.sum(2), 1, atol=1e-6)
+
+
 def test_model_input_size_of_a_fixed_size_export():
     class Onnx:
         input_size = 320
