@@ -7,11 +7,13 @@
 
 Each epoch writes results/checkpoint_tnet.pth (resume with --resume) and, when validation improves,
 results/best_tnet.pth. Ctrl-C saves a checkpoint before it stops. A folder that holds another run's
-checkpoints is never written over unless --overwrite is given.
+checkpoints is never written over unless --overwrite is given. With --swa-start the weights of the later
+epochs are averaged, and the average is saved as results/swa_tnet.pth when the run ends.
 
 The run, in named steps: :func:`train` → :func:`prepare_run` (device, data, :func:`build_start` for the
 model and its start state, :func:`claim_out_dir`, optimiser) → :func:`run_epochs`, each epoch
-:func:`train_epoch` (:func:`get_lr` per step), :func:`validate_all`, :func:`log_epoch` and :func:`save`.
+:func:`train_epoch` (:func:`get_lr` per step), :func:`average_weights`, :func:`validate_all`, :func:`log_epoch`
+and :func:`save`; at the end :func:`finish_swa`.
 What every script shares (device, distributed set-up, autocast, the optimiser step, checkpoints) is in
 :mod:`core`.
 """
@@ -24,6 +26,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from cli import EXIT_INTERRUPTED, OneLineParser, check_writable_dir, guarded
+from core.checkpoints import SWA
 from core.errors import TrainError
 from models.catalog import BACKBONES, DECODERS
 
@@ -118,6 +121,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "(unknown + foreground), a surrogate of the person IoU that evaluate.py scores (0 = off)")
     o.add_argument("--cosine", action="store_true", help="cosine learning-rate decay over the run (default: constant)")
     o.add_argument("--max-steps", type=int, default=0, help="stop after this many optimiser steps in total (smoke runs; 0 = no limit)")
+    o.add_argument("--swa-start", type=int, default=0, metavar="EPOCH", help="stochastic weight averaging: average the weights "
+                   "at the end of every epoch from EPOCH on (best with a constant --lr); when the run ends, the average gets "
+                   f"BatchNorm statistics from a pass over the training data, is validated and saved as {SWA} (0 = off)")
     r = p.add_argument_group("run")
     r.add_argument("--device", default="auto", help="'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N' (default: %(default)s)")
     r.add_argument("--threads", type=int, default=0, help="PyTorch CPU threads (0 = PyTorch's default); 1 on a busy shared "
@@ -156,6 +162,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     for name in probs:
         if not 0 <= getattr(args, name) <= 1:
             p.error(f"--{name.replace('_', '-')} must be in [0, 1]")
+    if not 0 <= args.swa_start <= args.epochs:
+        p.error(f"--swa-start must be between 1 and --epochs ({args.epochs}), or 0 for no weight averaging")
     if args.dice_weight < 0 or args.lovasz_weight < 0:
         p.error("--dice-weight and --lovasz-weight must not be negative")
     if args.repeat is not None and (len(args.repeat) != len(args.dataname) or min(args.repeat) < 1):
@@ -233,7 +241,7 @@ class Progress:
     global_step: int = 0             # optimiser steps taken
     best: float = -math.inf          # best validation mIoU (−training loss without validation lists)
     last_saved: str | None = None    # the newest checkpoint of this run, for the NaN message
-    foreign_best: bool = False       # --out holds another run's best_tnet.pth (--overwrite: removed at the first save)
+    foreign: tuple = ()              # another run's best_tnet.pth / swa_tnet.pth in --out (--overwrite: removed at the first save)
 
 
 @dataclass
@@ -253,6 +261,7 @@ class Run:
     run_id: str | None
     progress: Progress
     writer: object = None
+    swa: object = None                       # torch.optim.swa_utils.AveragedModel under --swa-start
     out: Path = field(init=False)
     total_steps: float = field(init=False)   # the cosine horizon
 
@@ -274,7 +283,7 @@ def prepare_run(args, rank: int, world: int, local_rank: int | None, stack: Exit
     train_loader, val_loaders, sampler = make_loaders(args, rank, world, pin=device.type == "cuda")
 
     start = build_start(args)
-    start.progress.foreign_best = claim_out_dir(args, start.run_id, rank == 0, world, device, stack)
+    start.progress.foreign = claim_out_dir(args, start.run_id, rank == 0, world, device, stack)
 
     model = place_model(start.model, device, sync_bn, args.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.999), weight_decay=args.weight_decay)
@@ -284,6 +293,8 @@ def prepare_run(args, rank: int, world: int, local_rank: int | None, stack: Exit
     criterion = ClassificationLoss(args.class_weights, args.dice_weight, args.lovasz_weight).to(device)
     run = Run(args, device, rank == 0, model, optimizer, scaler, criterion, train_loader, val_loaders, sampler,
               start.run_id, start.progress)
+    if args.swa_start:
+        run.swa = start.averaged(unwrap(model))
     if run.main_process:
         run.writer = open_writer(args, unwrap(model).arch["backbone"])
         announce(run, mode, start.described, distributed)
@@ -300,6 +311,7 @@ def run_epochs(run: Run) -> int:
             if run.sampler is not None:
                 run.sampler.set_epoch(epoch)
             result = train_epoch(run, epoch)
+            average_weights(run, epoch, result.whole_epoch)
             summary, shown = validate_all(run.model, run.val_loaders, run.device, args) if run.val_loaders else ({}, None)
             metric = summary.get("mIoU", -result.loss)
             improved = metric > progress.best
@@ -321,6 +333,8 @@ def run_epochs(run: Run) -> int:
             print(f"\ninterrupted: checkpoint saved to {run.out / CHECKPOINT} (resume with --resume)", file=sys.stderr)
         return EXIT_INTERRUPTED
     if run.main_process:
+        if run.swa is not None:
+            finish_swa(run)
         print(f"done: {run.out / CHECKPOINT}" + (f", best {progress.best:.4f} in {run.out / BEST}" if run.val_loaders else ""))
     return 0
 
@@ -337,6 +351,14 @@ class Start:
     progress: Progress = field(default_factory=Progress)
     optimizer_state: dict | None = None
     scaler_state: dict | None = None
+    swa_state: dict | None = None
+
+    def averaged(self, model: nn.Module):
+        """The running weight average for --swa-start: the resumed run's, or a new, empty one."""
+        swa = torch.optim.swa_utils.AveragedModel(model)
+        if self.swa_state is not None:
+            swa.load_state_dict(self.swa_state)
+        return swa
 
     def restore(self, optimizer, scaler) -> None:
         """Give the new optimiser and scaler the resumed run's state (nothing for a new run)."""
@@ -398,7 +420,7 @@ def resume_start(args) -> Start:
     progress = Progress(epoch=done, global_step=int(ckpt.get("global_step", 0)),
                         best=float(ckpt.get("best_metric", -math.inf)), last_saved=args.resume)
     # run_id: None for checkpoints written before runs had ids
-    return Start(model, text, ckpt.get("run_id"), progress, ckpt.get("optimizer"), ckpt.get("scaler"))
+    return Start(model, text, ckpt.get("run_id"), progress, ckpt.get("optimizer"), ckpt.get("scaler"), ckpt.get("swa"))
 
 
 def place_model(model: nn.Module, device: torch.device, sync_bn: bool, channels_last: bool) -> nn.Module:
@@ -412,24 +434,24 @@ def place_model(model: nn.Module, device: torch.device, sync_bn: bool, channels_
     return model
 
 
-def claim_out_dir(args, run_id: str | None, main_process: bool, world: int, device, stack: ExitStack) -> bool:
+def claim_out_dir(args, run_id: str | None, main_process: bool, world: int, device, stack: ExitStack) -> tuple:
     """Make --out this run's: writable, locked for the run's lifetime, and holding no other run's
-    checkpoints (unless --overwrite). Checked by rank 0; every rank stops when it refuses. Returns whether
-    another run's best_tnet.pth is there (to be replaced at the first save)."""
+    checkpoints (unless --overwrite). Checked by rank 0; every rank stops when it refuses. Returns the names
+    of another run's best_tnet.pth / swa_tnet.pth found there (to be removed at the first save)."""
     out = Path(args.out)
-    refusal, foreign_best = None, False
+    refusal, foreign = None, ()
     if main_process:
         try:
             check_writable_dir(out, "--out")
             stack.enter_context(RunLock(out))
-            foreign_best = check_out_dir(out, args.resume, run_id, args.overwrite)
+            foreign = check_out_dir(out, args.resume, run_id, args.overwrite)
         except (TrainError, OSError) as exc:
             refusal = exc
     if world > 1 and all_reduce_sum([float(refusal is not None)], device)[0]:
         raise refusal or TrainError(f"--out {out}: refused by rank 0")
     if refusal is not None:
         raise refusal
-    return foreign_best
+    return foreign
 
 
 # ---------------------------------------------------------------------------------------- one epoch
@@ -586,29 +608,72 @@ def log_images(writer, tag: str, images, pred, truth, step: int, n: int) -> None
 
 # -------------------------------------------------------------------------------------------- saving
 def save(run: Run, completed: int, improved: bool) -> None:
-    """checkpoint_tnet.pth after every epoch; best_tnet.pth when validation improved. best_tnet.pth only
-    ever holds a model of this run: another run's (kept until now by --overwrite) goes at the first save."""
+    """checkpoint_tnet.pth after every epoch (with the running weight average under --swa-start);
+    best_tnet.pth when validation improved. best_tnet.pth and swa_tnet.pth only ever hold models of this
+    run: another run's (kept until now by --overwrite) go at the first save."""
     progress = run.progress
     progress.epoch = completed
     state = checkpoint_state(run.model, run.optimizer, run.scaler, completed, progress.best, progress.global_step,
                              run.args, run.run_id)
+    if run.swa is not None:
+        state["swa"] = run.swa.state_dict()
     save_checkpoint(state, run.out / CHECKPOINT)
     progress.last_saved = str(run.out / CHECKPOINT)
     if improved:
         save_checkpoint(state, run.out / BEST)
-    elif progress.foreign_best:
-        (run.out / BEST).unlink(missing_ok=True)
-    progress.foreign_best = False
+    drop_foreign(run, keep=(BEST,) if improved else ())
 
 
 def save_interrupted(run: Run) -> None:
     """After Ctrl-C: the steps since the last finished epoch are kept, but that epoch is not counted as
     done (resuming repeats it)."""
     progress = run.progress
-    save_checkpoint(checkpoint_state(run.model, run.optimizer, run.scaler, progress.epoch, progress.best,
-                                     progress.global_step, run.args, run.run_id, interrupted=True), run.out / CHECKPOINT)
-    if progress.foreign_best:  # --overwrite: the folder holds this run only
-        (run.out / BEST).unlink(missing_ok=True)
+    state = checkpoint_state(run.model, run.optimizer, run.scaler, progress.epoch, progress.best,
+                             progress.global_step, run.args, run.run_id, interrupted=True)
+    if run.swa is not None:
+        state["swa"] = run.swa.state_dict()
+    save_checkpoint(state, run.out / CHECKPOINT)
+    drop_foreign(run)
+
+
+def drop_foreign(run: Run, keep: tuple = ()) -> None:
+    """--overwrite: remove another run's best_tnet.pth / swa_tnet.pth (those not just written over), so the
+    folder holds this run only."""
+    for name in run.progress.foreign:
+        if name not in keep:
+            (run.out / name).unlink(missing_ok=True)
+    run.progress.foreign = ()
+
+
+# -------------------------------------------------------------------------------- weight averaging
+def average_weights(run: Run, epoch: int, whole_epoch: bool) -> None:
+    """Add the weights at the end of ``epoch`` to the running average (from --swa-start on; an epoch cut
+    short by --max-steps is not added, as a resume repeats it)."""
+    if run.swa is not None and whole_epoch and epoch >= run.args.swa_start:
+        run.swa.update_parameters(unwrap(run.model))
+
+
+def finish_swa(run: Run) -> None:
+    """The averaged weights as a model: BatchNorm statistics from a pass over the training data (averaged
+    weights make the running statistics of every single epoch wrong), then validation and swa_tnet.pth."""
+    n = int(run.swa.n_averaged)
+    if n == 0:
+        print(f"--swa-start {run.args.swa_start}: no epoch was averaged, no {SWA} written")
+        return
+    images = (batch_to(batch, run.device, run.args.channels_last)[0]
+              for batch in tqdm(run.train_loader, desc=f"{SWA}: BatchNorm statistics", dynamic_ncols=True, unit="batch"))
+    with autocast(run.device, run.args.amp):
+        torch.optim.swa_utils.update_bn(images, run.swa)
+    summary, shown = validate_all(run.swa.module, run.val_loaders, run.device, run.args) if run.val_loaders else ({}, None)
+    progress = run.progress
+    state = checkpoint_state(run.swa.module, run.optimizer, run.scaler, progress.epoch, summary.get("mIoU", progress.best),
+                             progress.global_step, run.args, run.run_id)
+    state["swa_epochs"] = n
+    save_checkpoint(state, run.out / SWA)
+    for k, v in summary.items():
+        run.writer.add_scalar(f"swa/{k}", v, progress.epoch)
+    val_text = "  ".join(f"{k} {v:.4f}" for k, v in summary.items())
+    print(f"{SWA}: the average of {n} epochs' weights  {val_text}")
 
 
 # ---------------------------------------------------------------------------------------------- data

@@ -15,7 +15,7 @@ from pathlib import Path
 from .errors import TrainError
 from .fileio import atomic_path
 
-CHECKPOINT, BEST = "checkpoint_tnet.pth", "best_tnet.pth"
+CHECKPOINT, BEST, SWA = "checkpoint_tnet.pth", "best_tnet.pth", "swa_tnet.pth"
 
 
 def save_checkpoint(state: dict, path: str | os.PathLike) -> None:
@@ -85,18 +85,19 @@ def describe_run(path: Path) -> tuple[str | None, str]:
     return obj.get("run_id"), text
 
 
-def check_out_dir(out: Path, resume_path: str | None, run_id: str | None, overwrite: bool) -> bool:
-    """Refuse to write over another run's checkpoints: ``out``'s checkpoint_tnet.pth and best_tnet.pth may
-    only belong to the run being resumed, unless ``overwrite``. Returns whether a best_tnet.pth of another
-    run is there (replaced with --overwrite at this run's first save)."""
-    existing = [out / name for name in (CHECKPOINT, BEST) if (out / name).exists()]
+def check_out_dir(out: Path, resume_path: str | None, run_id: str | None, overwrite: bool) -> tuple[str, ...]:
+    """Refuse to write over another run's checkpoints: ``out``'s checkpoint_tnet.pth, best_tnet.pth and
+    swa_tnet.pth may only belong to the run being resumed, unless ``overwrite``. Returns the names of the
+    best_tnet.pth and swa_tnet.pth of another run that are there (with --overwrite, removed at this run's
+    first save, so the folder never mixes two runs' results)."""
+    existing = [out / name for name in (CHECKPOINT, BEST, SWA) if (out / name).exists()]
     foreign = []
     for path in existing:
         their_id, text = describe_run(path)
         same = resume_path is not None and their_id == run_id and (
             their_id is not None  # runs saved before run ids existed: only the resumed file itself is known
             or (path.name == CHECKPOINT and Path(resume_path).exists() and os.path.samefile(path, resume_path))
-            or (path.name == BEST and (out / CHECKPOINT).exists() and os.path.samefile(out / CHECKPOINT, resume_path)))
+            or (path.name != CHECKPOINT and (out / CHECKPOINT).exists() and os.path.samefile(out / CHECKPOINT, resume_path)))
         if not same:
             foreign.append((path, text))
     if foreign and not overwrite:
@@ -105,7 +106,7 @@ def check_out_dir(out: Path, resume_path: str | None, run_id: str | None, overwr
                 else "")
         raise TrainError(f"--out {out} holds another training run ({what}): {hint}replace it with --overwrite, "
                          f"or choose another --out")
-    return any(p.name == BEST for p, _ in foreign)
+    return tuple(p.name for p, _ in foreign if p.name != CHECKPOINT)
 
 
 class RunLock:

@@ -447,3 +447,53 @@ def test_one_process_under_torchrun_is_distributed(prepared, tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert "DistributedDataParallel over 1 process;" in r.stdout
     assert load_checkpoint(tmp_path / "results" / "checkpoint_tnet.pth")["global_step"] == 1
+
+
+def test_swa_averages_the_epochs_weights_and_survives_a_resume(prepared, tmp_path, capsys):
+    results = tmp_path / "results"
+    assert train.main(args_for(prepared, tmp_path, "--epochs", "2", "--swa-start", "2")) == 0
+    epoch2 = load_checkpoint(results / "checkpoint_tnet.pth")
+    assert int(epoch2["swa"]["n_averaged"]) == 1
+    first = load_checkpoint(results / "swa_tnet.pth")
+    assert first["swa_epochs"] == 1
+    # one epoch averaged: the weights are that epoch's, the BatchNorm statistics are recomputed
+    for k, v in epoch2["model"].items():
+        if k.endswith("weight") and v.is_floating_point():
+            assert torch.equal(first["model"][k], v), k
+
+    assert train.main(args_for(prepared, tmp_path, "--epochs", "3", "--swa-start", "2", "--resume",
+                               str(results / "checkpoint_tnet.pth"))) == 0
+    epoch3 = load_checkpoint(results / "checkpoint_tnet.pth")
+    swa = load_checkpoint(results / "swa_tnet.pth")
+    assert swa["swa_epochs"] == 2 and int(epoch3["swa"]["n_averaged"]) == 2
+    params = [k for k, v in epoch3["model"].items() if k.endswith(("weight", "bias")) and v.is_floating_point()]
+    assert params
+    moved = 0
+    for k in params:  # the mean of the two epochs' weights, carried across the resume
+        mean = (epoch2["model"][k] + epoch3["model"][k]) / 2
+        assert torch.allclose(swa["model"][k], mean, atol=1e-6), k
+        moved += not torch.equal(epoch2["model"][k], epoch3["model"][k])
+    assert moved > len(params) // 2
+    bn = [k for k in epoch3["model"] if k.endswith("running_mean")]
+    assert bn and any(not torch.allclose(swa["model"][k], epoch3["model"][k]) for k in bn)
+    assert "swa_tnet.pth: the average of 2 epochs' weights" in capsys.readouterr().out
+    from models import load_tnet
+    model = load_tnet(results / "swa_tnet.pth")  # usable like any checkpoint
+    assert model(torch.rand(1, 3, 64, 64)).shape == (1, 3, 64, 64)
+
+
+def test_swa_start_after_the_last_epoch_is_one_line(prepared, tmp_path):
+    r = cli(tmp_path, *args_for(prepared, tmp_path, "--epochs", "3", "--swa-start", "4"))
+    assert r.returncode == 2 and "--swa-start" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_another_runs_swa_file_is_refused_then_removed_with_overwrite(prepared, tmp_path, capsys):
+    results = tmp_path / "results"
+    assert train.main(args_for(prepared, tmp_path, "--epochs", "1", "--swa-start", "1")) == 0
+    assert (results / "swa_tnet.pth").is_file()
+    (results / "checkpoint_tnet.pth").unlink()
+    (results / "best_tnet.pth").unlink()
+    assert train.main(args_for(prepared, tmp_path, "--max-steps", "1")) == 1
+    assert "holds another training run (swa_tnet.pth" in capsys.readouterr().err
+    assert train.main(args_for(prepared, tmp_path, "--max-steps", "1", "--overwrite")) == 0
+    assert not (results / "swa_tnet.pth").exists()
