@@ -332,9 +332,9 @@ def run_epochs(run: Run) -> int:
             save_interrupted(run)
             print(f"\ninterrupted: checkpoint saved to {run.out / CHECKPOINT} (resume with --resume)", file=sys.stderr)
         return EXIT_INTERRUPTED
+    if run.swa is not None:
+        finish_swa(run)  # on every process: under DDP the BatchNorm pass and the validation are collective
     if run.main_process:
-        if run.swa is not None:
-            finish_swa(run)
         print(f"done: {run.out / CHECKPOINT}" + (f", best {progress.best:.4f} in {run.out / BEST}" if run.val_loaders else ""))
     return 0
 
@@ -655,16 +655,20 @@ def average_weights(run: Run, epoch: int, whole_epoch: bool) -> None:
 
 def finish_swa(run: Run) -> None:
     """The averaged weights as a model: BatchNorm statistics from a pass over the training data (averaged
-    weights make the running statistics of every single epoch wrong), then validation and swa_tnet.pth."""
+    weights make the running statistics of every single epoch wrong), then validation and swa_tnet.pth.
+    Every process takes part (SyncBatchNorm and the validation's sums are collective); rank 0 writes."""
     n = int(run.swa.n_averaged)
     if n == 0:
-        print(f"--swa-start {run.args.swa_start}: no epoch was averaged, no {SWA} written")
+        if run.main_process:
+            print(f"--swa-start {run.args.swa_start}: no epoch was averaged, no {SWA} written")
         return
-    images = (batch_to(batch, run.device, run.args.channels_last)[0]
-              for batch in tqdm(run.train_loader, desc=f"{SWA}: BatchNorm statistics", dynamic_ncols=True, unit="batch"))
+    bar = tqdm(run.train_loader, desc=f"{SWA}: BatchNorm statistics", disable=not run.main_process,
+               dynamic_ncols=True, unit="batch")
     with autocast(run.device, run.args.amp):
-        torch.optim.swa_utils.update_bn(images, run.swa)
-    summary, shown = validate_all(run.swa.module, run.val_loaders, run.device, run.args) if run.val_loaders else ({}, None)
+        torch.optim.swa_utils.update_bn((batch_to(batch, run.device, run.args.channels_last)[0] for batch in bar), run.swa)
+    summary, _ = validate_all(run.swa.module, run.val_loaders, run.device, run.args) if run.val_loaders else ({}, None)
+    if not run.main_process:
+        return
     progress = run.progress
     state = checkpoint_state(run.swa.module, run.optimizer, run.scaler, progress.epoch, summary.get("mIoU", progress.best),
                              progress.global_step, run.args, run.run_id)

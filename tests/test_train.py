@@ -106,16 +106,20 @@ def test_user_mistakes_are_one_line(prepared, tmp_path, extra, expect):
 
 
 def test_distributed_data_parallel_with_torchrun_on_cpu(prepared, tmp_path):
-    """The torchrun path (DistributedSampler, DDP, rank-0 saving) with two CPU processes over gloo."""
+    """The torchrun path (DistributedSampler, DDP, rank-0 saving) with two CPU processes over gloo; with
+    weight averaging, whose closing BatchNorm pass and validation every process takes part in."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                        str(REPO / "train.py"), *args_for(prepared, tmp_path, "--epochs", "1")],
+                        str(REPO / "train.py"), *args_for(prepared, tmp_path, "--epochs", "1", "--swa-start", "1")],
                        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "DistributedDataParallel over 2 processes" in r.stdout
     ckpt = load_checkpoint(tmp_path / "results" / "checkpoint_tnet.pth")
     assert ckpt["epoch"] == 1 and ckpt["global_step"] == 6  # 24 samples, 2 per process per step
     assert not any(k.startswith("module.") for k in ckpt["model"])
+    swa = load_checkpoint(tmp_path / "results" / "swa_tnet.pth")
+    assert swa["swa_epochs"] == 1 and not any(k.startswith("module.") for k in swa["model"])
+    assert r.stdout.count("swa_tnet.pth: the average of 1 epochs' weights") == 1  # rank 0 only
 
 
 def test_resume_takes_the_backbone_from_the_checkpoint_and_refuses_a_finished_run(prepared, tmp_path, capsys):
