@@ -65,7 +65,8 @@ class IDPhotoOptions:
         group="model", kind="path", scope=PROCESS, metavar="PATH")
     input_size: int | None = _option(
         None, "side of the square TNet input (default: the size the weights were trained for, recorded in the "
-              "weights file; 400 for files that don't say)", group="model", kind="integer", metavar="N")
+              "weights file, or a train.py checkpoint's --patch; 400 for files that say neither)",
+        group="model", kind="integer", metavar="N")
     tta: str = _option(
         "none", "test-time augmentation of the trimap: 'flip' averages the photo and its mirror image (about "
                 "twice the network time)", group="model", kind="string", choices=TTA_CHOICES)

@@ -28,7 +28,7 @@ from .weights import WeightsError, read_tnet
 RECIPE_KEYS = ("config", "backbone", "decoder", "pretrained", "patch", "batch_size", "epochs", "lr", "weight_decay",
                "cosine", "dice_weight", "class_weights", "scale_prob", "scale_range", "crop_prob", "no_vflip",
                "portrait_crop_prob", "rotate_prob", "rotate_degrees", "bg_prob", "color_prob", "blur_prob", "noise_prob",
-               "jpeg_prob", "dataname", "repeat", "seed", "amp", "channels_last")
+               "jpeg_prob", "dataname", "repeat", "seed", "amp", "channels_last", "lovasz_weight", "swa_start")
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "astronaut.jpg"
 
 
@@ -39,6 +39,9 @@ def checkpoint_meta(obj: dict, dtype: str, input_size: int | None = None) -> dic
     meta = obj.get("meta") if isinstance(obj.get("meta"), dict) else {}
     out = {"epoch": obj.get("epoch", meta.get("epoch")), "best_metric": obj.get("best_metric", meta.get("best_metric")),
            "recipe": {k: args[k] for k in RECIPE_KEYS if k in args} or meta.get("recipe", {}), "dtype": dtype}
+    swa_epochs = obj.get("swa_epochs", meta.get("swa_epochs"))
+    if swa_epochs:  # the weights are the average of this many epochs' (train.py --swa-start)
+        out["swa_epochs"] = int(swa_epochs)
     size = input_size or args.get("patch") or meta.get("input_size")
     if size:
         out["input_size"] = int(size)

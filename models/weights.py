@@ -203,6 +203,17 @@ def load_tnet(path: str | os.PathLike, device: str | torch.device = "cpu") -> TN
 
         return OnnxTNet(path, device).eval()
     model, obj = read_tnet(path)
-    meta = obj.get("meta") if isinstance(obj, dict) else None
-    model.meta = meta if isinstance(meta, dict) else {}   # e.g. the input size it was trained for
+    model.meta = file_meta(obj)   # e.g. the input size it was trained for
     return model.to(device).eval()
+
+
+def file_meta(obj) -> dict:
+    """The ``meta`` of a weights file; for a train.py checkpoint, which has none, its training patch as
+    ``input_size`` (the recipes train on the whole photo squeezed to the patch, so that is the size to
+    infer at); else {}."""
+    meta = obj.get("meta") if isinstance(obj, dict) else None
+    if isinstance(meta, dict):
+        return meta
+    args = obj.get("args") if isinstance(obj, dict) else None
+    patch = args.get("patch") if isinstance(args, dict) else None
+    return {"input_size": patch} if isinstance(patch, int) and patch > 0 else {}

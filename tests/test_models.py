@@ -162,6 +162,11 @@ def test_export_writes_fp16_weights_that_load(tmp_path):
     assert set(saved) == {"arch", "model", "meta"}
     assert saved["meta"]["epoch"] == 7 and saved["meta"]["recipe"] == {"patch": 256}
     assert saved["meta"]["input_size"] == 256 and load_tnet(out).meta["input_size"] == 256
+    # the training checkpoint itself is inferred at its training patch too, not at the 400 of files that don't say
+    from idphoto.pipeline import model_input_size
+    assert model_input_size(load_tnet(ckpt)) == 256
+    save_checkpoint({"arch": model.arch, "model": model.state_dict()}, tmp_path / "bare.pth")
+    assert model_input_size(load_tnet(tmp_path / "bare.pth")) == 400
     assert all(v.dtype == torch.float16 for v in saved["model"].values() if v.is_floating_point())
     assert out.stat().st_size < ckpt.stat().st_size * 0.6
     x = torch.randn(1, 3, 64, 64)

@@ -484,6 +484,9 @@ def test_swa_averages_the_epochs_weights_and_survives_a_resume(prepared, tmp_pat
     from models import load_tnet
     model = load_tnet(results / "swa_tnet.pth")  # usable like any checkpoint
     assert model(torch.rand(1, 3, 64, 64)).shape == (1, 3, 64, 64)
+    from models.export import export_tnet
+    meta = export_tnet(results / "swa_tnet.pth", tmp_path / "w.pth")  # and the weights file says what it is
+    assert meta["swa_epochs"] == 2 and meta["recipe"]["swa_start"] == 2 and meta["input_size"] == 64
 
 
 def test_swa_start_after_the_last_epoch_is_one_line(prepared, tmp_path):
