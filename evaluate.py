@@ -9,8 +9,9 @@ photo) against the ground-truth trimap (per-class IoU, mean IoU, pixel accuracy)
 refined trimap (erode/dilate, as infer.py; its unknown band is wider, so it is the matting's input but not
 what TNet was trained to predict), the person-mask IoU of TNet (argmax foreground + unknown) and of the
 pipeline's alpha (alpha ≥ 0.5, matted from the refined trimap), and — when the ground truth is a soft
-matte — SAD, MSE, gradient and connectivity errors (matting_metrics.py). Writes <out-dir>/per_image.csv and <out-dir>/summary.json (atomically) and prints a
-table. Usage mistakes are reported in one line with a non-zero exit.
+matte — SAD, MSE, gradient and connectivity errors (matting_metrics.py). Writes <out-dir>/per_image.csv
+and <out-dir>/summary.json (atomically) and prints a table. Usage mistakes are reported in one line with a
+non-zero exit.
 """
 from __future__ import annotations
 
@@ -30,8 +31,8 @@ from idphoto.options import IDPhotoOptions, OptionsError  # light: no torch yet
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(
         prog="evaluate.py",
-        description="Score a TNet checkpoint on a data set: trimap IoU/accuracy of TNet's argmax trimap (at the photo's size) against the "
-                    "ground-truth trimap (and the mIoU of the refined trimap the matting uses), "
+        description="Score a TNet checkpoint on a data set: trimap IoU/accuracy of TNet's argmax trimap (at the "
+                    "photo's size) against the ground-truth trimap (and the mIoU of the refined trimap the matting uses), "
                     "person-mask IoU against the ground-truth mask (GT alpha ≥ 128), and the matting errors SAD, "
                     "MSE, gradient and connectivity (alphamatting.com conventions, over the unknown band of the GT "
                     "trimap) where the ground truth is a soft matte. Writes per_image.csv and summary.json.",

@@ -613,10 +613,7 @@ def save(run: Run, completed: int, improved: bool) -> None:
     run: another run's (kept until now by --overwrite) go at the first save."""
     progress = run.progress
     progress.epoch = completed
-    state = checkpoint_state(run.model, run.optimizer, run.scaler, completed, progress.best, progress.global_step,
-                             run.args, run.run_id)
-    if run.swa is not None:
-        state["swa"] = run.swa.state_dict()
+    state = run_state(run)
     save_checkpoint(state, run.out / CHECKPOINT)
     progress.last_saved = str(run.out / CHECKPOINT)
     if improved:
@@ -627,13 +624,19 @@ def save(run: Run, completed: int, improved: bool) -> None:
 def save_interrupted(run: Run) -> None:
     """After Ctrl-C: the steps since the last finished epoch are kept, but that epoch is not counted as
     done (resuming repeats it)."""
+    save_checkpoint(run_state(run, interrupted=True), run.out / CHECKPOINT)
+    drop_foreign(run)
+
+
+def run_state(run: Run, interrupted: bool = False) -> dict:
+    """The checkpoint of the run as far as ``run.progress`` says, with the running weight average under
+    --swa-start (so a resume carries it on)."""
     progress = run.progress
     state = checkpoint_state(run.model, run.optimizer, run.scaler, progress.epoch, progress.best,
-                             progress.global_step, run.args, run.run_id, interrupted=True)
+                             progress.global_step, run.args, run.run_id, interrupted=interrupted)
     if run.swa is not None:
         state["swa"] = run.swa.state_dict()
-    save_checkpoint(state, run.out / CHECKPOINT)
-    drop_foreign(run)
+    return state
 
 
 def drop_foreign(run: Run, keep: tuple = ()) -> None:

@@ -307,7 +307,8 @@ class EvalAccumulator:
             **(meta or {}),
             "images": len(self.rows),
             "gt_resized": self.gt_resized,
-            "trimap": {"scored": "TNet's argmax trimap at the photo's size (probabilities resized bilinearly), before the erode/dilate refinement",
+            "trimap": {"scored": "TNet's argmax trimap at the photo's size (probabilities resized bilinearly), "
+                                 "before the erode/dilate refinement",
                        "pooled": self.trimap_cm.summary(),  # over all pixels of all images
                        "mean_per_image": {k: _mean(self._column(f"trimap_{k}"))
                                           for k in ("mIoU", "acc", "IoU_bg", "IoU_unknown", "IoU_fg")},
