@@ -70,15 +70,16 @@ def process_one(path: Path, stem: str, pipeline, args, spec, bg) -> dict:
     from idphoto.errors import IDPhotoError
     from idphoto.options import Resolved
     from idphoto.output import output_paths, write_all
-    from idphoto.service import StrictError, process_image
+    from idphoto.service import process_image
 
     t = time.perf_counter()
     image = load_image(path)
     load_s = time.perf_counter() - t
     try:
         out = process_image(image, IDPhotoOptions.from_args(args), pipeline, Resolved(spec, bg, args.dpi))
-    except StrictError as exc:
-        raise IDPhotoError(f"{path}: {exc}; nothing written") from None
+    except IDPhotoError as exc:  # refused: every line names its photo, and says that nothing was written
+        text = str(exc)
+        raise IDPhotoError(f"{text if text.startswith(str(path)) else f'{path}: {text}'}; nothing written") from None
     timings = {"load": load_s, **out.timings}
     paths = output_paths(args.out_dir, stem, args.layout, report=spec is not None)
     files = {paths["trimap"]: out.trimap, paths["alpha"]: out.alpha, paths["cutout"]: out.cutout,
@@ -201,12 +202,15 @@ def run(args, parser) -> int:
 
     if args.image is not None:
         report = process_one(args.image, args.image.stem, pipeline, args, spec, bg)
-        for note in report["notes"]:
-            print(f"warning: {args.image}: {note}", file=sys.stderr)
         if not args.quiet:
+            for note in report["notes"]:
+                print(f"warning: {args.image}: {note}", file=sys.stderr)
             print_report(report, spec_name)
             print(f"time     {format_times(report['timings'])}; model load {t_model:.2f} s; "
                   f"total {time.perf_counter() - t_start:.2f} s")
+        missed = report["report"].soft_failed if report.get("report") is not None else []
+        if missed:
+            print(f"written, rules missed: {args.image}: {report['report'].summary(missed)}", file=sys.stderr)
         return EXIT_OK
 
     results = ((path, photo_result(path, stem, pipeline, args, spec, bg)) for path, stem in zip(files, stems))
@@ -229,36 +233,46 @@ def photo_result(path: Path, stem: str, pipeline, args, spec, bg) -> tuple[str, 
 
 def summarise(results, args, files: list[Path], stems: list[str], others: list[Path], t_start: float,
               workers: int = 1) -> int:
-    """Consume (path, result) pairs as they come: progress bar, warnings, skips, then the summary line."""
+    """Consume (path, result) pairs as they come: progress bar, warnings, refusals, then the summary: how many
+    photos were written with all rules met, written with rules missed (which), and refused (why). The exit
+    status is 0 only when every photo was written."""
     from tqdm import tqdm
 
     if not args.quiet:
         for path, stem in zip(files, stems):
             if stem != path.stem:
                 print(f"note: {path.name} → outputs named {stem}_* (its own name is taken)", file=sys.stderr)
-    done, skipped, totals = 0, [], {}
+    met, missed, refused, totals = 0, [], [], {}
     desc = "photos" if workers == 1 else f"photos ({workers} workers)"
     with tqdm(total=len(files), desc=desc, unit="photo", file=sys.stderr, disable=args.quiet) as bar:
         for path, (status, value) in results:
             bar.update()
             if status == "skipped":
-                reason = value.removeprefix(f"{path}: ")  # every line names its file once
-                skipped.append((path, reason))
-                bar.write(f"skipped: {path}: {reason}", file=sys.stderr)
+                reason = value.removeprefix(f"{path}: ").removesuffix("; nothing written")  # named once
+                refused.append((path, reason))
+                bar.write(f"refused: {path}: {reason}", file=sys.stderr)
                 continue
-            done += 1
             for key, v in value["timings"].items():
                 totals[key] = totals.get(key, 0.0) + v
-            for note in value["notes"]:
-                bar.write(f"warning: {path.name}: {note}", file=sys.stderr)
-    mean = {k: v / done for k, v in totals.items()} if done else {}
-    print(f"{done} of {len(files)} photos done, {len(skipped)} skipped"
-          + (f", {len(others)} non-image files ignored" if others else "")
+            if not args.quiet:
+                for note in value["notes"]:
+                    bar.write(f"warning: {path.name}: {note}", file=sys.stderr)
+            report = value.get("report")
+            if report is not None and report.soft_failed:
+                missed.append((path, report.summary(report.soft_failed)))
+            else:
+                met += 1
+    written = met + len(missed)
+    mean = {k: v / written for k, v in totals.items()} if written else {}
+    print(f"{written} of {len(files)} photos written ({met} with all rules met, {len(missed)} with rules missed), "
+          f"{len(refused)} refused" + (f", {len(others)} non-image files ignored" if others else "")
           + f"; outputs in {args.out_dir}; total {time.perf_counter() - t_start:.1f} s"
           + (f"; mean per photo: {format_times(mean)}" if mean else ""))
-    for path, reason in skipped:
-        print(f"  skipped {path.name}: {reason}")
-    return EXIT_OK if not skipped else EXIT_ERROR
+    for path, why in missed:
+        print(f"  written, rules missed: {path.name}: {why}")
+    for path, reason in refused:
+        print(f"  refused: {path.name}: {reason}")
+    return EXIT_OK if not refused else EXIT_ERROR
 
 
 # ------------------------------------------------------------------------------------------ batch in parallel

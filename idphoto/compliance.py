@@ -1,5 +1,9 @@
 """Does a finished ID photo meet its spec? Every rule is measured on the final image itself.
 
+Rules are hard or soft. A photo that breaks a hard rule is never written (no face, a second face, the head
+cut by the photo's edge): nobody could hand it in. A soft rule missed by a little (a margin, the centring,
+the background) is a warning, and ``--strict`` refuses those too.
+
 The face and its landmarks are found again in the final picture (decoded from the JPEG bytes when given),
 so the report checks what was made, not what was planned. The crown (top of the hair) comes from the
 person's alpha on the canvas when the maker passes it, else from the pixels that differ from the
@@ -32,6 +36,7 @@ class Check:
     allowed: str = ""
     unit: str = ""
     note: str = ""
+    hard: bool = False           # breaking it means the photo can't be used: it is not written
 
     def __post_init__(self):
         if self.passed is not None:
@@ -53,8 +58,24 @@ class Report:
     def failed(self) -> list[Check]:
         return [c for c in self.checks if c.passed is False]
 
+    @property
+    def hard_failed(self) -> list[Check]:
+        """Failed rules that make the photo unusable: it must not be written."""
+        return [c for c in self.failed if c.hard]
+
+    @property
+    def soft_failed(self) -> list[Check]:
+        return [c for c in self.failed if not c.hard]
+
+    def summary(self, checks: list[Check] | None = None) -> str:
+        """The failed rules (or ``checks``) in one line: ``rule value (allowed …)``, joined by ``; ``."""
+        return "; ".join(f"{c.rule} {c.value if c.value is not None else '–'}"
+                         + (f" (allowed {c.allowed})" if c.allowed else "") + (f": {c.note}" if c.hard and c.note else "")
+                         for c in (self.failed if checks is None else checks))
+
     def as_dict(self) -> dict:
-        return {"spec": self.spec, "passed": self.passed, "levelled_degrees": round(self.levelled_degrees, 2),
+        return {"spec": self.spec, "passed": self.passed, "hard_failed": [c.rule for c in self.hard_failed],
+                "soft_failed": [c.rule for c in self.soft_failed], "levelled_degrees": round(self.levelled_degrees, 2),
                 "framing_gave_way": self.gave_way, "checks": [asdict(c) for c in self.checks]}
 
     def to_json(self) -> bytes:
@@ -65,7 +86,7 @@ class Report:
     def lines(self) -> list[str]:
         out = []
         for c in self.checks:
-            mark = {True: "pass", False: "FAIL", None: "n/a "}[c.passed]
+            mark = {True: "pass", False: "FAIL" if c.hard else "miss", None: "n/a "}[c.passed]
             value = c.value if isinstance(c.value, str) or c.value is None else f"{c.value:g}"
             text = f"{mark}  {c.rule}: {value if value is not None else '–'}{(' ' + c.unit) if c.unit and value is not None else ''}"
             if c.allowed:
@@ -108,10 +129,11 @@ def crown_from_pixels(image_bgr: np.ndarray, x0: int, x1: int, y_max: int) -> fl
 
 
 def check_photo(image_bgr: np.ndarray, spec: PhotoSpec, jpeg: bytes | None = None, alpha: np.ndarray | None = None,
-                detector: str = "auto", levelled_degrees: float = 0.0, gave_way=()) -> Report:
+                detector: str = "auto", levelled_degrees: float = 0.0, gave_way=(), face_required: bool = True) -> Report:
     """Measure ``image_bgr`` (the final photo; ``jpeg``, its file, is decoded and measured instead when given)
     against ``spec``: pixel size and DPI, exactly one face, head height, eye line, top margin, face width,
-    horizontal centring, eye-level tilt, background uniformity and colour, file size."""
+    horizontal centring, eye-level tilt, background uniformity and colour, file size. ``face_required=False``
+    (a photo made with ``--no-face-ok``): a missing face is a soft miss, not a hard one."""
     report = Report(spec.name, levelled_degrees=levelled_degrees, gave_way=list(gave_way))
     add = report.checks.append
     dpi = None
@@ -131,8 +153,12 @@ def check_photo(image_bgr: np.ndarray, spec: PhotoSpec, jpeg: bytes | None = Non
         add(Check("DPI", got == spec.dpi, got, f"{spec.dpi}", "", "" if got is not None else "no DPI in the file"))
     mm_per_px = MM_PER_INCH / spec.dpi
 
-    faces = detect_faces(image_bgr, detector)
-    add(Check("exactly one face", len(faces) == 1, len(faces), "1", "faces"))
+    # faces the landmark model fitted: a BlazeFace box it could not fit (a pattern, a fold) is not a face
+    faces = [f for f in detect_faces(image_bgr, detector) if f.landmarks is None or f.landmarks.source == "mesh"]
+    fitted = sum(f.landmarks is not None for f in faces)   # Haar boxes alone fire on patterns: soft
+    add(Check("exactly one face", len(faces) == 1, len(faces), "1", "faces",
+              "" if len(faces) == 1 else "no face" if not faces else "a second face in the photo",
+              hard=fitted > 1 or (face_required and not faces)))
     face = faces[0] if faces else None
     marks = face.landmarks if face is not None else None
     why = "no face found in the photo" if face is None else "no landmarks (Haar fallback)"
@@ -173,6 +199,8 @@ def check_photo(image_bgr: np.ndarray, spec: PhotoSpec, jpeg: bytes | None = Non
     else:
         add(Check("eye-level tilt", False if face is None else None, None, f"±{MAX_TILT_DEGREES:g}", "°", why))
 
+    if alpha is not None:
+        add_person_checks(report, alpha, face)
     add_background_checks(report, image_bgr, spec, alpha, face)
     if spec.kb is not None:
         kb = None if jpeg is None else len(jpeg) / 1024
@@ -181,6 +209,34 @@ def check_photo(image_bgr: np.ndarray, spec: PhotoSpec, jpeg: bytes | None = Non
         add(Check("file size", ok, None if kb is None else round(kb, 1), _fmt_range(lo, hi, "KB"), "KB",
                   "" if kb is not None else "no file to measure"))
     return report
+
+
+ISLAND_MAX_SHARE = 0.002   # matte pieces apart from the person, as a share of the photo
+BOTTOM_MIN_SHARE = 0.5     # the body covers at least this much of the bottom row under the face
+
+
+def add_person_checks(report: Report, alpha: np.ndarray, face) -> None:
+    """On the person's alpha on the canvas: the head inside the frame (hard), the body reaching the bottom edge
+    (a bust ending in mid-air, or one whose cut edge shows), and no matte pieces apart from the person
+    (objects, islands)."""
+    h, w = alpha.shape[:2]
+    add = report.checks.append
+    person = alpha > 0.5
+    if face is not None:
+        half = max(face.w / 2, 2.0)
+        x0, x1 = int(max(face.center_x - half / 2, 0)), int(min(face.center_x + half / 2 + 1, w))
+        top = float(person[0, x0:x1].mean()) if x1 > x0 else 0.0
+        add(Check("whole head in the frame", top < 0.3, round(100 * top, 1), "< 30", "% of the top row over the head",
+                  "" if top < 0.3 else "the top of the head is cut off by the photo's edge", hard=True))
+        x0, x1 = int(max(face.center_x - face.w, 0)), int(min(face.center_x + face.w + 1, w))
+        bottom = float(person[-1, x0:x1].mean()) if x1 > x0 else 0.0
+        add(Check("body reaches the bottom edge", bottom >= BOTTOM_MIN_SHARE, round(100 * bottom, 1),
+                  f"≥ {100 * BOTTOM_MIN_SHARE:.0f}", "% of the bottom row under the face"))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(person.astype(np.uint8), connectivity=8)
+    areas = sorted(stats[1:, cv2.CC_STAT_AREA].tolist(), reverse=True)
+    apart = sum(areas[1:]) / float(h * w)
+    add(Check("nothing beside the person", apart <= ISLAND_MAX_SHARE, round(100 * apart, 2),
+              f"≤ {100 * ISLAND_MAX_SHARE:g}", "% of the photo", "matte pieces apart from the person (objects, islands)"))
 
 
 def add_background_checks(report: Report, image_bgr: np.ndarray, spec: PhotoSpec, alpha: np.ndarray | None, face) -> None:

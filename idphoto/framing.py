@@ -78,9 +78,103 @@ def level_rotation(shape: tuple[int, int], centre: tuple[float, float], degrees:
 
 
 def level(m: np.ndarray, size: tuple[int, int], *layers: np.ndarray) -> list[np.ndarray]:
-    """Each layer (photo, alpha, foreground) warped by ``m``. The edges are repeated outwards, so a body cut by
-    the photo's edge stays cut straight and the background continues into the new corners."""
-    return [cv2.warpAffine(a, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) for a in layers]
+    """Photo, alpha and foreground warped by ``m``. Nothing is invented beyond the photo: the alpha is 0 there
+    (no body is continued into the new corners), so framing must keep the person's cut edges off the ID
+    photo (:class:`PhotoEdges` says where they are). The photo's new corners take its border colour (what
+    shows there when its own background is kept); the foreground repeats its edges only so that
+    interpolation at the border has no dark fringe, and is never shown where the alpha is 0."""
+    image, alpha, foreground = layers
+    fill = tuple(float(v) for v in border_colour(image))
+    return [cv2.warpAffine(image, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=fill),
+            cv2.warpAffine(alpha, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0),
+            cv2.warpAffine(foreground, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)]
+
+
+@dataclass(frozen=True)
+class PhotoEdges:
+    """The photo's four edges in the coordinates the framing works in (a levelled photo's are slanted)."""
+    corners: np.ndarray   # 4×2: top-left, top-right, bottom-right, bottom-left
+
+    @classmethod
+    def of(cls, shape: tuple[int, int], m: np.ndarray | None = None) -> "PhotoEdges":
+        h, w = shape[:2]
+        c = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float64)
+        return cls(c if m is None else c @ m[:, :2].T + m[:, 2])
+
+    @staticmethod
+    def _along(p: np.ndarray, q: np.ndarray, v: np.ndarray, axis: int) -> np.ndarray:
+        """The other coordinate of segment p–q at ``v`` on ``axis`` (NaN outside the segment)."""
+        lo, hi = min(p[axis], q[axis]), max(p[axis], q[axis])
+        if hi - lo < 1e-9:
+            return np.full(v.shape, np.nan)
+        t = (v - p[axis]) / (q[axis] - p[axis])
+        out = p[1 - axis] + t * (q[1 - axis] - p[1 - axis])
+        return np.where((v >= lo) & (v <= hi), out, np.nan)
+
+    def bottom_at(self, xs: np.ndarray) -> np.ndarray:
+        return self._along(self.corners[3], self.corners[2], xs, 0)
+
+    def left_at(self, ys: np.ndarray) -> np.ndarray:
+        return self._along(self.corners[0], self.corners[3], ys, 1)
+
+    def right_at(self, ys: np.ndarray) -> np.ndarray:
+        return self._along(self.corners[1], self.corners[2], ys, 1)
+
+
+def body_bottom(alpha: np.ndarray, face: FaceBox, edges: PhotoEdges | None = None,
+                half_width: float | None = None) -> float:
+    """The row where the person's body stops being shown below the face: the photo's bottom edge where the
+    body is cut by it, else the lowest row of the person. Read over the columns the ID photo will show,
+    ``half_width`` pixels either side of the face's axis (default 1.2 face widths): where the edge is
+    slanted (a levelled photo), its highest point under the body counts."""
+    h, w = alpha.shape[:2]
+    edges = edges or PhotoEdges.of(alpha.shape)
+    half = 1.2 * face.w if half_width is None else half_width
+    x0 = int(max(face.center_x - half, 0))
+    x1 = int(min(face.center_x + half + 1, w))
+    if x1 <= x0:
+        return float(h)
+    person = alpha[:, x0:x1] > 0.5
+    rows = np.flatnonzero(person.any(1))
+    if rows.size == 0:
+        return float(face.chin_y)
+    edge = edges.bottom_at(np.arange(x0, x1) + 0.5)
+    last = np.where(person.any(0), h - np.argmax(person[::-1], axis=0), 0)
+    # the person reaches the bottom edge (within the 2 px that resampling blurs): cut there
+    cut = ~np.isnan(edge) & (last > 0) & (last >= np.nan_to_num(edge) - 2)
+    if cut.any():
+        return float(edge[cut].min())
+    return float(rows[-1] + 1)
+
+
+def side_room(alpha: np.ndarray, face: FaceBox, crown_y: float, bottom_y: float,
+              edges: PhotoEdges | None = None) -> float | None:
+    """Pixels either side of the face's axis before a side edge of the photo that cuts the person, over the
+    rows from the crown to ``bottom_y``; None when neither side cuts the person."""
+    h, w = alpha.shape[:2]
+    edges = edges or PhotoEdges.of(alpha.shape)
+    r0, r1 = int(min(max(crown_y, 0), h - 1)), int(min(max(bottom_y, crown_y + 1), h))
+    ys = np.arange(r0, r1)
+    person = alpha[r0:r1] > 0.5
+    cx = face.center_x
+    room = np.inf
+    for xs, step in ((edges.left_at(ys + 0.5), 2), (edges.right_at(ys + 0.5), -3)):
+        ok = ~np.isnan(xs)
+        if not ok.any():
+            continue
+        cols = np.clip(np.round(np.nan_to_num(xs)).astype(int) + step, 0, w - 1)
+        cut = ok & person[np.arange(len(ys)), cols]  # the person 2 px inside the edge: cut by it
+        if cut.any():
+            room = min(room, float(np.abs(xs[cut] - cx).min()))
+    return None if room == np.inf else room
+
+
+def top_cut(alpha: np.ndarray, face: FaceBox) -> bool:
+    """Whether the photo's top edge cuts the head: the alpha's first row is mostly person over the middle of
+    the face (half an eye distance either side of its axis, or a quarter of the box)."""
+    half = face.landmarks.eye_distance * 0.5 if face.landmarks is not None else face.w / 4
+    x0, x1 = int(max(face.center_x - half, 0)), int(min(face.center_x + half + 1, alpha.shape[1]))
+    return x1 > x0 and float((alpha[0, x0:x1] > 0.5).mean()) > 0.3
 
 
 # ------------------------------------------------------------------------------------------ framing by rules
@@ -91,6 +185,12 @@ class FramingPlan:
     top_px: float             # planned crown position (top margin)
     eyes_px: float | None     # planned eye line above the bottom
     gave_way: list[str]       # rules that could not be met together, with by how much
+    room_needed: float = 0.0  # canvas below the chin, in head heights, of the spec's tightest framing
+    room_given: float = 0.0   # canvas below the chin, in head heights, of this plan
+    worst_break: float = 0.0  # the largest distance of a rule's value outside its range, px
+
+
+MIN_TOP_MARGIN = 0.03   # without a rule on it, the crown is at least this share of the height below the top
 
 
 RULE_NAMES = {"head": "head height", "eyes": "eye line", "top": "top margin", "face_width": "face width"}
@@ -98,8 +198,17 @@ RULE_NAMES = {"head": "head height", "eyes": "eye line", "top": "top margin", "f
 RULE_WEIGHT = {"head": 1e4, "face_width": 1e4, "eyes": 1e2, "top": 1.0}
 
 
-def plan_by_rules(face: FaceBox, crown_y: float, size: tuple[int, int], spec: PhotoSpec) -> FramingPlan:
+def plan_by_rules(face: FaceBox, crown_y: float, size: tuple[int, int], spec: PhotoSpec,
+                  bottom_y: float | None = None, half_room: float | None = None) -> FramingPlan:
     """Scale and offset meeting the spec's head height, eye line, top margin and face width together.
+
+    ``bottom_y``, the photo row where the person's body stops (:func:`body_bottom`), comes before every rule:
+    the body must reach the ID photo's bottom edge, since the canvas below it could only be filled by
+    inventing pixels. When the rules leave too little room below the chin for that, they give way (the
+    top margin first) and the person meets the bottom edge; :func:`check_shoulder_room` refuses what is
+    too far from the rules. ``half_room`` (:func:`side_room`), the photo pixels either side of the face's
+    axis before an edge that cuts the person, likewise: the ID photo is no wider than that, so no cut edge
+    of the body shows on it (the head grows instead).
 
     On the canvas the head is ``h = s·(chin − crown)`` pixels and the crown ``T`` pixels below the top; the
     eye line and face width follow from them. Every rule is a linear range in (h, T), so the best pair is
@@ -148,14 +257,27 @@ def plan_by_rules(face: FaceBox, crown_y: float, size: tuple[int, int], spec: Ph
     # the whole head stays on the canvas, the chin at least 3 % above the bottom
     outside = np.maximum(values["top"] + values["head"] - 0.97 * height, 0)
     breach += 100 * (outside / unit) ** 2
+    room = (height - values["top"] - values["head"]) / values["head"]   # canvas below the chin, in heads
+    met = breach == 0
+    if rules["top"] is None:  # no rule on it: the crown between just below the edge and its usual place
+        met = met & (values["top"] >= MIN_TOP_MARGIN * height) & (values["top"] <= 0.3 * (height - values["head"]))
+    room_needed = float(room[met].min()) if met.any() else float(room[np.unravel_index(np.argmin(breach), breach.shape)])
+    if bottom_y is not None:  # the body reaches the bottom edge, before any rule
+        short = np.maximum(room - (bottom_y - chin) / head_p, 0)
+        breach += 1e6 * short ** 2
+    if half_room is not None and half_room > 0:  # the canvas's half width, in photo pixels, within the room
+        narrow = np.maximum(width / 2 * head_p / values["head"] - half_room, 0) / head_p
+        breach += 1e6 * narrow ** 2
     i, j = np.unravel_index(np.argmin(breach * 1e3 + pull), breach.shape)
     head_c, top_c = float(h[i, 0]), float(t[0, j])
     gave = []
+    worst = 0.0
     for key, r in rules.items():
         if r is None:
             continue
         v = float(values[key][i, j])
         lo, hi = r
+        worst = max(worst, (lo - v) if lo is not None else 0.0, (v - hi) if hi is not None else 0.0)
         if lo is not None and v < lo - 0.5:
             gave.append(f"{RULE_NAMES[key]} {v:.0f} px, below {lo:.0f}")
         elif hi is not None and v > hi + 0.5:
@@ -163,35 +285,47 @@ def plan_by_rules(face: FaceBox, crown_y: float, size: tuple[int, int], spec: Ph
     s = head_c / head_p
     placement = Placement(s, width / 2 - face.center_x * s, top_c - crown_y * s)
     eyes_c = None if eye_frac is None else height - top_c - eye_frac * head_c
-    return FramingPlan(placement, head_c, top_c, eyes_c, gave)
+    return FramingPlan(placement, head_c, top_c, eyes_c, gave, room_needed, float(room[i, j]), worst)
 
 
-def check_room(placement: Placement, photo_shape: tuple[int, int], face: FaceBox, crown_y: float,
-               size: tuple[int, int], alpha: np.ndarray | None) -> None:
-    """A canvas reaching beyond the photo is filled (background colour around, the body continued
-    downwards), but not when the photo stops right under the chin: then the shoulders would be missing.
-    Raises :class:`IDPhotoError` saying so."""
-    width, height = size
-    chin_c = placement.apply(0, face.chin_y)[1]
-    head_c = chin_c - placement.apply(0, crown_y)[1]
-    bottom_c = placement.apply(0, photo_shape[0])[1]
-    need = min(height - chin_c, 0.35 * head_c)
-    if bottom_c < height - 0.5 and bottom_c < chin_c + need - 1:
-        below = (photo_shape[0] - face.chin_y)
+ROOM_SLACK = 0.03   # head heights below the chin a photo may lack against the spec's tightest framing
+RULE_SLACK = 0.05   # share of the height by which keeping the body's cut edges off the photo may break a rule
+MAX_TOP_CUT = 0.10  # share of the head the photo's top edge may cut off (filled with the background)
+
+
+def check_shoulder_room(face: FaceBox, crown_y: float, bottom_y: float, plan: FramingPlan, spec: PhotoSpec,
+                        free_plan: FramingPlan | None = None) -> None:
+    """Refuse (:class:`IDPhotoError`) a photo that ends too close under the chin for ``spec``: the room it has
+    below the chin, in head heights, against the room the spec's own tightest framing leaves there (largest
+    head and smallest margins its rules allow), less ``ROOM_SLACK``. Also refuse a photo cropped so tightly
+    (``plan``, which keeps the body's cut edges off the ID photo) that a rule breaks by more than
+    ``RULE_SLACK`` of the height beyond what ``free_plan`` (the same rules without that) breaks it by."""
+    head = max(face.chin_y - crown_y, 1.0)
+    have = (bottom_y - face.chin_y) / head
+    need = plan.room_needed - ROOM_SLACK
+    if have < need:
         raise IDPhotoError(
-            f"the photo ends {max(below, 0):.0f} px below the chin: too little to show the neck and shoulders "
-            f"this spec needs ({need / placement.scale:.0f} px at this scale); use a photo that shows the shoulders")
-    if alpha is not None and bottom_c < height - 0.5:
-        # a person who does not reach the photo's bottom edge (a cut-out) can't be continued downwards
-        row = alpha[-1]
-        x0 = int(max(face.center_x - face.w, 0))
-        x1 = int(min(face.center_x + face.w, alpha.shape[1]))
-        if x1 > x0 and (row[x0:x1] > 0.5).mean() < 0.05:
-            below_person = np.flatnonzero((alpha[:, x0:x1] > 0.5).any(1))
-            end_c = placement.apply(0, below_person[-1] + 1)[1] if below_person.size else chin_c
-            if end_c < chin_c + need - 1:
-                raise IDPhotoError("the person ends just under the chin (no shoulders in the photo) — "
-                                   "this spec's framing needs them; use a photo that shows the shoulders")
+            f"the photo ends {max(have, 0):.2f} head heights below the chin: too little to show the neck and "
+            f"shoulders that {spec.name} needs (at least {need:.2f}); use a photo that shows the shoulders")
+    height = spec.size_px[1]
+    if free_plan is not None and plan.worst_break > free_plan.worst_break + RULE_SLACK * height:
+        raise IDPhotoError(
+            f"the photo is cropped too tightly around the person for {spec.name}: keeping the body's cut edges "
+            f"out of the ID photo would break its rules ({'; '.join(plan.gave_way)}); use a photo with more room "
+            "around the head and shoulders")
+
+
+def check_top_cut(face: FaceBox, crown_y: float, alpha: np.ndarray) -> float:
+    """How much of the head (a share of its height) the photo's top edge cuts off, 0 when it cuts nothing;
+    refuses (:class:`IDPhotoError`) more than ``MAX_TOP_CUT``: the head would not read whole."""
+    if not top_cut(alpha, face) or crown_y >= 0:
+        return 0.0
+    share = -crown_y / max(face.chin_y - crown_y, 1.0)
+    if share > MAX_TOP_CUT:
+        raise IDPhotoError(f"the top of the head is cut off by the photo's top edge (about {100 * share:.0f} % of "
+                           f"the head is missing; at most {100 * MAX_TOP_CUT:.0f} % can be filled with the "
+                           "background); use a photo that shows the whole head")
+    return share
 
 
 # ---------------------------------------------------------------------------------------------- backgrounds
@@ -214,6 +348,13 @@ def make_background(size: tuple[int, int], colour_bgr: tuple[int, int, int], sty
     return np.broadcast_to(c * (1 - f) + white * f, (height, width, 3)).astype(np.float32)
 
 
+def border_colour(image_bgr: np.ndarray) -> np.ndarray:
+    """The median colour (BGR, float32) of a photo's one-pixel border: what fills the canvas beyond a photo
+    whose own background is kept."""
+    edge = np.concatenate([image_bgr[0], image_bgr[-1], image_bgr[:, 0], image_bgr[:, -1]]).reshape(-1, 3)
+    return np.median(edge, axis=0).astype(np.float32)
+
+
 def composite(foreground: np.ndarray, alpha: np.ndarray, background_bgr: tuple[int, int, int]) -> np.ndarray:
     """``F·α + B·(1−α)`` with the estimated foreground F (no fringe of the old background): uint8 BGR."""
     a = alpha[..., None].astype(np.float32)
@@ -223,17 +364,17 @@ def composite(foreground: np.ndarray, alpha: np.ndarray, background_bgr: tuple[i
 
 
 def render(foreground: np.ndarray, alpha: np.ndarray, placement: Placement, size: tuple[int, int],
-           background_bgr, extend_body: bool = True, keep: np.ndarray | None = None,
-           return_alpha: bool = False):
+           background_bgr, keep: np.ndarray | None = None, return_alpha: bool = False):
     """The ID photo (``size`` = (W, H), uint8 BGR): the person placed and composited on ``background_bgr``
     (a BGR colour, or an H×W×3 canvas from :func:`make_background`).
 
     Only the part of the photo that lands on the canvas is resampled (area-averaged when shrinking, of the
     premultiplied colour F·α and of α: the same as compositing at full size and then shrinking, for a
-    fraction of the work). With ``extend_body``, a person cut off by the photo's bottom edge is continued
-    downwards (the last row repeated) instead of ending in mid-air when the canvas reaches below the photo.
-    ``keep`` (the original photo) keeps its own background: the photo itself is placed, its edges repeated
-    where the canvas reaches beyond it. ``return_alpha`` also returns the person's alpha on the canvas.
+    fraction of the work). No pixel is invented: beyond the photo the canvas is the background (framing
+    keeps the person's cut edges off the canvas). ``keep`` (the original photo) keeps its own background:
+    the photo itself is placed, and where the canvas reaches beyond it, it is filled with the median colour
+    of the photo's border (never its edge rows repeated). ``return_alpha`` also returns the person's alpha
+    on the canvas.
     """
     width, height = size
     s, h, w = placement.scale, alpha.shape[0], alpha.shape[1]
@@ -245,15 +386,11 @@ def render(foreground: np.ndarray, alpha: np.ndarray, placement: Placement, size
     x0 = max(math.floor(-placement.tx / s) - 2, 0)
     x1 = min(math.ceil((width - placement.tx) / s) + 2, w)
     y0 = max(math.floor(-placement.ty / s) - 2, 0)
-    y_end = math.ceil((height - placement.ty) / s) + 2
-    y1 = min(y_end, h)
+    y1 = min(math.ceil((height - placement.ty) / s) + 2, h)
     if x1 <= x0 or y1 <= y0:
-        x0, x1, y0, y1 = 0, w, 0, h  # nothing of the photo lands on the canvas: edges repeated (keep) or empty
+        x0, x1, y0, y1 = 0, w, 0, h  # nothing of the photo lands on the canvas: its border colour (keep) or empty
     a = alpha[y0:y1, x0:x1].astype(np.float32)
     src = keep[y0:y1, x0:x1].astype(np.float32) / 255.0 if keep is not None else foreground[y0:y1, x0:x1].astype(np.float32)
-    if extend_body and keep is None and y_end > h and y1 == h and (alpha[-1, x0:x1] > 0.5).mean() > 0.05:
-        src = cv2.copyMakeBorder(src, 0, y_end - h, 0, 0, cv2.BORDER_REPLICATE)
-        a = cv2.copyMakeBorder(a, 0, y_end - h, 0, 0, cv2.BORDER_REPLICATE)
     ch, cw = a.shape[:2]
     premult = src if keep is not None else src * a[..., None]
     fx = fy = 1.0
@@ -266,12 +403,17 @@ def render(foreground: np.ndarray, alpha: np.ndarray, placement: Placement, size
     m = np.array([[s / fx, 0, placement.tx + s * (x0 + 0.5 / fx - 0.5)],
                   [0, s / fy, placement.ty + s * (y0 + 0.5 / fy - 0.5)]], dtype=np.float64)
     interp = cv2.INTER_LINEAR if s < 1.0 else cv2.INTER_CUBIC
-    border = cv2.BORDER_REPLICATE if keep is not None else cv2.BORDER_CONSTANT
     a_c = np.clip(cv2.warpAffine(a, m, (width, height), flags=interp, borderMode=cv2.BORDER_CONSTANT, borderValue=0), 0, 1)
-    p_c = cv2.warpAffine(premult, m, (width, height), flags=interp, borderMode=border, borderValue=(0, 0, 0))
     if keep is not None:
-        out = p_c * 255.0
+        fill = border_colour(keep) / 255.0
+        # canvas pixels whose centre falls on the photo (between its outer pixel edges) show it
+        u = (np.arange(width) + 0.5 - placement.tx) / s
+        v = (np.arange(height) + 0.5 - placement.ty) / s
+        cover = (((v >= 0) & (v <= h))[:, None] & ((u >= 0) & (u <= w))[None, :])[..., None]
+        p_c = cv2.warpAffine(premult, m, (width, height), flags=interp, borderMode=cv2.BORDER_REFLECT)
+        out = (p_c * cover + fill * (1.0 - cover)) * 255.0
     else:
+        p_c = cv2.warpAffine(premult, m, (width, height), flags=interp, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
         out = np.clip(p_c, 0, a_c[..., None]) * 255.0 + bg * (1.0 - a_c[..., None])
     out = np.clip(np.round(out), 0, 255).astype(np.uint8)
     return (out, a_c) if return_alpha else out

@@ -8,12 +8,14 @@ import numpy as np
 
 from .errors import IDPhotoError
 from .face import FaceBox, detect_faces
-from .framing import (MIN_LEVEL_DEGREES, Placement, check_room, level, level_rotation, make_background,
-                      place_by_mask, place_centre, plan_by_rules, render)
-from .headcheck import implausible_face
+from .framing import (MIN_LEVEL_DEGREES, PhotoEdges, Placement, body_bottom, check_shoulder_room, check_top_cut, level,
+                      level_rotation, make_background, place_by_mask, place_centre, plan_by_rules, render,
+                      side_room, top_cut)
 from .specs import PhotoSpec
+from .subject import check_other_faces, choose_subject, isolate_person
 
 MIN_PERSON_SHARE = 0.01  # below this share of alpha ≥ 0.5 pixels the segmentation found no person
+CUT_CROWN_NEAR = 0.15    # a crown guessed within this share of the head below a cut top edge is at the edge
 
 
 @dataclass
@@ -34,10 +36,14 @@ def make_id_photo(image_bgr: np.ndarray, alpha: np.ndarray, foreground: np.ndarr
                   bg_style: str = "solid", keep_background: bool = False, detector: str = "auto") -> IDPhoto:
     """The ID photo for ``spec`` (``None``: keep the photo's framing and size).
 
-    The face (largest one on the person, with a warning when there are several) sets the scale and position.
-    With landmarks, a photo whose eye line tilts by ``MIN_LEVEL_DEGREES`` or more is first turned level
-    (photo, alpha and foreground together); then scale and offset are chosen to meet the spec's head height,
-    eye line, top margin and face width (:func:`plan_by_rules`; rules that had to give way are reported).
+    The subject's face (:func:`idphoto.subject.choose_subject`: the largest on the person, refused when it is
+    not a frontal, level, human face or touches another face) sets the scale and position. With landmarks, a
+    photo whose eye line tilts by ``MIN_LEVEL_DEGREES`` or more is first turned level (photo, alpha and
+    foreground together); other people and matte islands are removed from the alpha; then scale and offset
+    are chosen to meet the spec's head height, eye line, top margin and face width with the body reaching
+    the bottom edge (:func:`plan_by_rules`; rules that had to give way are reported). A photo that ends too
+    close under the chin, whose top edge cuts off much of the head, or whose frame would hold a second
+    face is refused. No pixel beyond the photo is invented.
     Without a face this is an :class:`IDPhotoError` unless ``no_face_ok``, which centres on the person's mask.
     ``faces`` may be passed when already detected. An (almost) empty alpha — TNet saw no person — is an
     :class:`IDPhotoError` with any spec, ``None`` included: the result would be a plain-colour picture.
@@ -54,38 +60,51 @@ def make_id_photo(image_bgr: np.ndarray, alpha: np.ndarray, foreground: np.ndarr
     size = spec.size_px
     notes: list[str] = []
     faces = detect_faces(image_bgr, detector) if faces is None else faces
-    on_person = [f for f in faces if _on_mask(f, alpha)]
-    faces = on_person or faces  # a "face" in the background (a poster, a false detection) is not the subject
-    verdicts = [(f, implausible_face(f, alpha)) for f in faces]  # a patch of cheek is not a face
-    false = [why for _, why in verdicts if why]
-    faces = [f for f, why in verdicts if why is None]
-    face = faces[0] if faces else None
-    if len(faces) > 1:
-        notes.append(f"{len(faces)} faces found; framing on the largest "
-                     f"({face.w:.0f}×{face.h:.0f} px at {face.x:.0f},{face.y:.0f})")
+    subject = choose_subject(faces, alpha, detector, no_face_ok)
+    face, others = subject.face, subject.others
     angle = 0.0
+    edges = PhotoEdges.of(alpha.shape)
     if face is not None and face.landmarks is not None and level_eyes and abs(face.landmarks.roll_degrees) >= MIN_LEVEL_DEGREES:
         angle = face.landmarks.roll_degrees
         m, lsize = level_rotation(alpha.shape, face.landmarks.eye_mid, angle)
+        edges = PhotoEdges.of(alpha.shape, m)
         image_bgr, alpha, foreground = level(m, lsize, image_bgr, alpha, foreground)
         face = face.transformed(m)
+        others = [f.transformed(m) for f in others]
         notes.append(f"levelled the eyes: turned the photo {abs(angle):.1f}° "
                      f"{'counter-clockwise' if angle > 0 else 'clockwise'}")
     gave_way: list[str] = []
     if face is not None:
         if face.landmarks is None:
             notes.append("no landmarks found (Haar face box): the eye line is not known, framing by the box")
+        alpha, removed = isolate_person(alpha, face, others)
+        if removed >= 0.002:
+            notes.append(f"removed {100 * removed:.1f} % of the matte: pieces apart from the person "
+                         "(objects, other people, islands)")
         crown = face.crown_y(alpha)
-        plan = plan_by_rules(face, crown, size, spec)
+        if top_cut(alpha, face) and crown < CUT_CROWN_NEAR * (face.chin_y - crown):
+            # hair that goes on above the photo: the crown is at least at its edge (a crown guessed well
+            # below the edge, under a matte that goes on up, is something else: a hat, a hand)
+            crown = min(crown, 0.0)
+        cut = check_top_cut(face, crown, alpha)
+        if cut > 0:
+            notes.append(f"the photo's top edge cuts about {100 * cut:.0f} % of the head; filled with the background")
+        # the columns the ID photo shows, from a first plan: the body must reach the bottom edge across them
+        free = plan_by_rules(face, crown, size, spec)
+        bottom = body_bottom(alpha, face, edges, size[0] / 2 / free.placement.scale)
+        room = side_room(alpha, face, crown, bottom, edges)
+        plan = plan_by_rules(face, crown, size, spec, bottom, room)
+        check_shoulder_room(face, crown, bottom, plan, spec, free)
         placement, gave_way = plan.placement, plan.gave_way
         if gave_way:
-            notes.append(f"{spec.name}: the rules can't all be met with this face's proportions; gave way: "
-                         + "; ".join(gave_way))
-        check_room(placement, alpha.shape, face, crown, size, alpha)
+            notes.append(f"{spec.name}: the rules can't all be met with this photo; gave way: " + "; ".join(gave_way))
+        check_other_faces(others, face, placement, size, alpha)
     elif not no_face_ok:
+        false = subject.rejected
         raise IDPhotoError(f"no face found{f'; {false[0]}' if false else ''} (a frontal face is needed for framing; "
                            "pass --no-face-ok to centre on the person instead, or --spec none)")
     else:
+        false = subject.rejected
         placement = place_by_mask(alpha, size, spec)
         notes.append(f"no face found{f' ({false[0]})' if false else ''}; framing on the person's mask"
                      if placement is not None else "no face and no person found; the photo is centred")
@@ -95,10 +114,3 @@ def make_id_photo(image_bgr: np.ndarray, alpha: np.ndarray, foreground: np.ndarr
     out, canvas_alpha = render(foreground, alpha, placement, size, background,
                                keep=image_bgr if keep_background else None, return_alpha=True)
     return IDPhoto(out, spec.dpi, face, placement, notes, canvas_alpha, angle, gave_way)
-
-
-def _on_mask(face: FaceBox, alpha: np.ndarray) -> bool:
-    """Whether the centre of ``face`` lies on the person's alpha."""
-    y = int(min(max(face.y + face.h / 2, 0), alpha.shape[0] - 1))
-    x = int(min(max(face.center_x, 0), alpha.shape[1] - 1))
-    return bool(alpha[y, x] > 0.5)

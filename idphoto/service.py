@@ -27,13 +27,20 @@ from .pipeline import MattingWarning, Pipeline
 DEFAULT_MAX_PIXELS = 40_000_000  # decoded size limit: a 40-megapixel photo is already 120 MB as BGR
 
 
-class StrictError(IDPhotoError):
-    """``strict`` and the compliance report failed a rule: nothing is made."""
+class RefusedError(IDPhotoError):
+    """The finished photo breaks a hard rule of its report (no face, a second face, the head cut off): it is
+    never written, whatever the options."""
 
     def __init__(self, report):
-        failed = "; ".join(f"{c.rule} {c.value if c.value is not None else '–'}"
-                           + (f" (allowed {c.allowed})" if c.allowed else "") for c in report.failed)
-        super().__init__(f"--strict: {len(report.failed)} rule(s) of {report.spec} failed: {failed}")
+        super().__init__(f"refused: {report.summary(report.hard_failed)}")
+        self.report = report
+
+
+class StrictError(IDPhotoError):
+    """``strict`` and the compliance report missed a rule: nothing is made."""
+
+    def __init__(self, report):
+        super().__init__(f"--strict: {len(report.failed)} rule(s) of {report.spec} missed: {report.summary()}")
         self.report = report
 
 
@@ -93,7 +100,8 @@ def decode_image(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np
 def process_image(image: np.ndarray, options: IDPhotoOptions, pipeline: Pipeline,
                   resolved: Resolved | None = None) -> ServiceResult:
     """All outputs of one decoded photo (BGR uint8), encoded, in memory: what ``infer.py`` writes per photo
-    and what the API answers. Raises :class:`StrictError` when ``options.strict`` and a rule failed."""
+    and what the API answers. Raises :class:`RefusedError` when the finished photo breaks a hard rule, and
+    :class:`StrictError` when ``options.strict`` and any rule was missed."""
     resolved = resolved or options.validate()
     spec = resolved.spec
     timings = {}
@@ -115,8 +123,10 @@ def process_image(image: np.ndarray, options: IDPhotoOptions, pipeline: Pipeline
         if spec is not None:  # measured on the JPEG itself: what is delivered, not what was planned
             t = time.perf_counter()
             report = check_photo(photo.image, spec, jpeg, photo.alpha, options.face_detector, photo.levelled_degrees,
-                                 photo.gave_way)
+                                 photo.gave_way, face_required=photo.face is not None)
             timings["check"] = time.perf_counter() - t
+            if report.hard_failed:
+                raise RefusedError(report)
             if options.strict and not report.passed:
                 raise StrictError(report)
         t = time.perf_counter()

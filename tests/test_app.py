@@ -343,7 +343,7 @@ def test_strict_and_false_faces_are_422(client, photos, monkeypatch):
 
     r = post(client, photos["face"], spec="icao", bg="blue", strict="true")
     assert_one_line_error(r, 422, "strict: ")
-    assert "rule(s) of icao failed" in r.json()["error"] and "background colour" in r.json()["error"]
+    assert "rule(s) of icao missed" in r.json()["error"] and "background colour" in r.json()["error"]
     r = post(client, photos["face"], json_answer=True, spec="icao", bg="blue")
     assert r.status_code == 200 and r.json()["report"]["passed"] is False
     colour = next(c for c in r.json()["report"]["checks"] if c["rule"] == "background colour")

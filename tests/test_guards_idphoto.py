@@ -312,7 +312,7 @@ def test_foreground_full_size_solves_only_the_soft_box():
 
 
 # ---------------------------------------------------------------------------------------------- framing
-from idphoto.framing import (Placement, check_room, composite, level, level_rotation, make_background,  # noqa: E402
+from idphoto.framing import (Placement, composite, level, level_rotation, make_background,  # noqa: E402
                              place_by_mask, place_centre, plan_by_rules, render)
 from idphoto.specs import get_spec  # noqa: E402
 from test_rules import synthetic_face  # noqa: E402
@@ -382,10 +382,12 @@ def test_level_rotation_keeps_the_whole_photo_on_a_tight_canvas():
         assert np.degrees(np.arctan2(-(p - c)[1], (p - c)[0])) == pytest.approx(degrees)
         photo = np.full((120, 80, 3), 200, np.uint8)
         photo[:, :40] = 50
-        turned, a = level(m, (cw, ch), photo, np.ones((120, 80), np.float32))
-        assert turned.shape == (ch, cw, 3) and a.shape == (ch, cw)
-        assert (a > 0.99).all()                                        # edges repeated: no empty corners
-        assert len(np.unique(turned[..., 0])) > 2                      # bilinear along the turned edge
+        photo[0] = photo[-1] = 90                                      # the border's median colour: 90
+        turned, a, fg = level(m, (cw, ch), photo, np.ones((120, 80), np.float32), photo / 255.0)
+        assert turned.shape == (ch, cw, 3) and a.shape == (ch, cw) and fg.shape == (ch, cw, 3)
+        assert a[0, 0] == 0 and a[-1, -1] == 0 and a.max() == 1        # nothing invented in the new corners
+        assert (turned[a == 0] == 90).all()                            # which take the photo's border colour
+        assert len(np.unique(turned[..., 0][a == 1])) > 2              # bilinear along the turned edge
 
 
 def coded_photo(h=300, w=240):
@@ -400,7 +402,7 @@ def test_render_puts_each_photo_pixel_where_the_placement_says(placement):
     fg = coded_photo()
     alpha = np.ones((300, 240), np.float32)
     size = (160, 200)
-    out, a = render(fg, alpha, placement, size, (0, 0, 0), extend_body=False, return_alpha=True)
+    out, a = render(fg, alpha, placement, size, (0, 0, 0), return_alpha=True)
     assert out.shape == (200, 160, 3) and a.shape == (200, 160)
     s, tx, ty = placement.scale, placement.tx, placement.ty
     vv, uu = np.mgrid[0:200, 0:160]
@@ -435,14 +437,16 @@ def test_render_composites_soft_edges_from_the_premultiplied_colour():
     assert (np.abs(out[5:35, 5:35].astype(int) - expected) <= 1).all()
 
 
-def test_render_keep_places_the_photo_itself_and_repeats_its_edges():
+def test_render_keep_places_the_photo_itself_and_fills_beyond_it_with_its_border_colour():
     rng = np.random.default_rng(0)
     photo = rng.integers(0, 256, (50, 40, 3), np.uint8)
     alpha = np.ones((50, 40), np.float32)
     same = render(photo / 255.0, alpha, Placement(1.0, 0.0, 0.0), (40, 50), (0, 0, 0), keep=photo)
     assert (same == photo).all()                                          # scale 1: the photo, byte for byte
     moved = render(photo / 255.0, alpha, Placement(1.0, 10.0, 0.0), (40, 50), (0, 0, 255), keep=photo)
-    assert (moved[:, :10] == photo[:, :1]).all()                          # the left edge repeated, not a colour
+    edge = np.concatenate([photo[0], photo[-1], photo[:, 0], photo[:, -1]])
+    assert (moved[:, :9] == np.round(np.median(edge, axis=0))).all()      # one flat colour, no edge rows repeated
+    assert (moved[:, 10:] == photo[:, :30]).all()
     edge = np.zeros((20, 20, 3), np.uint8)
     edge[:, 10:] = 255
     big = render(edge / 255.0, np.ones((20, 20), np.float32), Placement(4.0, 0.0, 0.0), (80, 80), (0, 0, 0), keep=edge)
@@ -460,22 +464,20 @@ def test_render_with_nothing_of_the_photo_on_the_canvas():
     photo[0, 0] = (9, 9, 9)
     photo[-1, -1] = (7, 7, 7)
     kept = render(fg, alpha, Placement(1.0, 500.0, 500.0), (20, 20), (1, 2, 3), keep=photo)
-    assert (kept == (9, 9, 9)).all()                                      # the nearest photo corner, repeated
+    assert (kept == 0).all()                                              # the border's median colour
+    photo[0] = 9
     kept = render(fg, alpha, Placement(1.0, -500.0, -500.0), (20, 20), (1, 2, 3), keep=photo)
-    assert (kept == (7, 7, 7)).all()
+    assert (kept == 0).all()
 
 
-def test_render_extends_the_body_with_its_own_colours():
+def test_render_never_continues_a_body_cut_by_the_bottom_edge():
     fg = np.zeros((100, 80, 3), np.float32)
     fg[...] = (0.1, 0.3, 0.9)
     alpha = np.zeros((100, 80), np.float32)
     alpha[30:, 20:60] = 1.0                                               # a body cut by the photo's bottom edge
     out, a = render(fg, alpha, Placement(1.0, 0.0, 0.0), (80, 160), (255, 255, 255), return_alpha=True)
-    assert (a[120:, 25:55] > 0.99).all()
-    assert (np.abs(out[120:, 25:55].astype(int) - np.round(np.array([0.1, 0.3, 0.9]) * 255)) <= 1).all()
-    assert (out[120:, :15] == 255).all()                                  # beside the body: the background
-    flat = render(fg, alpha, Placement(1.0, 0.0, 0.0), (80, 160), (255, 255, 255), extend_body=False)
-    assert (flat[120:] == 255).all()
+    assert (np.abs(out[40:98, 25:55].astype(int) - np.round(np.array([0.1, 0.3, 0.9]) * 255)) <= 1).all()
+    assert (a[101:] == 0).all() and (out[101:] == 255).all()              # below the photo: background only
 
 
 def test_render_shrinks_like_compositing_at_full_size_and_area_averaging():
@@ -486,7 +488,7 @@ def test_render_shrinks_like_compositing_at_full_size_and_area_averaging():
     fg = rng.random((80, 80, 3), dtype=np.float32)
     alpha = rng.random((80, 80), dtype=np.float32)
     bg = np.array((40.0, 120.0, 200.0), np.float32)
-    out, a = render(fg, alpha, Placement(0.25, -0.375, -0.375), (20, 20), tuple(bg), extend_body=False, return_alpha=True)
+    out, a = render(fg, alpha, Placement(0.25, -0.375, -0.375), (20, 20), tuple(bg), return_alpha=True)
     full = fg * alpha[..., None] * 255.0 + bg * (1.0 - alpha[..., None])
     expected = cv2.resize(full, (20, 20), interpolation=cv2.INTER_AREA)
     assert out.shape == (20, 20, 3) and np.abs(out - expected).max() <= 0.51
@@ -505,10 +507,10 @@ def test_render_enlarges_bicubically(placement):
     vv, uu = np.mgrid[0:60, 0:60]
     x, y = (uu - placement.tx) / placement.scale, (vv - placement.ty) / placement.scale
     inside = (x > 3) & (x < 36) & (y > 3) & (y < 36)
-    out = render(fg, np.ones((40, 40), np.float32), placement, size, (0, 0, 0), extend_body=False)
+    out = render(fg, np.ones((40, 40), np.float32), placement, size, (0, 0, 0))
     ref = np.round(np.clip(cv2.warpAffine(fg, m, size, flags=cv2.INTER_CUBIC), 0, 1) * 255)
     assert np.abs(out - ref)[inside].max() <= 1
-    _, a = render(fg, soft, placement, size, (0, 0, 0), extend_body=False, return_alpha=True)
+    _, a = render(fg, soft, placement, size, (0, 0, 0), return_alpha=True)
     ref_a = np.clip(cv2.warpAffine(soft, m, size, flags=cv2.INTER_CUBIC), 0, 1)
     assert np.abs(a - ref_a)[inside].max() < 1e-4
 
@@ -544,28 +546,10 @@ def test_render_with_the_photo_just_off_the_canvas():
     photo[:, -1] = (9, 9, 9)
     photo[-1, :] = (7, 7, 7)
     assert (render(fg, alpha, Placement(1.0, -32.0, 0.0), (20, 20), (1, 2, 3)) == (1, 2, 3)).all()
-    assert (render(fg, alpha, Placement(1.0, 0.0, -32.0), (20, 20), (1, 2, 3), extend_body=False) == (1, 2, 3)).all()
+    assert (render(fg, alpha, Placement(1.0, 0.0, -32.0), (20, 20), (1, 2, 3)) == (1, 2, 3)).all()
     kept = render(fg, alpha, Placement(1.0, -32.0, 0.0), (20, 20), (1, 2, 3), keep=photo)
-    assert (kept[:19] == (9, 9, 9)).all()                                 # the photo's right edge, repeated
-    kept = render(fg, alpha, Placement(1.0, 0.0, -32.0), (20, 20), (1, 2, 3), keep=photo)
-    assert (kept == (7, 7, 7)).all()                                      # its bottom edge
-
-
-@pytest.mark.parametrize("last_rows,extended", [
-    ({-1: (20, 60, 1.0)}, True),                     # cut by the photo's edge: continued
-    ({-2: (20, 60, 1.0)}, False),                    # ends a row above the edge: a whole person, not continued
-    ({-1: (20, 60, 0.5)}, False),                    # a last row at α = ½ is not the person (> ½ is)
-    ({-1: (20, 24, 1.0)}, False),                    # 4 of the 80 columns: exactly 5 %, not more
-    ({-1: (20, 25, 1.0)}, True),                     # 5 of 80: more than 5 %
-])
-def test_render_extends_only_a_body_cut_by_the_bottom_edge(last_rows, extended):
-    fg = np.full((100, 80, 3), 0.2, np.float32)
-    alpha = np.zeros((100, 80), np.float32)
-    alpha[30:98, 20:60] = 1.0
-    for row, (c0, c1, value) in last_rows.items():
-        alpha[row, c0:c1] = value
-    _, a = render(fg, alpha, Placement(1.0, 0.0, 0.0), (80, 160), (255, 255, 255), return_alpha=True)
-    assert (a[120:].max() > 0.4) == extended
+    edge = np.concatenate([photo[0], photo[-1], photo[:, 0], photo[:, -1]])
+    assert (kept == np.median(edge, axis=0)).all() and len(np.unique(kept)) == 1   # the border's median colour
 
 
 def test_backgrounds_gradient_and_radial_values():
@@ -586,58 +570,6 @@ def test_backgrounds_gradient_and_radial_values():
     assert solid.dtype == np.float32 and (solid == c).all()
     with pytest.raises(ValueError, match="unknown background style 'dots'; choose one of solid, gradient, radial"):
         make_background((4, 3), c, "dots")
-
-
-# ----------------------------------------------------------------------------------- room below the chin
-def room(photo_h, canvas_h=300, alpha=None, chin=180.0, crown=100.0, scale=1.0):
-    face = synthetic_face(crown=crown, eye=140.0, chin=chin, cx=200.0)     # 180 px wide, columns 20–380
-    check_room(Placement(scale, 0.0, 0.0), (photo_h, 400), face, crown, (400, canvas_h), alpha)
-
-
-def test_check_room_needs_a_third_of_a_head_below_the_chin():
-    # head 80 px → 28 px wanted below the chin (0.35 × head), with a pixel of slack: the photo must reach 207
-    room(207)
-    with pytest.raises(IDPhotoError, match=r"the photo ends 26 px below the chin: .* \(28 px at this scale\)"):
-        room(206)
-    room(206, canvas_h=206)                                               # the canvas ends first: nothing missing
-    room(189, canvas_h=190)                                               # a canvas ending 10 px under the chin asks less
-    with pytest.raises(IDPhotoError, match="ends 2 px below the chin"):
-        room(182, canvas_h=200)
-    with pytest.raises(IDPhotoError, match=r"ends 10 px below the chin: .* \(14 px at this scale\)"):
-        room(95, canvas_h=300, chin=85.0, crown=45.0, scale=2.0)       # in photo pixels at this scale
-
-
-def test_check_room_looks_at_the_person_not_only_the_photo():
-    def person(end_row, other_body=False):
-        a = np.zeros((260, 400), np.float32)
-        a[95:end_row, 150:250] = 1.0
-        if other_body:
-            a[:, 385:] = 1.0                                              # someone else, beside the face's columns
-        return a
-
-    room(260, alpha=person(207))                                         # the person reaches 28 px below the chin
-    with pytest.raises(IDPhotoError, match=r"^the person ends just under the chin \(no shoulders in the photo\) — this "
-                                            r"spec's framing needs them; use a photo that shows the shoulders$"):
-        room(260, alpha=person(206))
-    with pytest.raises(IDPhotoError, match="the person ends just under the chin"):
-        room(260, alpha=person(206, other_body=True))
-    room(260, alpha=person(260))                                         # cut by the photo's edge: continued below
-    room(260, alpha=None)
-    room(206, canvas_h=206, alpha=person(190))                           # the canvas ends inside the photo
-
-
-def test_check_room_when_the_photo_ends_above_the_chin_or_a_pixel_short():
-    with pytest.raises(IDPhotoError, match=r"^the photo ends 0 px below the chin"):
-        room(170)                                                         # ends 10 px above it: 0 below, not −10
-    # scale ½, chin at canvas row 295: the canvas wants min(300 − 295, 0.35 × 50) = 5 rows below it, less a pixel
-    room(598, chin=590.0, crown=490.0, scale=0.5)                         # the photo ends at 299: enough
-    with pytest.raises(IDPhotoError, match="ends 7 px below the chin"):
-        room(597, chin=590.0, crown=490.0, scale=0.5)                     # at 298.5: short
-
-
-def test_check_room_with_no_person_under_the_face():
-    with pytest.raises(IDPhotoError, match="the person ends just under the chin"):
-        room(260, alpha=np.zeros((260, 400), np.float32))                 # the matte found no one: nothing to continue
 
 
 # --------------------------------------------------------------------------------------- framing by rules

@@ -243,16 +243,13 @@ def test_render_background_size_and_colour():
     assert np.abs(out[cy, 147].astype(int) - (40, 40, 220)).max() <= 2
 
 
-def test_render_extends_a_body_cut_by_the_photo_bottom():
+def test_render_never_continues_a_body_cut_by_the_photo_bottom():
     alpha = np.zeros((100, 80), np.float32)
     alpha[40:, 20:60] = 1  # a "torso" touching the bottom edge
     fg = np.zeros((100, 80, 3), np.float32)
-    p = Placement(1.0, 0, 0)
-    out = render(fg, alpha, p, (80, 160), (255, 255, 255))
-    assert tuple(out[150, 40]) == (0, 0, 0)  # continued below the photo
-    assert tuple(out[150, 5]) == (255, 255, 255)
-    out = render(fg, alpha, p, (80, 160), (255, 255, 255), extend_body=False)
-    assert tuple(out[150, 40]) == (255, 255, 255)
+    out = render(fg, alpha, Placement(1.0, 0, 0), (80, 160), (255, 255, 255))
+    assert tuple(out[90, 40]) == (0, 0, 0)
+    assert (out[101:] == 255).all()  # below the photo: the background, never the last row repeated
 
 
 def test_make_id_photo_without_face():
@@ -290,7 +287,7 @@ def test_haar_fallback_still_frames_by_the_head_rule(spec_name):
     assert len(faces) == 1 and faces[0].landmarks is None
     spec = get_spec(spec_name)
     alpha = np.ones(image.shape[:2], np.float32)  # a mask reaching the top edge: the crown comes from the box rule
-    photo = make_id_photo(image, alpha, image.astype(np.float32) / 255, spec, faces=faces)
+    photo = make_id_photo(image, alpha, image.astype(np.float32) / 255, spec, faces=faces, detector="haar")
     w, h = spec.size_px
     assert photo.image.shape == (h, w, 3)
     face, p = photo.face, photo.placement
@@ -379,10 +376,10 @@ def test_faces_off_the_person_are_ignored():
     on = FaceBox(62, 87, 36, 36)       # centre (80, 105) on the disk (the head, 95 px wide; a face of a third of
                                        # that or less is a false detection, see idphoto.headcheck)
     off = FaceBox(0, 0, 60, 60)        # larger, but on the background
-    photo = make_id_photo(image, alpha, fg, get_spec("1inch"), faces=[off, on])
-    assert photo.face == on and not any("faces found" in w for w in photo.warnings)   # the off-person box is not counted
-    photo = make_id_photo(image, alpha, fg, get_spec("1inch"), faces=[FaceBox(60, 85, 40, 40), on])
-    assert photo.face.w == 40 and any("2 faces" in w for w in photo.warnings)
+    photo = make_id_photo(image, alpha, fg, get_spec("1inch"), faces=[off, on], detector="haar")
+    assert photo.face == on
+    with pytest.raises(IDPhotoError, match="touches the subject's"):   # two faces on the person: not one person
+        make_id_photo(image, alpha, fg, get_spec("1inch"), faces=[FaceBox(60, 85, 40, 40), on], detector="haar")
 
 
 def test_flip_tta_averages_the_photo_and_its_mirror():
@@ -455,6 +452,7 @@ def head_and_body(h=800, w=600, head_r=150):
     """Alpha (float) of a close-up: a head disk of radius ``head_r`` on a wide body."""
     alpha = np.zeros((h, w), np.float32)
     cv2.circle(alpha, (w // 2, 300), head_r, 1.0, -1)
+    cv2.rectangle(alpha, (w // 2 - head_r // 2, 300), (w // 2 + head_r // 2, h - 250), 1.0, -1)   # the neck
     cv2.ellipse(alpha, (w // 2, h), (w // 2 - 20, 300), 0, 180, 360, 1.0, -1)
     return alpha
 
@@ -485,10 +483,10 @@ def test_make_id_photo_refuses_to_frame_on_a_false_face():
     fg = image.astype(np.float32) / 255
     cheek, face = FaceBox(330, 300, 64, 64), FaceBox(200, 200, 200, 200)
     with pytest.raises(IDPhotoError, match="no face found; rejected a 64×64 px detection"):
-        make_id_photo(image, alpha, fg, get_spec("1inch"), faces=[cheek])
-    photo = make_id_photo(image, alpha, fg, get_spec("1inch"), faces=[cheek], no_face_ok=True)
+        make_id_photo(image, alpha, fg, get_spec("1inch"), faces=[cheek], detector="haar")
+    photo = make_id_photo(image, alpha, fg, get_spec("1inch"), faces=[cheek], no_face_ok=True, detector="haar")
     assert photo.face is None and "rejected a 64×64" in photo.warnings[0]
-    photo = make_id_photo(image, alpha, fg, get_spec("1inch"), faces=[cheek, face])  # the real one is used
+    photo = make_id_photo(image, alpha, fg, get_spec("1inch"), faces=[cheek, face], detector="haar")  # the real one
     assert photo.face == face and not any("rejected" in w for w in photo.warnings)
 
 

@@ -53,7 +53,7 @@ def person_mask(h: int, w: int) -> np.ndarray:
     """0/255 mask: head ellipse about the astronaut's face, body ellipse rising from the bottom edge."""
     mask = np.zeros((h, w), np.uint8)
     cv2.ellipse(mask, (round(0.435 * w), round(0.21 * h)), (round(0.13 * w), round(0.16 * h)), 0, 0, 360, 255, -1)
-    cv2.ellipse(mask, (round(0.45 * w), h), (round(0.4 * w), round(0.62 * h)), 0, 180, 360, 255, -1)
+    cv2.ellipse(mask, (round(0.45 * w), h), (round(0.4 * w), round(0.66 * h)), 0, 180, 360, 255, -1)  # joins the head
     return mask
 
 
@@ -241,7 +241,7 @@ def test_no_person_is_an_error_not_a_blank_photo(capsys, checkpoint, photos, tmp
     shutil.copy(photos / "face.jpg", folder / "face.jpg")
     rc, stdout, err = run_cli(capsys, "--input-dir", folder, "--checkpoint", checkpoint, "--out-dir", tmp_path / "o",
                               "--input-size", 160, "--spec", spec, "--quiet")
-    assert rc == 1 and "0 of 1 photos done, 1 skipped" in stdout and "no person found" in err
+    assert rc == 1 and "0 of 1 photos written (0 with all rules met, 0 with rules missed), 1 refused" in stdout and "no person found" in err
     assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
 
 
@@ -284,8 +284,8 @@ def test_batch_skips_bad_files_and_summarises(capsys, checkpoint, photos, tmp_pa
     out = tmp_path / "out"
     rc, stdout, err = run_cli(capsys, "--input-dir", folder, "--checkpoint", checkpoint, "--out-dir", out,
                               "--input-size", 160, "--spec", "uk", "--workers", 1)  # the known TNet lives in this process
-    assert rc == 1  # some photos were skipped
-    assert "2 of 4 photos done, 2 skipped" in stdout and "1 non-image files ignored" in stdout
+    assert rc == 1  # some photos were refused
+    assert "2 of 4 photos written (2 with all rules met, 0 with rules missed), 2 refused" in stdout and "1 non-image files ignored" in stdout
     assert "not_an_image.jpg" in err and "truncated.jpg" in err and "Traceback" not in err
     for stem in ("face", "gray"):
         assert all(p.is_file() for p in outputs(out, stem))
@@ -316,7 +316,7 @@ def test_colliding_names_get_distinct_predictable_outputs(capsys, checkpoint, ph
     rc, stdout, err = run_cli(capsys, "--workers", 1, "--input-dir", folder, "--checkpoint", checkpoint, "--out-dir", out,
                               "--input-size", 160, "--spec", "none")
     assert rc == 0, err
-    assert "5 of 5 photos done" in stdout
+    assert "5 of 5 photos written" in stdout
     expected = {"photo.JPG": "photo_jpg", "photo.jpg": "photo_jpg_2", "a.jpg": "a_jpg", "a.png": "a_png_2",
                 "a_png.jpg": "a_png"}
     assert len({s.casefold() for s in expected.values()}) == 5
@@ -337,7 +337,7 @@ def test_the_input_folder_as_out_dir_never_overwrites_an_input(capsys, checkpoin
     rc, stdout, err = run_cli(capsys, "--workers", 1, "--input-dir", folder, "--checkpoint", checkpoint, "--out-dir", folder,
                               "--input-size", 160, "--spec", "none")
     assert rc == 0, err
-    assert "2 of 2 photos done" in stdout  # this run's outputs were not taken as inputs
+    assert "2 of 2 photos written" in stdout  # this run's outputs were not taken as inputs
     assert (folder / "a_idphoto.jpg").read_bytes() == original
     assert cv2.imread(str(folder / "a_2_trimap.png"), cv2.IMREAD_UNCHANGED).shape == (240, 240)
     assert cv2.imread(str(folder / "a_idphoto_trimap.png"), cv2.IMREAD_UNCHANGED).shape == (240, 200)
@@ -359,10 +359,10 @@ def test_batch_skip_lines_and_summary_name_the_files(capsys, checkpoint, photos,
         shutil.copy(photos / name, folder / name)
     rc, stdout, err = run_cli(capsys, "--workers", 1, "--input-dir", folder, "--checkpoint", checkpoint, "--out-dir", tmp_path / "o",
                               "--input-size", 160)
-    assert rc == 1 and "1 of 3 photos done, 2 skipped" in stdout
-    assert f"skipped: {folder / 'no_face.png'}: no face found" in err
-    assert f"skipped: {folder / 'truncated.jpg'}: cannot decode image" in err
-    assert "  skipped no_face.png: no face found" in stdout and "  skipped truncated.jpg: cannot decode" in stdout
+    assert rc == 1 and "1 of 3 photos written (1 with all rules met, 0 with rules missed), 2 refused" in stdout
+    assert f"refused: {folder / 'no_face.png'}: no face found" in err
+    assert f"refused: {folder / 'truncated.jpg'}: cannot decode image" in err
+    assert "  refused: no_face.png: no face found" in stdout and "  refused: truncated.jpg: cannot decode" in stdout
 
 
 def test_batch_no_person_line_names_the_file(capsys, checkpoint, photos, tmp_path, monkeypatch):
@@ -372,8 +372,8 @@ def test_batch_no_person_line_names_the_file(capsys, checkpoint, photos, tmp_pat
     shutil.copy(photos / "face.jpg", folder / "face.jpg")
     rc, stdout, err = run_cli(capsys, "--input-dir", folder, "--checkpoint", checkpoint, "--out-dir", tmp_path / "o",
                               "--input-size", 160, "--quiet")
-    assert rc == 1 and f"skipped: {folder / 'face.jpg'}: no person found" in err
-    assert "  skipped face.jpg: no person found" in stdout
+    assert rc == 1 and f"refused: {folder / 'face.jpg'}: no person found" in err
+    assert "  refused: face.jpg: no person found" in stdout
 
 
 # ------------------------------------------------------------------------- the out-dir, checked first
@@ -480,10 +480,10 @@ def test_batch_in_worker_processes_matches_one_process(capsys, person_checkpoint
     common = ("--input-dir", folder, "--checkpoint", person_checkpoint, "--input-size", 96, "--spec", "none")
     rc, stdout, err = run_cli(capsys, *common, "--out-dir", tmp_path / "pool", "--workers", 2)
     assert rc == 1
-    assert "3 of 4 photos done, 1 skipped, 1 non-image files ignored" in stdout
+    assert "3 of 4 photos written (3 with all rules met, 0 with rules missed), 1 refused, 1 non-image files ignored" in stdout
     assert "2 workers" in err and "not_an_image.jpg" in err and "Traceback" not in err
     rc1, stdout1, _ = run_cli(capsys, *common, "--out-dir", tmp_path / "one", "--workers", 1)
-    assert rc1 == 1 and "3 of 4 photos done" in stdout1
+    assert rc1 == 1 and "3 of 4 photos written" in stdout1
     made = sorted(p.name for p in (tmp_path / "pool").iterdir())
     assert made == sorted(p.name for p in (tmp_path / "one").iterdir()) and len(made) == 12
     for name in made:  # the same pipeline in another process: the same pixels
@@ -521,7 +521,7 @@ def test_report_json_and_strict(capsys, checkpoint, photos, tmp_path, person):
     assert rc == 0
     report = json.loads((tmp_path / "blue" / "face_report.json").read_text(encoding="utf-8"))
     colour = next(c for c in report["checks"] if c["rule"] == "background colour")
-    assert colour["passed"] is False and report["passed"] is False and "FAIL  background colour" in out
+    assert colour["passed"] is False and report["passed"] is False and "miss  background colour" in out
     rc, out, err = run_cli(capsys, *args, "--bg", "blue", "--strict", "--out-dir", tmp_path / "strict")
     assert rc == 1 and "--strict" in err and "background colour" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "strict").exists() or not any((tmp_path / "strict").iterdir())
