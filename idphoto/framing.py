@@ -111,6 +111,9 @@ class PhotoEdges:
         out = p[1 - axis] + t * (q[1 - axis] - p[1 - axis])
         return np.where((v >= lo) & (v <= hi), out, np.nan)
 
+    def top_at(self, xs: np.ndarray) -> np.ndarray:
+        return self._along(self.corners[0], self.corners[1], xs, 0)
+
     def bottom_at(self, xs: np.ndarray) -> np.ndarray:
         return self._along(self.corners[3], self.corners[2], xs, 0)
 
@@ -149,13 +152,14 @@ def body_bottom(alpha: np.ndarray, face: FaceBox, edges: PhotoEdges | None = Non
 
 def side_room(alpha: np.ndarray, face: FaceBox, crown_y: float, bottom_y: float,
               edges: PhotoEdges | None = None) -> float | None:
-    """Pixels either side of the face's axis before a side edge of the photo that cuts the person, over the
-    rows from the crown to ``bottom_y``; None when neither side cuts the person."""
+    """Pixels either side of the face's axis before a side edge of the photo that cuts the person (alpha
+    above ¼ just inside it), over the rows from the crown to ``bottom_y``; None when neither side cuts the
+    person."""
     h, w = alpha.shape[:2]
     edges = edges or PhotoEdges.of(alpha.shape)
     r0, r1 = int(min(max(crown_y, 0), h - 1)), int(min(max(bottom_y, crown_y + 1), h))
     ys = np.arange(r0, r1)
-    person = alpha[r0:r1] > 0.5
+    soft = alpha[r0:r1] > 0.25  # a half-transparent shoulder cut straight shows as much as an opaque one
     cx = face.center_x
     room = np.inf
     for xs, step in ((edges.left_at(ys + 0.5), 2), (edges.right_at(ys + 0.5), -3)):
@@ -163,18 +167,28 @@ def side_room(alpha: np.ndarray, face: FaceBox, crown_y: float, bottom_y: float,
         if not ok.any():
             continue
         cols = np.clip(np.round(np.nan_to_num(xs)).astype(int) + step, 0, w - 1)
-        cut = ok & person[np.arange(len(ys)), cols]  # the person 2 px inside the edge: cut by it
+        cut = ok & soft[np.arange(len(ys)), cols]  # the person 2 px inside the edge: cut by it
         if cut.any():
             room = min(room, float(np.abs(xs[cut] - cx).min()))
     return None if room == np.inf else room
 
 
-def top_cut(alpha: np.ndarray, face: FaceBox) -> bool:
-    """Whether the photo's top edge cuts the head: the alpha's first row is mostly person over the middle of
-    the face (half an eye distance either side of its axis, or a quarter of the box)."""
+def top_cut(alpha: np.ndarray, face: FaceBox, edges: PhotoEdges | None = None) -> float | None:
+    """Where the photo's top edge cuts the head: its row at the face's axis when the alpha just under the edge
+    is mostly person over the middle of the face (half an eye distance either side of its axis, or a
+    quarter of the box), else None."""
+    edges = edges or PhotoEdges.of(alpha.shape)
     half = face.landmarks.eye_distance * 0.5 if face.landmarks is not None else face.w / 4
-    x0, x1 = int(max(face.center_x - half, 0)), int(min(face.center_x + half + 1, alpha.shape[1]))
-    return x1 > x0 and float((alpha[0, x0:x1] > 0.5).mean()) > 0.3
+    xs = np.arange(int(max(face.center_x - half, 0)), int(min(face.center_x + half + 1, alpha.shape[1])))
+    top = edges.top_at(xs + 0.5)
+    ok = ~np.isnan(top)
+    if not ok.any():
+        return None
+    rows = np.clip(np.ceil(np.nan_to_num(top[ok])).astype(int) + 1, 0, alpha.shape[0] - 1)  # just inside
+    if float((alpha[rows, xs[ok]] > 0.5).mean()) <= 0.3:
+        return None
+    at = edges.top_at(np.array([face.center_x]))[0]
+    return float(np.nanmax(top) if np.isnan(at) else at)
 
 
 # ------------------------------------------------------------------------------------------ framing by rules
@@ -315,12 +329,13 @@ def check_shoulder_room(face: FaceBox, crown_y: float, bottom_y: float, plan: Fr
             "around the head and shoulders")
 
 
-def check_top_cut(face: FaceBox, crown_y: float, alpha: np.ndarray) -> float:
-    """How much of the head (a share of its height) the photo's top edge cuts off, 0 when it cuts nothing;
-    refuses (:class:`IDPhotoError`) more than ``MAX_TOP_CUT``: the head would not read whole."""
-    if not top_cut(alpha, face) or crown_y >= 0:
+def check_top_cut(face: FaceBox, crown_y: float, edge_y: float | None) -> float:
+    """How much of the head (a share of its height) the photo's top edge (at row ``edge_y``, None: it cuts
+    nothing) cuts off; refuses (:class:`IDPhotoError`) more than ``MAX_TOP_CUT``: the head would not read
+    whole."""
+    if edge_y is None or crown_y >= edge_y:
         return 0.0
-    share = -crown_y / max(face.chin_y - crown_y, 1.0)
+    share = (edge_y - crown_y) / max(face.chin_y - crown_y, 1.0)
     if share > MAX_TOP_CUT:
         raise IDPhotoError(f"the top of the head is cut off by the photo's top edge (about {100 * share:.0f} % of "
                            f"the head is missing; at most {100 * MAX_TOP_CUT:.0f} % can be filled with the "

@@ -26,6 +26,8 @@ DATA = Path(__file__).resolve().parent / "data"
 SHORT_RANGE = DATA / "face_detection_short_range.tflite"
 FULL_RANGE = DATA / "face_detection_full_range.tflite"
 MESH = DATA / "face_landmark.tflite"
+PALM = DATA / "palm_detection_lite.tflite"
+HAND = DATA / "hand_landmark_lite.tflite"
 
 MIN_SCORE = 0.5          # BlazeFace detection threshold (MediaPipe's default)
 NMS_IOU = 0.3            # boxes overlapping more than this are one face (weighted average, as MediaPipe)
@@ -125,7 +127,7 @@ class Detection:
 
 
 def models_available() -> bool:
-    return all(p.is_file() for p in (SHORT_RANGE, FULL_RANGE, MESH))
+    return all(p.is_file() for p in (SHORT_RANGE, FULL_RANGE, MESH, PALM, HAND))
 
 
 _per_thread = threading.local()
@@ -171,17 +173,18 @@ def _anchors(size: int, strides: tuple[int, ...], per_cell: int) -> np.ndarray:
     return np.concatenate(out).astype(np.float32)
 
 
-# (model file, input side, anchor strides, anchors per cell and layer)
+# (model file, input side, anchor strides, anchors per cell and layer, values per anchor, input range)
 _DETECTORS = {
-    "short": (SHORT_RANGE, 128, (8, 16, 16, 16), 2),
-    "full": (FULL_RANGE, 192, (4,), 1),
+    "short": (SHORT_RANGE, 128, (8, 16, 16, 16), 2, 16, "signed"),
+    "full": (FULL_RANGE, 192, (4,), 1, 16, "signed"),
+    "palm": (PALM, 192, (8, 16, 16, 16), 2, 18, "unit"),
 }
 
 
 def _run_detector(image_rgb: np.ndarray, kind: str) -> list[tuple[np.ndarray, float]]:
-    """Raw detections on the whole photo (letterboxed): (16 values: box x0,y0,x1,y1 + 6 keypoints, in
-    photo pixels; score)."""
-    path, size, strides, per_cell = _DETECTORS[kind]
+    """Raw detections of one of MediaPipe's SSD detectors on the whole photo (letterboxed): (box x0,y0,x1,y1
+    + keypoints as x,y pairs, in photo pixels; score)."""
+    path, size, strides, per_cell, n_values, value_range = _DETECTORS[kind]
     h, w = image_rgb.shape[:2]
     scale = size / max(h, w)
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
@@ -189,12 +192,15 @@ def _run_detector(image_rgb: np.ndarray, kind: str) -> list[tuple[np.ndarray, fl
     px, py = (size - nw) // 2, (size - nh) // 2
     canvas = np.zeros((size, size, 3), np.uint8)
     canvas[py:py + nh, px:px + nw] = small
-    blob = cv2.dnn.blobFromImage(canvas, 1 / 127.5, (size, size), (127.5, 127.5, 127.5))  # [-1, 1]
+    if value_range == "signed":  # [-1, 1]
+        blob = cv2.dnn.blobFromImage(canvas, 1 / 127.5, (size, size), (127.5, 127.5, 127.5))
+    else:                         # [0, 1]
+        blob = cv2.dnn.blobFromImage(canvas, 1 / 255.0, (size, size))
     net = _net(path)
     net.setInput(blob)
     outs = net.forward(net.getUnconnectedOutLayersNames())
     scores_raw = next(o for o in outs if o.shape[-1] == 1).reshape(-1)
-    reg = next(o for o in outs if o.shape[-1] == 16).reshape(-1, 8, 2).astype(np.float64) / size
+    reg = next(o for o in outs if o.shape[-1] == n_values).reshape(-1, n_values // 2, 2).astype(np.float64) / size
     anchors = _anchors(size, strides, per_cell)
     scores = 1.0 / (1.0 + np.exp(-np.clip(scores_raw, -80, 80)))
     keep = np.flatnonzero(scores > MIN_SCORE)
@@ -313,3 +319,46 @@ def detect(image_bgr: np.ndarray, refine: bool = True) -> list[Detection]:
                 centre, side = tuple((lo + hi) / 2), float(max(hi - lo)) * ROI_SCALE
         faces.append(Detection(float(x0), float(y0), float(x1 - x0), float(y1 - y0), score, marks))
     return sorted(faces, key=lambda f: f.w * f.h, reverse=True)
+
+
+PALM_MIN_SCORE = 0.5     # MediaPipe's palm detection threshold
+HAND_MIN_PRESENCE = 0.5  # the hand model's own "a hand is in the crop" score
+
+
+def _hand_presence(image_rgb: np.ndarray, v: np.ndarray) -> float:
+    """The hand landmark model's presence score (0–1) on the crop MediaPipe takes around a palm detection:
+    turned so that the fingers point up (wrist → middle-finger knuckle), grown 2.6× and moved half a palm
+    towards the fingers. The palm detector alone fires on chins and mouths; this score does not."""
+    size = 224
+    x0, y0, x1, y1 = v[:4]
+    k = v[4:].reshape(-1, 2)
+    w, h = x1 - x0, y1 - y0
+    angle = math.pi / 2 - math.atan2(-(k[2, 1] - k[0, 1]), k[2, 0] - k[0, 0])
+    c, s = math.cos(angle), math.sin(angle)
+    cx, cy = (x0 + x1) / 2 + 0.5 * h * s, (y0 + y1) / 2 - 0.5 * h * c
+    half = max(w, h) * 2.6 / 2
+    src = np.array([[cx - half * c + half * s, cy - half * s - half * c],
+                    [cx + half * c + half * s, cy + half * s - half * c],
+                    [cx - half * c - half * s, cy - half * s + half * c]], np.float32)
+    m = cv2.getAffineTransform(src, np.array([[0, 0], [size, 0], [0, size]], np.float32))
+    crop = cv2.warpAffine(image_rgb, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    net = _net(HAND)
+    net.setInput(cv2.dnn.blobFromImage(crop, 1 / 255.0, (size, size)))
+    outs = dict(zip(net.getUnconnectedOutLayersNames(), net.forward(net.getUnconnectedOutLayersNames())))
+    scalars = [o for name, o in sorted(outs.items()) if o.size == 1]
+    return float(scalars[0].item())  # Identity_1: presence (Identity_2, the other scalar: handedness)
+
+
+def detect_hands(image_bgr: np.ndarray) -> list[tuple[float, float, float, float, float]]:
+    """Hands in ``image_bgr``: MediaPipe's palm detector, each detection confirmed by its hand landmark model's
+    presence score. (x, y, w, h, presence) palm boxes in photo pixels (the palm without the fingers)."""
+    rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB) if image_bgr.ndim == 3 else cv2.cvtColor(image_bgr, cv2.COLOR_GRAY2RGB)
+    out = []
+    for v, score in _run_detector(rgb, "palm"):
+        if score < PALM_MIN_SCORE:
+            continue
+        presence = _hand_presence(rgb, v)
+        if presence >= HAND_MIN_PRESENCE:
+            x0, y0, x1, y1 = v[:4]
+            out.append((float(x0), float(y0), float(x1 - x0), float(y1 - y0), presence))
+    return out

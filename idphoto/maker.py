@@ -12,7 +12,8 @@ from .framing import (MIN_LEVEL_DEGREES, PhotoEdges, Placement, body_bottom, che
                       level_rotation, make_background, place_by_mask, place_centre, plan_by_rules, render,
                       side_room, top_cut)
 from .specs import PhotoSpec
-from .subject import check_other_faces, choose_subject, isolate_person
+from . import landmarks
+from .subject import check_hands, check_other_faces, choose_subject, isolate_person
 
 MIN_PERSON_SHARE = 0.01  # below this share of alpha ≥ 0.5 pixels the segmentation found no person
 CUT_CROWN_NEAR = 0.15    # a crown guessed within this share of the head below a cut top edge is at the edge
@@ -62,6 +63,8 @@ def make_id_photo(image_bgr: np.ndarray, alpha: np.ndarray, foreground: np.ndarr
     faces = detect_faces(image_bgr, detector) if faces is None else faces
     subject = choose_subject(faces, alpha, detector, no_face_ok)
     face, others = subject.face, subject.others
+    if face is not None and face.landmarks is not None and landmarks.models_available():
+        check_hands(face, landmarks.detect_hands(image_bgr))
     angle = 0.0
     edges = PhotoEdges.of(alpha.shape)
     if face is not None and face.landmarks is not None and level_eyes and abs(face.landmarks.roll_degrees) >= MIN_LEVEL_DEGREES:
@@ -82,11 +85,16 @@ def make_id_photo(image_bgr: np.ndarray, alpha: np.ndarray, foreground: np.ndarr
             notes.append(f"removed {100 * removed:.1f} % of the matte: pieces apart from the person "
                          "(objects, other people, islands)")
         crown = face.crown_y(alpha)
-        if top_cut(alpha, face) and crown < CUT_CROWN_NEAR * (face.chin_y - crown):
-            # hair that goes on above the photo: the crown is at least at its edge (a crown guessed well
-            # below the edge, under a matte that goes on up, is something else: a hat, a hand)
-            crown = min(crown, 0.0)
-        cut = check_top_cut(face, crown, alpha)
+        edge_y = top_cut(alpha, face, edges)
+        if edge_y is not None:
+            # the matte goes on above the photo: the crown from the landmarks alone, at least at the edge (a
+            # crown guessed well below the edge, under a matte that goes on up, is something else: a hat)
+            guess = face.crown_y(None)
+            if guess < edge_y + CUT_CROWN_NEAR * (face.chin_y - guess):
+                crown = min(guess, edge_y)
+            else:
+                edge_y = None
+        cut = check_top_cut(face, crown, edge_y)
         if cut > 0:
             notes.append(f"the photo's top edge cuts about {100 * cut:.0f} % of the head; filled with the background")
         # the columns the ID photo shows, from a first plan: the body must reach the bottom edge across them

@@ -7,7 +7,8 @@ reason (:class:`~idphoto.errors.IDPhotoError`):
   covered): BlazeFace fires on many face-like things, Face Mesh's own "a face is here" score does not;
 * a head tilted by more than ``MAX_ROLL_DEGREES`` (levelling it would turn the body diagonal) or turned by
   more than ``MAX_YAW_DEGREES`` (not frontal);
-* a second face touching the subject's, or one that the frame would take in (:func:`check_other_faces`).
+* a second face touching the subject's, or one that the frame would take in (:func:`check_other_faces`);
+* a hand on the face (:func:`check_hands`, with MediaPipe's palm detector and hand model).
 
 Other people beside the subject, and matte islands (objects, wall patches, a second person's shoulder),
 are removed from the matte by :func:`isolate_person`: the ID photo shows the subject's person only.
@@ -72,7 +73,9 @@ def choose_subject(faces: list[FaceBox], alpha: np.ndarray, detector: str = "aut
     if not plausible:
         return Subject(None, [], rejected)
     face = plausible[0]
-    others = [f for f in faces if f is not face and _fitted(f) and verdict[id(f)] is None]
+    # other faces: those Face Mesh fitted (a real face, however the matte merges its head with the subject's),
+    # and Haar boxes that pass the head check
+    others = [f for f in faces if f is not face and _fitted(f) and (f.landmarks is not None or verdict[id(f)] is None)]
     unfit = None
     if face.source == "haar" and detector == "auto":
         unfit = ("only OpenCV's Haar cascade saw a face here, the landmark model saw none: not a clear frontal face "
@@ -99,6 +102,34 @@ def choose_subject(faces: list[FaceBox], alpha: np.ndarray, detector: str = "aut
             raise IDPhotoError(f"another face ({other.w:.0f}×{other.h:.0f} px at {other.x:.0f},{other.y:.0f}) "
                                "touches the subject's: an ID photo shows one person; use a photo of one person")
     return Subject(face, others, rejected)
+
+
+HAND_ON_FACE = 0.25       # a palm with this share of its box on the face's eyes-to-chin region covers the face
+
+
+def face_region(face: FaceBox) -> tuple[float, float, float, float]:
+    """The part of the face an ID photo must show uncovered, (x0, y0, x1, y1): half an eye distance beyond
+    each eye, from a little above the eyes (the brows) to the chin."""
+    m = face.landmarks
+    d = m.eye_distance
+    return (m.left_eye[0] - 0.5 * d, m.eye_mid[1] - 0.4 * d, m.right_eye[0] + 0.5 * d, face.chin_y)
+
+
+def check_hands(face: FaceBox, palms: list[tuple[float, float, float, float, float]]) -> None:
+    """Refuse a face that a hand covers: a hand found (``landmarks.detect_hands``: x, y, w, h, score) with
+    ``HAND_ON_FACE`` of its box on :func:`face_region`. A hand holding a phone, a microphone or a cup to the
+    face is caught with it; official rules ask for the face uncovered."""
+    if face.landmarks is None:
+        return
+    fx0, fy0, fx1, fy1 = face_region(face)
+    for x, y, w, h, score in palms:
+        if w <= 0 or h <= 0:
+            continue
+        ix = max(0.0, min(x + w, fx1) - max(x, fx0))
+        iy = max(0.0, min(y + h, fy1) - max(y, fy0))
+        if ix * iy >= HAND_ON_FACE * w * h:
+            raise IDPhotoError(f"a hand covers the face (found at {x:.0f},{y:.0f}, {w:.0f}×{h:.0f} px): an ID photo "
+                               "shows the face uncovered; use a photo without a hand, phone or microphone before it")
 
 
 def check_other_faces(others: list[FaceBox], face: FaceBox, placement, size: tuple[int, int],

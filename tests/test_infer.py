@@ -365,6 +365,27 @@ def test_batch_skip_lines_and_summary_name_the_files(capsys, checkpoint, photos,
     assert "  refused: no_face.png: no face found" in stdout and "  refused: truncated.jpg: cannot decode" in stdout
 
 
+def test_batch_summary_groups_and_exit_status(capsys, checkpoint, photos, tmp_path, person):
+    """Three groups (written with all rules met, written with rules missed and which, refused and why), and
+    an exit status of 0 exactly when every photo was written."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(photos / "face.jpg", folder / "face.jpg")
+    common = ["--workers", 1, "--checkpoint", checkpoint, "--input-size", 160, "--spec", "cn-passport"]
+    # a background colour the spec does not allow: a soft rule missed, the photo is written with a warning
+    rc, stdout, _ = run_cli(capsys, *common, "--input-dir", folder, "--out-dir", tmp_path / "o1", "--bg", "#00FF00")
+    assert rc == 0 and "1 of 1 photos written (0 with all rules met, 1 with rules missed), 0 refused" in stdout
+    assert "  written, rules missed: face.jpg: background colour #00FF0" in stdout and "(allowed #FFFFFF)" in stdout
+    assert (tmp_path / "o1" / "face_idphoto.jpg").is_file()
+    shutil.copy(photos / "no_face.png", folder / "no_face.png")
+    rc, stdout, _ = run_cli(capsys, *common, "--input-dir", folder, "--out-dir", tmp_path / "o2", "--bg", "#00FF00")
+    assert rc == 1 and "1 of 2 photos written (0 with all rules met, 1 with rules missed), 1 refused" in stdout
+    assert "  refused: no_face.png: no face found" in stdout and not list((tmp_path / "o2").glob("no_face*"))
+    rc, stdout, _ = run_cli(capsys, *common, "--input-dir", folder, "--out-dir", tmp_path / "o3", "--bg", "#00FF00",
+                            "--strict")   # --strict: a missed soft rule is a refusal too
+    assert rc == 1 and "0 of 2 photos written" in stdout and "--strict: 1 rule(s) of cn-passport missed" in stdout
+
+
 def test_batch_no_person_line_names_the_file(capsys, checkpoint, photos, tmp_path, monkeypatch):
     use_known_tnet(monkeypatch, person=False)
     folder = tmp_path / "in"

@@ -320,3 +320,29 @@ def test_real_portraits_meet_the_rules_of_several_specs(folder, stem):
                 lo, hi = (spec.rule_px({"head": "head", "eye": "eyes", "top": "top"}[c.rule.split()[0]]))
                 assert (lo is None or c.value >= lo - 2) and (hi is None or c.value <= hi + 2), (name, c)
         assert report.passed, (name, report.lines())
+
+
+def test_hard_rules_are_never_written_and_soft_ones_are_warnings():
+    """A second face on the photo and a head cut by its top edge are hard failures (the service refuses the
+    photo whatever the options); a background off the spec's colours is a soft miss."""
+    from idphoto.service import RefusedError
+
+    img = load_image(ASTRONAUT)
+    face = cv2.resize(img[40:240, 120:320], (200, 200))
+    two = np.full((531, 413, 3), 255, np.uint8)
+    two[150:350, 0:200] = face
+    two[150:350, 210:410] = face
+    spec = get_spec("icao")
+    report = check_photo(two, spec, encode_jpeg(two, spec.dpi))
+    assert [c.rule for c in report.hard_failed] == ["exactly one face"] and report.hard_failed[0].value == 2
+    assert "refused: exactly one face 2" in str(RefusedError(report))
+    one = np.full((531, 413, 3), 255, np.uint8)
+    one[150:350, 100:300] = face
+    alpha = np.zeros((531, 413), np.float32)
+    alpha[0:350, 100:300] = 1.0                      # the person runs off the top edge over the head
+    report = check_photo(one, spec, encode_jpeg(one, spec.dpi), alpha)
+    cut = next(c for c in report.checks if c.rule == "whole head in the frame")
+    assert cut.passed is False and cut.hard and cut in report.hard_failed
+    alpha[0:140] = 0.0
+    report = check_photo(one, spec, encode_jpeg(one, spec.dpi), alpha)
+    assert not report.hard_failed and "body reaches the bottom edge" in {c.rule for c in report.soft_failed}

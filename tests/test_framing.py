@@ -1,0 +1,116 @@
+"""idphoto.framing and make_id_photo: no pixel is invented. A photo ending at the chest or with hair at its
+top edge is framed with what it holds, or refused with the reason; levelled photos leave nothing stretched."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from idphoto.errors import IDPhotoError
+from idphoto.face import FaceBox
+from idphoto.framing import (MAX_TOP_CUT, PhotoEdges, body_bottom, level, level_rotation, plan_by_rules,
+                             side_room, top_cut)
+from idphoto.maker import make_id_photo
+from idphoto.specs import get_spec
+from test_rules import synthetic_face
+
+
+def textured_person(h=800, w=600, crown=120, chin=380):
+    """A photo whose body has horizontal stripes (a repeated row would show as a band of one colour), and its
+    alpha: head, neck and shoulders reaching the bottom edge."""
+    yy = np.arange(h)[:, None]
+    stripes = (128 + 100 * np.sin(yy / 3.0)).astype(np.uint8) * np.ones((1, w), np.uint8)
+    img = np.full((h, w, 3), 200, np.uint8)
+    alpha = np.zeros((h, w), np.float32)
+    cx = w // 2
+    cv2.ellipse(alpha, (cx, (crown + chin) // 2), (100, (chin - crown) // 2), 0, 0, 360, 1.0, -1)
+    cv2.rectangle(alpha, (cx - 45, chin - 30), (cx + 45, chin + 120), 1.0, -1)
+    cv2.ellipse(alpha, (cx, h + 200), (280, h + 200 - chin - 90), 0, 180, 360, 1.0, -1)
+    body = alpha > 0.5
+    img[body] = np.dstack([stripes, stripes // 2, 255 - stripes])[body]
+    return img, alpha
+
+
+def test_a_photo_ending_at_the_chest_is_framed_with_the_body_meeting_the_bottom_edge():
+    img, alpha = textured_person()
+    face = synthetic_face(crown=120, eye=240, chin=380, cx=300)
+    spec = get_spec("1inch")
+    end = 560                                        # 0.69 head heights below the chin: enough for 1inch
+    photo = make_id_photo(img[:end], alpha[:end], img[:end] / 255.0, spec, faces=[face])
+    w, h = spec.size_px
+    p = photo.placement
+    assert p.apply(0, end)[1] >= h - 0.5             # the photo reaches the canvas's bottom edge
+    bottom = photo.image[-12:, w // 2 - 20:w // 2 + 20].astype(int)
+    assert np.ptp(bottom[:, :, 0], axis=0).min() > 20  # the stripes go on to the last row: nothing repeated
+    assert photo.alpha[-1, w // 2] > 0.99            # the body meets the edge
+
+
+def test_the_rules_give_way_before_pixels_are_invented():
+    img, alpha = textured_person()
+    face = synthetic_face(crown=120, eye=240, chin=380, cx=300)
+    spec = get_spec("1inch")
+    end = 380 + int(0.30 * 260)                      # 0.30 head heights: the tightest 1inch framing
+    photo = make_id_photo(img[:end], alpha[:end], img[:end] / 255.0, spec, faces=[face])
+    assert photo.placement.apply(0, end)[1] >= spec.size_px[1] - 0.5
+    free = plan_by_rules(face, 120, spec.size_px, spec)
+    assert photo.placement.scale > free.placement.scale   # the head grew (its rule gave way) to reach the edge
+
+
+@pytest.mark.parametrize("heads,refused", [(0.05, True), (0.20, True), (0.5, False)])
+def test_a_photo_ending_under_the_chin_is_refused_with_the_figure(heads, refused):
+    img, alpha = textured_person()
+    face = synthetic_face(crown=120, eye=240, chin=380, cx=300)
+    end = 380 + int(heads * 260)
+    run = lambda: make_id_photo(img[:end], alpha[:end], img[:end] / 255.0, get_spec("1inch"), faces=[face])  # noqa: E731
+    if refused:
+        with pytest.raises(IDPhotoError, match=rf"ends {heads:.2f} head heights below the chin: .* shoulders"):
+            run()
+    else:
+        assert run().image.shape == (413, 295, 3)
+
+
+def test_hair_cut_a_little_by_the_top_edge_is_filled_and_a_cut_head_is_refused():
+    img, alpha = textured_person(crown=120)
+    face = synthetic_face(crown=120, eye=253, chin=380, cx=300)   # the crown where the landmarks put it
+    assert face.crown_y(None) == pytest.approx(120, abs=1)
+    spec = get_spec("1inch")
+    bg = (219, 142, 67)
+    small = 120 + int(0.5 * MAX_TOP_CUT * 260)       # half the allowed cut
+    shifted = [FaceBox(face.x, face.y - small, face.w, face.h,
+                       face.landmarks.transformed(np.array([[1, 0, 0], [0, 1, -small]], float)), 1.0, "landmarks")]
+    photo = make_id_photo(img[small:], alpha[small:], img[small:] / 255.0, spec, bg, faces=shifted)
+    top_row = int(np.ceil(photo.placement.ty))       # the photo's top edge on the canvas
+    assert top_row > 0 and (photo.image[:top_row - 1] == bg).all()   # above it: the background, no repeated hair
+    assert any("cuts about" in w for w in photo.warnings)
+    big = 120 + int(2.5 * MAX_TOP_CUT * 260)
+    shifted = [FaceBox(face.x, face.y - big, face.w, face.h,
+                       face.landmarks.transformed(np.array([[1, 0, 0], [0, 1, -big]], float)), 1.0, "landmarks")]
+    with pytest.raises(IDPhotoError, match=r"the top of the head is cut off .* % of the head is missing"):
+        make_id_photo(img[big:], alpha[big:], img[big:] / 255.0, spec, bg, faces=shifted)
+
+
+def test_top_cut_reads_the_alpha_under_the_edge():
+    alpha = np.zeros((200, 200), np.float32)
+    face = synthetic_face(crown=10, eye=60, chin=120, cx=100)
+    assert top_cut(alpha, face) is None
+    alpha[0:150, 60:140] = 1.0
+    assert top_cut(alpha, face) == 0.0
+
+
+def test_body_bottom_and_side_room_on_a_straight_and_a_levelled_photo():
+    alpha = np.zeros((400, 300), np.float32)
+    alpha[50:, 100:200] = 1.0                        # the body cut by the bottom edge, not by the sides
+    face = synthetic_face(crown=50, eye=100, chin=160, cx=150)
+    assert body_bottom(alpha, face) == 400.0
+    assert side_room(alpha, face, 50, 400) is None
+    alpha[300:, :] = 1.0                             # shoulders from edge to edge
+    assert side_room(alpha, face, 50, 400) == pytest.approx(150.0)
+    m, size = level_rotation(alpha.shape, (150, 100), 10.0)
+    photo = np.zeros((400, 300, 3), np.uint8)
+    _, turned, _ = level(m, size, photo, alpha, photo / 255.0)
+    edges = PhotoEdges.of(alpha.shape, m)
+    f2 = face.transformed(m)
+    bottom = body_bottom(turned, f2, edges, 100)
+    xs = np.arange(int(f2.center_x - 100), int(f2.center_x + 100))
+    assert bottom == pytest.approx(np.nanmin(edges.bottom_at(xs + 0.5)), abs=1.0)   # the slanted edge's highest point
+    assert bottom < size[1] - 20                     # well above the turned canvas's bottom row
