@@ -86,7 +86,7 @@ def main(argv=None) -> int:
         one = np.array([s for s, a in zip(lost, alone) if a]) if any(alone) else np.zeros(1)
         lost = np.array(lost) if lost else np.zeros(1)
         worst = sorted(worst, reverse=True)[:5]
-        figures[name] = {"photos": len(photos), "cleaned": len(worst and lost), "mean_lost": float(lost.mean()),
+        figures[name] = {"photos": len(photos), "cleaned": len(alone), "mean_lost": float(lost.mean()),
                          "photos_losing_over_0.5pct": float((lost > 0.005).mean()),
                          "photos_losing_over_2pct": float((lost > 0.02).mean()),
                          "one_face_photos": int(len(one)), "one_face_losing_over_0.5pct": float((one > 0.005).mean()),
