@@ -199,6 +199,8 @@ def check_photo(image_bgr: np.ndarray, spec: PhotoSpec, jpeg: bytes | None = Non
     else:
         add(Check("eye-level tilt", False if face is None else None, None, f"±{MAX_TILT_DEGREES:g}", "°", why))
 
+    if marks is not None and marks.source == "mesh":
+        add_covered_check(report, image_bgr, face)
     if alpha is not None:
         add_person_checks(report, alpha, face)
     add_background_checks(report, image_bgr, spec, alpha, face)
@@ -209,6 +211,23 @@ def check_photo(image_bgr: np.ndarray, spec: PhotoSpec, jpeg: bytes | None = Non
         add(Check("file size", ok, None if kb is None else round(kb, 1), _fmt_range(lo, hi, "KB"), "KB",
                   "" if kb is not None else "no file to measure"))
     return report
+
+
+def add_covered_check(report: Report, image_bgr: np.ndarray, face) -> None:
+    """An uncovered face (hard): no hand found on it (:func:`idphoto.subject.check_hands`)."""
+    from . import landmarks
+    from .errors import IDPhotoError
+    from .subject import check_hands
+
+    if not landmarks.models_available():
+        return
+    try:
+        check_hands(face, landmarks.detect_hands(image_bgr))
+    except IDPhotoError as exc:
+        report.checks.append(Check("uncovered face", False, "hand", "no hand on the face", "", str(exc).split(":")[0],
+                                   hard=True))
+        return
+    report.checks.append(Check("uncovered face", True, "no hand", "no hand on the face", "", hard=True))
 
 
 ISLAND_MAX_SHARE = 0.002   # matte pieces apart from the person, as a share of the photo

@@ -346,3 +346,21 @@ def test_hard_rules_are_never_written_and_soft_ones_are_warnings():
     alpha[0:140] = 0.0
     report = check_photo(one, spec, encode_jpeg(one, spec.dpi), alpha)
     assert not report.hard_failed and "body reaches the bottom edge" in {c.rule for c in report.soft_failed}
+
+
+def test_the_report_sees_a_hand_on_the_face(monkeypatch):
+    """The uncovered-face rule is hard and measured on the final photo: a hand found on the face fails it."""
+    from idphoto import landmarks
+
+    img = load_image(ASTRONAUT)
+    canvas = np.full((531, 413, 3), 255, np.uint8)
+    canvas[100:400, 50:350] = cv2.resize(img[20:260, 100:340], (300, 300))
+    spec = get_spec("icao")
+    clean = check_photo(canvas, spec, encode_jpeg(canvas, spec.dpi))
+    check = next(c for c in clean.checks if c.rule == "uncovered face")
+    assert check.passed is True and check.hard
+    face = detect_faces(canvas)[0]
+    x, y = face.landmarks.nose
+    monkeypatch.setattr(landmarks, "detect_hands", lambda image: [(x - 30, y - 30, 60.0, 60.0, 0.99)])
+    covered = check_photo(canvas, spec, encode_jpeg(canvas, spec.dpi))
+    assert "uncovered face" in [c.rule for c in covered.hard_failed]
