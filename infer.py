@@ -171,7 +171,7 @@ def run(args, parser) -> int:
     spec, bg = resolve_options(args, parser)
     spec_name = "photo framing" if spec is None else spec.name
     from idphoto.errors import IDPhotoError
-    from idphoto.image_io import list_images
+    from idphoto.image_io import is_our_output, list_images
 
     if args.image is not None:
         if not args.image.exists():
@@ -180,8 +180,13 @@ def run(args, parser) -> int:
     else:
         # listed once, before anything is written: this run's own outputs are never taken as inputs
         files, others = list_images(args.input_dir)
+        ours = [f for f in files if is_our_output(f)]  # an earlier run's outputs are never photos
+        files = [f for f in files if f not in ours]
+        if ours and not args.quiet:
+            print(f"note: {len(ours)} image(s) written by this tool (an earlier run's outputs) left out", file=sys.stderr)
         if not files:
-            raise IDPhotoError(f"{args.input_dir}: no images (.jpg .png .webp .bmp .tif) in this folder")
+            raise IDPhotoError(f"{args.input_dir}: no images (.jpg .png .webp .bmp .tif) in this folder"
+                               + (" other than this tool's own outputs" if ours else ""))
     check_writable_dir(args.out_dir)  # before the model and the photos: not after the last photo
     stems = [args.image.stem] if args.image is not None else unique_stems(files, args.out_dir, args.layout)
 

@@ -16,7 +16,7 @@ from core.fileio import decode_image as _decode
 
 from .errors import IDPhotoError
 
-__all__ = ["IMAGE_EXTENSIONS", "MIN_SIDE", "decode_image", "list_images", "load_image"]
+__all__ = ["IMAGE_EXTENSIONS", "MIN_SIDE", "decode_image", "is_our_output", "list_images", "load_image"]
 
 MIN_SIDE = 32  # smaller than this is no photo of a person
 
@@ -60,6 +60,18 @@ def decode_image(source, max_pixels: int | None = None, where: str | None = None
     if min(h, w) < MIN_SIDE:
         raise IDPhotoError(f"{where}image too small ({w}×{h} px; need at least {MIN_SIDE} px a side)")
     return image
+
+
+def is_our_output(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an image this tool wrote (its mark, ``idphoto.output.OUTPUT_MARK``, sits in the
+    first bytes of every JPEG and PNG it writes)."""
+    from .output import OUTPUT_MARK
+
+    try:
+        with open(path, "rb") as f:
+            return OUTPUT_MARK in f.read(4096)
+    except OSError:
+        return False
 
 
 def list_images(folder: str | os.PathLike) -> tuple[list[Path], list[Path]]:

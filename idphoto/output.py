@@ -24,6 +24,9 @@ COLORS = {
 }
 SHEETS = {"6inch": (4.0, 6.0), "5inch": (3.5, 5.0), "a4": (8.27, 11.69)}  # inches, short × long side
 DEFAULT_QUALITY = 95
+# Every image this tool writes carries this mark (a JPEG comment, a PNG tEXt chunk), so that a later batch
+# run over the same folder knows its own outputs and never takes them for photos.
+OUTPUT_MARK = b"written by tnet-idphoto"
 
 
 def parse_color(text: str) -> tuple[int, int, int]:
@@ -43,7 +46,7 @@ def encode_jpeg(image_bgr: np.ndarray, dpi: int | None = None, quality: int = DE
     im = Image.fromarray(np.ascontiguousarray(image_bgr[:, :, ::-1]))
     buf = io.BytesIO()
     kwargs = {"dpi": (dpi, dpi)} if dpi else {}
-    im.save(buf, "JPEG", quality=int(quality), optimize=True, **kwargs)
+    im.save(buf, "JPEG", quality=int(quality), optimize=True, comment=OUTPUT_MARK, **kwargs)
     return buf.getvalue()
 
 
@@ -81,10 +84,18 @@ def encode_for_spec(image_bgr: np.ndarray, dpi: int, kb: tuple | None = None, ma
 
 
 def encode_png(image: np.ndarray) -> bytes:
+    """PNG bytes (OpenCV's encoder) with :data:`OUTPUT_MARK` in a tEXt chunk right after the header."""
+    import struct
+    import zlib
+
     ok, buf = cv2.imencode(".png", image)
     if not ok:
         raise IDPhotoError("OpenCV could not encode a PNG")
-    return buf.tobytes()
+    data = buf.tobytes()
+    body = b"tEXt" + b"Software\0" + OUTPUT_MARK
+    chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+    end_of_header = 8 + 25  # the signature, then the IHDR chunk (13 bytes of data + length, type and CRC)
+    return data[:end_of_header] + chunk + data[end_of_header:]
 
 
 def print_sheet(photo_bgr: np.ndarray, dpi: int, sheet: str = "6inch", gap_mm: float = 2.0,

@@ -328,6 +328,26 @@ def test_colliding_names_get_distinct_predictable_outputs(capsys, checkpoint, ph
     assert "a.png → outputs named a_png_2_*" in err
 
 
+def test_a_rerun_into_the_input_folder_never_takes_its_own_outputs_as_photos(capsys, checkpoint, photos, tmp_path, person):
+    """Outputs carry the tool's mark: the second run over the same folder makes the same photo again (the
+    same names, replaced), never <name>_idphoto_idphoto.jpg or a_2_*."""
+    from idphoto.image_io import is_our_output
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(photos / "face.jpg", folder / "a.jpg")
+    args = ["--workers", 1, "--input-dir", folder, "--checkpoint", checkpoint, "--out-dir", folder, "--input-size", 160]
+    rc, stdout, _ = run_cli(capsys, *args)
+    assert rc == 0 and "1 of 1 photos written" in stdout
+    first = sorted(p.name for p in folder.iterdir())
+    assert all(is_our_output(folder / n) for n in first if n != "a.jpg" and not n.endswith(".json"))
+    assert not is_our_output(folder / "a.jpg")
+    rc, stdout, err = run_cli(capsys, *args)
+    assert rc == 0 and "1 of 1 photos written" in stdout, err
+    assert "image(s) written by this tool (an earlier run's outputs) left out" in err
+    assert sorted(p.name for p in folder.iterdir()) == first
+
+
 def test_the_input_folder_as_out_dir_never_overwrites_an_input(capsys, checkpoint, photos, tmp_path, person):
     folder = tmp_path / "in"
     folder.mkdir()
