@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from cli import EXIT_ERROR, EXIT_OK, OneLineParser, check_writable_dir, guarded
+from cli import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, OneLineParser, check_writable_dir, guarded
 from core.runtime import pick_device  # --device: a malformed name is a ValueError (exit 2), a missing GPU exit 1
 
 from idphoto.options import IDPhotoOptions, OptionsError  # light: no torch yet
@@ -248,20 +248,18 @@ def summarise(results, args, files: list[Path], stems: list[str], others: list[P
             if stem != path.stem:
                 print(f"note: {path.name} → outputs named {stem}_* (its own name is taken)", file=sys.stderr)
     met, missed, refused, totals = 0, [], [], {}
+    interrupted = False
     desc = "photos" if workers == 1 else f"photos ({workers} workers)"
     with tqdm(total=len(files), desc=desc, unit="photo", file=sys.stderr, disable=args.quiet) as bar:
-        for path, (status, value) in results:
+        try:
+            pairs = list_results(results, bar, args, totals)
+        except KeyboardInterrupt as stop:  # Ctrl-C: what finished so far is reported below
+            pairs, interrupted = stop.args[0] if stop.args else [], True
+        for path, (status, value) in pairs:
             bar.update()
             if status == "skipped":
-                reason = value.removeprefix(f"{path}: ").removesuffix("; nothing written")  # named once
-                refused.append((path, reason))
-                bar.write(f"refused: {path}: {reason}", file=sys.stderr)
+                refused.append((path, value.removeprefix(f"{path}: ").removesuffix("; nothing written")))
                 continue
-            for key, v in value["timings"].items():
-                totals[key] = totals.get(key, 0.0) + v
-            if not args.quiet:
-                for note in value["notes"]:
-                    bar.write(f"warning: {path.name}: {note}", file=sys.stderr)
             report = value.get("report")
             if report is not None and report.soft_failed:
                 missed.append((path, report.summary(report.soft_failed)))
@@ -277,7 +275,35 @@ def summarise(results, args, files: list[Path], stems: list[str], others: list[P
         print(f"  written, rules missed: {path.name}: {why}")
     for path, reason in refused:
         print(f"  refused: {path.name}: {reason}")
+    if interrupted:
+        done = {path for path, _ in pairs}
+        left = [path for path in files if path not in done]
+        print(f"interrupted: {len(left)} photo(s) not made: " + ", ".join(p.name for p in left[:10])
+              + (f" and {len(left) - 10} more" if len(left) > 10 else ""))
+        return EXIT_INTERRUPTED
     return EXIT_OK if not refused else EXIT_ERROR
+
+
+def list_results(results, bar, args, totals: dict) -> list:
+    """Take the (path, (status, value)) results as they come, with the progress bar, refusal and warning
+    lines and the stage times; returns them all. Ctrl-C raises KeyboardInterrupt carrying those taken."""
+    pairs = []
+    try:
+        for path, (status, value) in results:
+            pairs.append((path, (status, value)))
+            bar.update()
+            if status == "skipped":
+                reason = value.removeprefix(f"{path}: ").removesuffix("; nothing written")  # named once
+                bar.write(f"refused: {path}: {reason}", file=sys.stderr)
+                continue
+            for key, v in value["timings"].items():
+                totals[key] = totals.get(key, 0.0) + v
+            if not args.quiet:
+                for note in value["notes"]:
+                    bar.write(f"warning: {path.name}: {note}", file=sys.stderr)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(pairs) from None
+    return pairs
 
 
 # ------------------------------------------------------------------------------------------ batch in parallel
@@ -326,7 +352,7 @@ def run_pool(args, files: list[Path], stems: list[str], others: list[Path], spec
     """--input-dir on ``workers`` processes (spawned: safe with PyTorch's threads, and portable). The parent
     loads no model; each worker loads it once and takes photos as it finishes the previous one."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
     from idphoto.errors import IDPhotoError
@@ -337,18 +363,37 @@ def run_pool(args, files: list[Path], stems: list[str], others: list[Path], spec
         import_pymatting()
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start,
                                initargs=(args, args.threads or 1))
-    futures = {pool.submit(_worker_photo, path, stem, args, spec, bg): path
-               for path, stem in zip(files, stems)}
+    todo = list(zip(files, stems))
 
     def results():
-        for future in as_completed(futures):
-            try:
-                status, value = future.result()
-            except BrokenProcessPool:
-                raise IDPhotoError("a worker process died (out of memory?); try --workers 1") from None
-            if status == "fatal":
-                raise IDPhotoError(value)
-            yield futures[future], (status, value)
+        """Photos are handed out one per free worker (none queued ahead), so that Ctrl-C stops the batch at
+        once: the photos in flight finish (each written whole), no other starts."""
+        running = {}
+        try:
+            while todo or running:
+                while todo and len(running) < workers:
+                    path, stem = todo.pop(0)
+                    running[pool.submit(_worker_photo, path, stem, args, spec, bg)] = path
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    path = running.pop(future)
+                    try:
+                        status, value = future.result()
+                    except BrokenProcessPool:
+                        raise IDPhotoError("a worker process died (out of memory?); try --workers 1") from None
+                    if status == "fatal":
+                        raise IDPhotoError(value)
+                    yield path, (status, value)
+        except KeyboardInterrupt:
+            todo.clear()
+            for future, path in list(running.items()):  # the photos in flight finish, whole
+                try:
+                    status, value = future.result()
+                except Exception:  # noqa: BLE001 — a worker gone on Ctrl-C: that photo is not made
+                    continue
+                if status != "fatal":
+                    yield path, (status, value)
+            raise
 
     try:
         return summarise(results(), args, files, stems, others, t_start, workers)

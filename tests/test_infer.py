@@ -583,3 +583,34 @@ def test_bg_keep_and_style_flags(capsys, checkpoint, photos, tmp_path, person):
     with pytest.raises(SystemExit) as info:
         run_cli(capsys, *args, "--bg-style", "stripes")
     assert info.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+def test_ctrl_c_in_a_batch_with_workers_stops_handing_out_photos_and_says_what_was_made(tmp_path):
+    """SIGINT once the first photo is written: the photos in flight finish whole, no other starts, and the
+    summary lists what was made and what was not (exit 130)."""
+    import os
+    import signal
+    import time
+
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    for i in range(12):
+        shutil.copy(ASTRONAUT, folder / f"p{i:02d}.jpg")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    run = subprocess.Popen([sys.executable, str(REPO / "infer.py"), "--input-dir", str(folder), "--out-dir", str(out),
+                            "--workers", "2", "--threads", "1", "--quiet"], cwd=REPO, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not list(out.glob("*_idphoto.jpg")) and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert run.poll() is None, run.communicate()
+    run.send_signal(signal.SIGINT)
+    stdout, stderr = run.communicate(timeout=240)
+    assert run.returncode == 130, (stdout, stderr)
+    made = sorted(p.name.removesuffix("_idphoto.jpg") for p in out.glob("*_idphoto.jpg"))
+    assert "interrupted:" in stdout and "photo(s) not made" in stdout
+    not_made = [n for n in (f"p{i:02d}" for i in range(12)) if n not in made]
+    assert not_made and all(f"{n}.jpg" in stdout for n in not_made[:10])   # every photo not made is named
+    for name in made:                                                         # and every one made is whole
+        assert all((out / f"{name}_{kind}").is_file() for kind in ("trimap.png", "alpha.png", "cutout.png"))
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]          # no temporary file left
