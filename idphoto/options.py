@@ -23,7 +23,7 @@ from typing import Mapping
 
 from .face import DETECTORS
 from .framing import BG_STYLES
-from .output import COLORS, SHEETS, parse_color
+from .output import COLORS, MIN_SHEET_PHOTO_MM, SHEETS, parse_color, sheet_problem
 from .pipeline import DEFAULT_MAX_SIDE, MATTING_METHODS
 from .specs import SPECS, PhotoSpec, SpecError, add_spec_file, custom_spec, get_spec
 
@@ -31,7 +31,6 @@ TTA_CHOICES = ("none", "flip")
 MIN_SIDE_PX = 100          # a smaller ID photo is no use to anyone (the smallest standard is 260×378)
 MAX_SIDE_PX = 10000        # a larger one is a typo, not a photo
 DPI_RANGE = (72, 1200)
-MIN_SHEET_PHOTO_MM = 15    # a print sheet of smaller photos is a mistake (ID photos are 22 mm wide or more)
 DEFAULT_DPI = 300          # for --spec none and custom sizes, which have no DPI of their own
 WHITE = (255, 255, 255)
 
@@ -302,11 +301,9 @@ class IDPhotoOptions:
         else:
             spec = base
         if self.layout:
-            mm = min(spec.size_px) / spec.dpi * 25.4
-            if mm < MIN_SHEET_PHOTO_MM:
-                error(f"--layout: the photo is {spec.size_px[0]}×{spec.size_px[1]} px at {spec.dpi} DPI, {mm:.1f} mm "
-                      f"on its short side; print sheets need at least {MIN_SHEET_PHOTO_MM} mm (lower --dpi or "
-                      f"enlarge the photo)")
+            problem = sheet_problem(spec.size_px, spec.dpi, self.layout)
+            if problem:
+                error(f"--layout: {problem}")
         return Resolved(spec, bg, self.dpi)
 
     def _check_choices(self, groups) -> None:

@@ -98,6 +98,27 @@ def encode_png(image: np.ndarray) -> bytes:
     return data[:end_of_header] + chunk + data[end_of_header:]
 
 
+MIN_SHEET_PHOTO_MM = 15         # a print sheet of smaller photos is a mistake (ID photos are 22 mm wide or more)
+MAX_SHEET_PIXELS = 40_000_000   # an A4 sheet at 600 DPI is 35 megapixels; 1200 DPI would be 139
+
+
+def sheet_problem(size_px: tuple[int, int], dpi: int, layout: str) -> str | None:
+    """Why a print sheet of a ``size_px`` photo at ``dpi`` can't be made (one line), or None: the photo must
+    be at least ``MIN_SHEET_PHOTO_MM`` on its short side, and the sheet at most ``MAX_SHEET_PIXELS``. The
+    CLI's --layout and the API's /api/layout both ask this."""
+    w, h = size_px
+    mm = min(w, h) / dpi * 25.4
+    if mm < MIN_SHEET_PHOTO_MM:
+        return (f"the photo is {w}×{h} px at {dpi} DPI, {mm:.1f} mm on its short side; print sheets need at least "
+                f"{MIN_SHEET_PHOTO_MM} mm (lower the DPI or enlarge the photo)")
+    sw, sh = SHEETS[layout]
+    pixels = round(sw * dpi) * round(sh * dpi)
+    if pixels > MAX_SHEET_PIXELS:
+        return (f"the {layout} sheet at {dpi} DPI would be {pixels / 1e6:.0f} megapixels (at most "
+                f"{MAX_SHEET_PIXELS / 1e6:.0f}); lower the DPI")
+    return None
+
+
 def print_sheet(photo_bgr: np.ndarray, dpi: int, sheet: str = "6inch", gap_mm: float = 2.0,
                 margin_mm: float = 3.0, line_bgr=(200, 200, 200)) -> tuple[np.ndarray, int]:
     """A print sheet (e.g. 4×6 in at ``dpi``) tiled with as many copies of ``photo_bgr`` as fit, with

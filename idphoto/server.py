@@ -43,7 +43,7 @@ from .errors import IDPhotoError
 from .face import DETECTORS
 from .framing import BG_STYLES
 from .image_io import NotAnImageError, TooLargeError
-from .options import IDPhotoOptions, OptionsError, api_names
+from .options import DPI_RANGE, IDPhotoOptions, OptionsError, api_names
 from .output import COLORS, SHEETS, write_all
 from .pipeline import MATTING_METHODS, Pipeline
 from .service import DEFAULT_MAX_PIXELS, make_cutout, make_idphoto, make_sheet
@@ -378,8 +378,9 @@ def create_app(model, config: ServerConfig | None = None, defaults: IDPhotoOptio
         if layout not in SHEETS:
             raise ApiError(400, f"layout: invalid choice {layout!r} (choose from {', '.join(sorted(SHEETS))})")
         dpi_text = fields.get("dpi", "").strip()
-        if dpi_text and not (dpi_text.isdigit() and 0 < int(dpi_text) <= 1200):
-            raise ApiError(400, f"dpi: expected a whole number from 1 to 1200, got {dpi_text!r}")
+        lo, hi = DPI_RANGE
+        if dpi_text and not (dpi_text.isdigit() and lo <= int(dpi_text) <= hi):
+            raise ApiError(400, f"dpi: expected a whole number from {lo} to {hi}, got {dpi_text!r}")
         dpi = int(dpi_text) if dpi_text else None
         (sheet, copies, used_dpi), queued, total = await run_work(
             lambda: make_sheet(photo, layout, dpi, config.max_pixels))

@@ -21,7 +21,7 @@ from .errors import IDPhotoError
 from .image_io import NotAnImageError
 from .maker import MIN_PERSON_SHARE, make_id_photo
 from .options import WHITE, IDPhotoOptions, Resolved
-from .output import encode_for_spec, encode_jpeg, encode_png, print_sheet
+from .output import encode_for_spec, encode_jpeg, encode_png, print_sheet, sheet_problem
 from .pipeline import MattingWarning, Pipeline
 
 DEFAULT_MAX_PIXELS = 40_000_000  # decoded size limit: a 40-megapixel photo is already 120 MB as BGR
@@ -188,5 +188,8 @@ def make_sheet(photo: bytes, layout: str, dpi: int | None = None,
         with Image.open(io.BytesIO(photo)) as im:
             stored = im.info.get("dpi")
         dpi = round(float(stored[0])) if stored and float(stored[0]) >= 1 else 300
+    problem = sheet_problem((image.shape[1], image.shape[0]), dpi, layout)
+    if problem:  # the limits of infer.py's --layout
+        raise IDPhotoError(f"layout: {problem}")
     sheet, copies = print_sheet(image, dpi, layout)
     return encode_jpeg(sheet, dpi, 95), copies, dpi

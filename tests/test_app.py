@@ -81,6 +81,7 @@ def assert_one_line_error(r, status: int, words: str):
     body = r.json()
     assert list(body) == ["error"] and "\n" not in body["error"] and "Traceback" not in r.text
     assert words in body["error"], body["error"]
+    return body["error"]
 
 
 # ------------------------------------------------------------------------------------------- options
@@ -258,6 +259,20 @@ def test_matte_and_layout(client, photos):
     with Image.open(io.BytesIO(r.content)) as im:
         assert sorted(im.size) == [1200, 1800]
     assert_one_line_error(post(client, idphoto, "/api/layout", layout="poster"), 400, "layout")
+
+
+def test_layout_route_has_the_limits_of_the_cli(client, photos):
+    """/api/layout refuses what infer.py --layout refuses: a photo under 15 mm at the DPI asked for, a sheet
+    over 40 megapixels, a DPI outside 72–1200."""
+    idphoto = post(client, photos["face"], spec="1inch").content          # 295×413 px at 300 DPI: 25 mm wide
+    tiny = assert_one_line_error(post(client, idphoto, "/api/layout", layout="6inch", dpi="1200"), 422, "layout")
+    assert "6.2 mm on its short side" in tiny and "at least 15 mm" in tiny
+    big = np.full((2400, 1800, 3), 200, np.uint8)                           # 38 × 51 mm at 1200 DPI
+    buf = io.BytesIO()
+    Image.fromarray(big).save(buf, "JPEG", dpi=(1200, 1200))
+    huge = assert_one_line_error(post(client, buf.getvalue(), "/api/layout", layout="a4"), 422, "layout")
+    assert "the a4 sheet at 1200 DPI would be 139 megapixels" in huge
+    assert_one_line_error(post(client, idphoto, "/api/layout", layout="6inch", dpi="50"), 400, "72 to 1200")
 
 
 def test_specs_healthz_and_docs(client):
