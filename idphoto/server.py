@@ -37,6 +37,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import ClientDisconnect
 
 from . import specs as catalogue
 from .errors import IDPhotoError
@@ -165,11 +166,15 @@ async def read_body(request: Request, limit: int) -> bytes:
     if declared and declared.isdigit() and int(declared) > limit:
         raise ApiError(413, f"request too large: {int(declared) / 2**20:.1f} MB, the limit is {limit / 2**20:g} MB")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, f"request too large: over the limit of {limit / 2**20:g} MB")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, f"request too large: over the limit of {limit / 2**20:g} MB")
+            chunks.append(chunk)
+    except ClientDisconnect:  # the client went away mid-upload: one log line, not a traceback
+        log.info("client disconnected during the upload to %s after %d bytes", request.url.path, size)
+        raise ApiError(400, "the client disconnected during the upload") from None
     return b"".join(chunks)
 
 

@@ -689,3 +689,30 @@ def test_page_in_a_real_browser(tmp_path):
             assert logs == [], logs
         finally:
             driver.quit()
+
+
+def test_a_client_dropping_mid_upload_is_one_log_line_not_a_traceback(caplog):
+    """The ASGI app is driven directly: the body's first chunk, then the client goes away."""
+    import asyncio
+    import logging
+
+    app = create_app(KnownTNet(), ServerConfig(workers=1))
+    messages = [{"type": "http.request", "body": b"--x\r\nContent-Disposition: form-data; name=", "more_body": True},
+                {"type": "http.disconnect"}]
+    sent = []
+
+    async def receive():
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/api/idphoto", "raw_path": b"/api/idphoto", "query_string": b"", "root_path": "",
+             "headers": [(b"content-type", b"multipart/form-data; boundary=x"), (b"content-length", b"100000")],
+             "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 7860)}
+    with caplog.at_level(logging.INFO, logger="idphoto.server"):
+        asyncio.run(app(scope, receive, send))     # raises nothing: the disconnect is handled
+    lines = [r.getMessage() for r in caplog.records if r.name == "idphoto.server"]
+    assert any("client disconnected during the upload to /api/idphoto" in line for line in lines), lines
+    assert not any(r.exc_info for r in caplog.records) and "Traceback" not in caplog.text
