@@ -12,6 +12,8 @@ truncated JPEGs (OpenCV silently pads them with grey). :func:`read_image` gives 
 """
 from __future__ import annotations
 
+import functools
+import io
 import os
 import shutil
 import tempfile
@@ -204,7 +206,7 @@ def read_image(path: str | os.PathLike, flags: int = cv2.IMREAD_COLOR) -> np.nda
 
 def _to_array(im, flags: int) -> np.ndarray:
     if flags == cv2.IMREAD_COLOR:
-        return cv2.cvtColor(np.asarray(_to_rgb(im)), cv2.COLOR_RGB2BGR)
+        return cv2.cvtColor(np.asarray(to_srgb(_to_rgb(im), im.info.get("icc_profile"))), cv2.COLOR_RGB2BGR)
     if flags == cv2.IMREAD_GRAYSCALE:
         if im.mode in ("L", "LA"):
             return np.asarray(im.getchannel("L") if im.mode == "LA" else im)
@@ -235,6 +237,45 @@ def _deep_to_8bit(im):
     else:
         a = a * 255.0 / (65535.0 if a.max() > 255 else 255.0)
     return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8), "L")
+
+
+def _srgb_profile():
+    from PIL import ImageCms
+
+    return ImageCms.createProfile("sRGB")
+
+
+@functools.lru_cache(maxsize=16)
+def _transform_to_srgb(icc: bytes):
+    """littleCMS's transform from the embedded profile ``icc`` to sRGB (RGB in, RGB out), or None for a profile
+    that already is sRGB, one that is not an RGB profile, or one that can't be read (the pixels are then
+    taken as sRGB, as before)."""
+    from PIL import ImageCms
+
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if profile.profile.xcolor_space.strip() != "RGB":
+            return None
+        if "srgb" in (ImageCms.getProfileDescription(profile) or "").lower().replace(" ", ""):
+            return None
+        return ImageCms.buildTransform(profile, _srgb_profile(), "RGB", "RGB",
+                                       renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC)
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return None
+
+
+def to_srgb(rgb_image, icc: bytes | None):
+    """An RGB Pillow image whose pixels are in the colour space of ``icc`` (its embedded profile), converted
+    to sRGB: a phone's Display P3 or a camera's Adobe RGB read as if it were sRGB shifts every colour (a
+    face's red by ~10 levels). Without a profile, or with an sRGB one, the image is returned as it is."""
+    if not icc or rgb_image.mode != "RGB":
+        return rgb_image
+    transform = _transform_to_srgb(bytes(icc))
+    if transform is None:
+        return rgb_image
+    from PIL import ImageCms
+
+    return ImageCms.applyTransform(rgb_image, transform)
 
 
 def _to_rgb(im):

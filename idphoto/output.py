@@ -2,6 +2,7 @@
 or nothing by :func:`core.fileio.write_all`)."""
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
@@ -46,8 +47,22 @@ def encode_jpeg(image_bgr: np.ndarray, dpi: int | None = None, quality: int = DE
     im = Image.fromarray(np.ascontiguousarray(image_bgr[:, :, ::-1]))
     buf = io.BytesIO()
     kwargs = {"dpi": (dpi, dpi)} if dpi else {}
-    im.save(buf, "JPEG", quality=int(quality), optimize=True, comment=OUTPUT_MARK, **kwargs)
+    im.save(buf, "JPEG", quality=int(quality), optimize=True, comment=OUTPUT_MARK, icc_profile=srgb_icc(), **kwargs)
     return buf.getvalue()
+
+
+@functools.lru_cache(maxsize=1)
+def srgb_icc() -> bytes:
+    """littleCMS's sRGB profile, embedded in every JPEG written: the pixels are sRGB (inputs with another
+    profile are converted on reading), and the file says so."""
+    from PIL import ImageCms
+
+    icc = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    # littleCMS stamps the creation time (header bytes 24–35) and an MD5 of the whole (84–99): zeroed, the
+    # same photo gives the same bytes in every process (an ID of zeros means "not computed")
+    icc[24:36] = bytes(12)
+    icc[84:100] = bytes(16)
+    return bytes(icc)
 
 
 def encode_jpeg_max_kb(image_bgr: np.ndarray, max_kb: float, dpi: int | None = None,
@@ -84,18 +99,24 @@ def encode_for_spec(image_bgr: np.ndarray, dpi: int, kb: tuple | None = None, ma
 
 
 def encode_png(image: np.ndarray) -> bytes:
-    """PNG bytes (OpenCV's encoder) with :data:`OUTPUT_MARK` in a tEXt chunk right after the header."""
+    """PNG bytes (OpenCV's encoder) with, right after the header, an sRGB chunk (the colour PNG's own way to
+    say its pixels are sRGB; grey images and alpha mattes are data, and get none) and :data:`OUTPUT_MARK`
+    in a tEXt chunk."""
     import struct
     import zlib
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        body = kind + payload
+        return struct.pack(">I", len(payload)) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
 
     ok, buf = cv2.imencode(".png", image)
     if not ok:
         raise IDPhotoError("OpenCV could not encode a PNG")
     data = buf.tobytes()
-    body = b"tEXt" + b"Software\0" + OUTPUT_MARK
-    chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+    extra = chunk(b"sRGB", b"\x00") if image.ndim == 3 else b""  # rendering intent 0: perceptual
+    extra += chunk(b"tEXt", b"Software\0" + OUTPUT_MARK)
     end_of_header = 8 + 25  # the signature, then the IHDR chunk (13 bytes of data + length, type and CRC)
-    return data[:end_of_header] + chunk + data[end_of_header:]
+    return data[:end_of_header] + extra + data[end_of_header:]
 
 
 MIN_SHEET_PHOTO_MM = 15         # a print sheet of smaller photos is a mistake (ID photos are 22 mm wide or more)

@@ -799,7 +799,7 @@ def test_jpeg_keeps_colours_in_order_and_writes_dpi_only_when_asked():
     assert jpeg_info(O.encode_jpeg(red))[1] in (None, (72, 72), (1, 1))   # no DPI asked: none written (JFIF default)
     photo = noisy_photo()
     plain = io.BytesIO()
-    Image.fromarray(photo[:, :, ::-1]).save(plain, "JPEG", quality=95)
+    Image.fromarray(photo[:, :, ::-1]).save(plain, "JPEG", quality=95, icc_profile=O.srgb_icc(), comment=O.OUTPUT_MARK)
     assert len(O.encode_jpeg(photo)) < len(plain.getvalue())              # optimised Huffman tables: smaller
 
 
