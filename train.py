@@ -335,7 +335,7 @@ def run_epochs(run: Run) -> int:
     if run.swa is not None:
         finish_swa(run)  # on every process: under DDP the BatchNorm pass and the validation are collective
     if run.main_process:
-        print(f"done: {run.out / CHECKPOINT}" + (f", best {progress.best:.4f} in {run.out / BEST}" if run.val_loaders else ""))
+        print(f"done: {run.out / CHECKPOINT}" + (f", best mIoU {progress.best:.4f} in {run.out / BEST}" if run.val_loaders else ""))
     return 0
 
 

@@ -80,8 +80,10 @@ def describe_run(path: Path) -> tuple[str | None, str]:
     if not isinstance(obj, dict):
         return "unreadable", "unreadable"
     text = f"epoch {obj.get('epoch', '?')}" + (", interrupted" if obj.get("interrupted") else "")
-    if isinstance(obj.get("best_metric"), float) and math.isfinite(obj["best_metric"]):
-        text += f", best {obj['best_metric']:.4f}"
+    best = obj.get("best_metric")
+    if isinstance(best, float) and math.isfinite(best):
+        # train.py keeps the best validation mIoU, or without validation lists the negated training loss
+        text += f", best mIoU {best:.4f}" if best >= 0 else f", best training loss {-best:.4f}"
     return obj.get("run_id"), text
 
 
@@ -102,8 +104,8 @@ def check_out_dir(out: Path, resume_path: str | None, run_id: str | None, overwr
             foreign.append((path, text))
     if foreign and not overwrite:
         what = "; ".join(f"{p.name} ({text})" for p, text in foreign)
-        hint = (f"continue it with --resume {out / CHECKPOINT}, " if (out / CHECKPOINT).exists() and resume_path is None
-                else "")
+        readable = (out / CHECKPOINT).exists() and describe_run(out / CHECKPOINT)[1] != "unreadable"
+        hint = f"continue it with --resume {out / CHECKPOINT}, " if readable and resume_path is None else ""
         raise TrainError(f"--out {out} holds another training run ({what}): {hint}replace it with --overwrite, "
                          f"or choose another --out")
     return tuple(p.name for p, _ in foreign if p.name != CHECKPOINT)

@@ -5,6 +5,17 @@ on stderr with exit code 1 (``--debug`` shows the traceback of everything else).
 their own from it: :class:`idphoto.errors.IDPhotoError`, :class:`models.weights.WeightsError`,
 :class:`idphoto.specs.SpecError` and :class:`core.runtime.DeviceUnavailable`.
 """
+import textwrap
+
+
+def clip(text: str, limit: int = 120) -> str:
+    """``text``'s first line cut to at most ``limit`` characters at a word boundary, with "…" where cut: a
+    library's long message quoted in a one-line error never ends mid-word."""
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    if len(first) <= limit:
+        return first
+    short = textwrap.shorten(first, width=limit, placeholder=" …")
+    return short if short.strip(" …") else first[:limit - 1] + "…"  # one word longer than the limit
 
 
 class UserError(Exception):

@@ -22,6 +22,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from core.errors import clip
+
 DATA = Path(__file__).resolve().parent / "data"
 SHORT_RANGE = DATA / "face_detection_short_range.tflite"
 FULL_RANGE = DATA / "face_detection_full_range.tflite"
@@ -152,7 +154,7 @@ def _load_net(path: Path):
         return cv2.dnn.readNetFromTFLite(str(path))
     except (cv2.error, AttributeError) as exc:  # OpenCV < 4.8 has no TFLite importer
         raise LandmarkModelError(f"OpenCV {cv2.__version__} cannot load {path.name}: "
-                                 f"{str(exc).strip().splitlines()[-1][:120]}") from None
+                                 f"{clip(str(exc).strip().splitlines()[-1])}") from None
 
 
 @lru_cache(maxsize=None)

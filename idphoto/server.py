@@ -39,6 +39,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect
 
+from core.errors import clip
+
 from . import specs as catalogue
 from .errors import IDPhotoError
 from .face import DETECTORS
@@ -252,7 +254,7 @@ def create_app(model, config: ServerConfig | None = None, defaults: IDPhotoOptio
 
     @app.exception_handler(Exception)
     async def _unexpected(request, exc):
-        log.error("unexpected %s on %s: %s", type(exc).__name__, request.url.path, _one_line(str(exc))[:200])
+        log.error("unexpected %s on %s: %s", type(exc).__name__, request.url.path, clip(_one_line(str(exc)), 200))
         return error_response(500, f"internal error ({type(exc).__name__}); the server log has the details")
 
     def options_of(fields: dict, groups=("model", "idphoto")) -> IDPhotoOptions:

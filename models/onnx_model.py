@@ -29,6 +29,8 @@ import torch
 
 from .weights import WeightsError
 
+from core.errors import clip
+
 INPUT, OUTPUT = "image", "logits"
 DEFAULT_SIZE = 400
 
@@ -80,7 +82,7 @@ def onnx_session(path: str | os.PathLike, device: str | torch.device = "cpu", th
     try:
         return ort.InferenceSession(str(path), sess_options=opts, providers=providers)
     except Exception as exc:  # onnxruntime raises its own exception types for bad files
-        first = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        first = clip(str(exc), 160) if str(exc).strip() else type(exc).__name__
         raise WeightsError(f"{path} is not a loadable ONNX model ({first})") from None
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import torch
 import torchvision
 
+from core.errors import clip
+
 from .catalog import DEFAULT_WEIGHTS, WeightsError  # noqa: F401 (re-exported)
 from .pspnet import BACKBONES
 from .tnet import DECODERS, TNet
@@ -37,7 +39,7 @@ def _torch_load(path: str | os.PathLike):
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle errors, zip errors, truncated files…
         lines = str(exc).strip().splitlines()
-        detail = f"{type(exc).__name__}: {lines[0][:120]}" if lines else type(exc).__name__
+        detail = f"{type(exc).__name__}: {clip(lines[0])}" if lines else type(exc).__name__
         raise WeightsError(f"{path} is not a readable PyTorch checkpoint ({detail})") from None
 
 

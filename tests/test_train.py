@@ -504,3 +504,24 @@ def test_another_runs_swa_file_is_refused_then_removed_with_overwrite(prepared, 
     assert "holds another training run (swa_tnet.pth" in capsys.readouterr().err
     assert train.main(args_for(prepared, tmp_path, "--max-steps", "1", "--overwrite")) == 0
     assert not (results / "swa_tnet.pth").exists()
+
+
+def test_a_refused_out_dir_describes_its_run_plainly(tmp_path):
+    """The refusal names the other run's best as what it is (mIoU, or the training loss, never a negated
+    loss) and offers --resume only for a checkpoint that can be read."""
+    from core.checkpoints import check_out_dir
+    from core.errors import TrainError
+
+    out = tmp_path / "run"
+    out.mkdir()
+    torch.save({"epoch": 3, "run_id": "other", "best_metric": -1.1002}, out / "checkpoint_tnet.pth")
+    with pytest.raises(TrainError) as refused:
+        check_out_dir(out, None, "mine", overwrite=False)
+    assert "best training loss 1.1002" in str(refused.value) and "--resume" in str(refused.value)
+    torch.save({"epoch": 3, "run_id": "other", "best_metric": 0.91}, out / "best_tnet.pth")
+    with pytest.raises(TrainError, match="best mIoU 0.9100"):
+        check_out_dir(out, None, "mine", overwrite=False)
+    (out / "checkpoint_tnet.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(TrainError) as refused:
+        check_out_dir(out, None, "mine", overwrite=False)
+    assert "unreadable" in str(refused.value) and "--resume" not in str(refused.value)

@@ -134,3 +134,14 @@ def test_cli_one_line_and_out_dir_checks(tmp_path):
         with pytest.raises(NotADirectoryError, match="is a file, not a folder"):
             cli.check_writable_dir(bad)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]
+
+
+def test_clip_never_cuts_a_word():
+    from core.errors import clip
+
+    text = "Weights only load failed. In PyTorch 2.6, we changed the default value of the weights_only argument"
+    out = clip(text, 60)
+    assert len(out) <= 60 and out.endswith(" …") and text.startswith(out[:-2]) and text[len(out) - 2] == " "
+    assert clip("short\nsecond line") == "short"
+    long_word = clip("x" * 300, 50)
+    assert len(long_word) == 50 and long_word.endswith("…")
