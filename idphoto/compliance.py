@@ -201,6 +201,12 @@ def check_photo(image_bgr: np.ndarray, spec: PhotoSpec, jpeg: bytes | None = Non
 
     if marks is not None and marks.source == "mesh":
         add_covered_check(report, image_bgr, face)
+        if marks.eye_contrast is not None:
+            from .subject import MIN_EYE_CONTRAST
+
+            add(Check("eyes visible", marks.eye_contrast >= MIN_EYE_CONTRAST, round(marks.eye_contrast, 2),
+                      f"≥ {MIN_EYE_CONTRAST:g}", "", "contrast inside the less visible eye (sunglasses, closed eyes: "
+                      "lower)", hard=True))
     if alpha is not None:
         add_person_checks(report, alpha, face)
     add_background_checks(report, image_bgr, spec, alpha, face)

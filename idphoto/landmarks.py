@@ -13,6 +13,7 @@ Coordinates are photo pixels. ``left_eye`` is the eye on the left of the picture
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from dataclasses import dataclass
@@ -66,6 +67,7 @@ class Landmarks:
     chin: Point | None = None       # lowest point of the jaw (Face Mesh); None from the detector alone
     source: str = "blazeface"       # "mesh" when Face Mesh refined the points
     face_width: float | None = None  # cheek to cheek at the ears' level (Face Mesh)
+    eye_contrast: float | None = None  # the less visible eye's contrast (:func:`eye_contrast`; Face Mesh)
 
     @property
     def eye_mid(self) -> Point:
@@ -107,12 +109,14 @@ class Landmarks:
             a, b = b, a
         scale = math.sqrt(abs(m[0, 0] * m[1, 1] - m[0, 1] * m[1, 0]))
         width = None if self.face_width is None else self.face_width * scale
-        return Landmarks(a, b, f(self.nose), f(self.mouth_left), f(self.mouth_right), f(self.chin), self.source, width)
+        return Landmarks(a, b, f(self.nose), f(self.mouth_left), f(self.mouth_right), f(self.chin), self.source, width,
+                         self.eye_contrast)
 
     def as_dict(self) -> dict:
         out = {k: getattr(self, k) for k in ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right", "chin")}
         return {k: (None if v is None else [round(v[0], 1), round(v[1], 1)]) for k, v in out.items()} | {
             "face_width": None if self.face_width is None else round(self.face_width, 1),
+            "eye_contrast": None if self.eye_contrast is None else round(self.eye_contrast, 3),
             "source": self.source, "roll_degrees": round(self.roll_degrees, 2),
             "yaw_degrees": round(self.yaw_degrees, 1)}
 
@@ -282,6 +286,36 @@ def _mesh_crop(crop: np.ndarray) -> np.ndarray | None:
     return next(o for o in outs if o.size == 1404).reshape(468, 3)[:, :2].astype(np.float64)
 
 
+def eye_contrast(image_rgb: np.ndarray, pts: np.ndarray) -> float:
+    """How visible the eyes are: inside each eye's Face Mesh contour, the spread of lightness between its
+    brightest and darkest tenth (the white of the eye against the iris and lashes), as a share of the
+    skin's lightness under the eyes; the smaller of the two eyes. An open eye gives 0.35–1.2; sunglasses,
+    tinted lenses, closed eyes or hair over the eye give less than 0.15 (measured on the PFCN portraits,
+    ``bench/RESULTS.md``)."""
+    d = float(np.linalg.norm(pts[EYE_A].mean(0) - pts[EYE_B].mean(0)))
+    lo = np.floor(pts[EYE_A + EYE_B].min(0) - [0.2 * d, 0.2 * d]).astype(int)
+    hi = np.ceil(pts[EYE_A + EYE_B].max(0) + [0.2 * d, 0.7 * d]).astype(int)
+    h, w = image_rgb.shape[:2]
+    x0, y0 = max(int(lo[0]), 0), max(int(lo[1]), 0)
+    x1, y1 = min(int(hi[0]), w), min(int(hi[1]), h)
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return 0.0
+    light = cv2.cvtColor(image_rgb[y0:y1, x0:x1], cv2.COLOR_RGB2LAB)[..., 0].astype(np.float32)
+    skin = []
+    for idx in (EYE_A, EYE_B):  # a patch of cheek under each eye
+        cx, cy = pts[idx].mean(0) + [0.0, 0.45 * d] - [x0, y0]
+        skin.append(light[max(int(cy - 0.08 * d), 0):max(int(cy + 0.08 * d), 1),
+                          max(int(cx - 0.1 * d), 0):max(int(cx + 0.1 * d), 1)].ravel())
+    skin_l = float(np.median(np.concatenate(skin))) if sum(map(len, skin)) else float(np.median(light))
+    spreads = []
+    for idx in (EYE_A, EYE_B):
+        mask = np.zeros(light.shape, np.uint8)
+        cv2.fillPoly(mask, [np.round(pts[idx] - [x0, y0]).astype(np.int32)], 1)
+        v = light[mask > 0]
+        spreads.append(0.0 if v.size < 4 else float(np.percentile(v, 90) - np.percentile(v, 10)))
+    return min(spreads) / max(skin_l, 1.0)
+
+
 def _from_mesh(pts: np.ndarray) -> Landmarks:
     a, b = pts[EYE_A].mean(0), pts[EYE_B].mean(0)
     ma, mb = pts[MOUTH_A], pts[MOUTH_B]
@@ -319,6 +353,8 @@ def detect(image_bgr: np.ndarray, refine: bool = True) -> list[Detection]:
                 angle = math.radians(marks.roll_degrees)
                 lo, hi = pts.min(0), pts.max(0)
                 centre, side = tuple((lo + hi) / 2), float(max(hi - lo)) * ROI_SCALE
+            if marks.source == "mesh":
+                marks = dataclasses.replace(marks, eye_contrast=eye_contrast(rgb, pts))
         faces.append(Detection(float(x0), float(y0), float(x1 - x0), float(y1 - y0), score, marks))
     return sorted(faces, key=lambda f: f.w * f.h, reverse=True)
 

@@ -170,3 +170,25 @@ def shipped_pipeline():
     from idphoto.service import load_model
 
     return Pipeline(load_model(None, "cpu", 1))
+
+
+def test_sunglasses_hide_the_eyes_and_are_refused():
+    """Dark lenses painted over the astronaut's eyes: the eye contrast drops under the limit, and the photo is
+    refused with the reason (the same photo without them is made)."""
+    from idphoto.face import detect_faces
+    from idphoto.image_io import load_image
+    from idphoto.subject import MIN_EYE_CONTRAST
+    from test_infer import ASTRONAUT
+
+    img = load_image(ASTRONAUT)
+    face = detect_faces(img)[0]
+    assert face.landmarks.eye_contrast >= 2 * MIN_EYE_CONTRAST
+    shaded = img.copy()
+    d = face.landmarks.eye_distance
+    for eye in (face.landmarks.left_eye, face.landmarks.right_eye):
+        cv2.ellipse(shaded, (round(eye[0]), round(eye[1])), (round(0.42 * d), round(0.28 * d)), 0, 0, 360, (25, 20, 20), -1)
+    covered = detect_faces(shaded)[0]
+    assert covered.landmarks.eye_contrast < MIN_EYE_CONTRAST
+    alpha = np.ones(img.shape[:2], np.float32)
+    with pytest.raises(IDPhotoError, match="the eyes can't be seen"):
+        choose_subject([covered], alpha)
