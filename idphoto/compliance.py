@@ -207,6 +207,11 @@ def check_photo(image_bgr: np.ndarray, spec: PhotoSpec, jpeg: bytes | None = Non
             add(Check("eyes visible", marks.eye_contrast >= MIN_EYE_CONTRAST, round(marks.eye_contrast, 2),
                       f"≥ {MIN_EYE_CONTRAST:g}", "", "contrast inside the less visible eye (sunglasses, closed eyes: "
                       "lower)", hard=True))
+        if marks.mouth_contrast is not None:
+            from .subject import MIN_MOUTH_CONTRAST
+
+            add(Check("mouth visible", marks.mouth_contrast >= MIN_MOUTH_CONTRAST, round(marks.mouth_contrast, 2),
+                      f"≥ {MIN_MOUTH_CONTRAST:g}", "", "contrast inside the lips (a mask over them: lower)", hard=True))
     if alpha is not None:
         add_person_checks(report, alpha, face)
     add_background_checks(report, image_bgr, spec, alpha, face)

@@ -42,6 +42,7 @@ MESH_PASSES = 2
 EYE_A = [33, 7, 163, 144, 145, 153, 154, 155, 133, 246, 161, 160, 159, 158, 157, 173]    # subject's right eye
 EYE_B = [263, 249, 390, 373, 374, 380, 381, 382, 362, 466, 388, 387, 386, 385, 384, 398]  # subject's left eye
 NOSE_TIP, CHIN, FOREHEAD, MOUTH_A, MOUTH_B = 1, 152, 10, 61, 291
+LIPS = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185]  # outer contour
 CHEEK_A, CHEEK_B = 234, 454
 FLIP_AVERAGE = True
 # mirror partners of the points used here (others map to themselves: they only bound the next crop)
@@ -68,6 +69,7 @@ class Landmarks:
     source: str = "blazeface"       # "mesh" when Face Mesh refined the points
     face_width: float | None = None  # cheek to cheek at the ears' level (Face Mesh)
     eye_contrast: float | None = None  # the less visible eye's contrast (:func:`eye_contrast`; Face Mesh)
+    mouth_contrast: float | None = None  # the lips' contrast (:func:`eye_contrast`; Face Mesh)
 
     @property
     def eye_mid(self) -> Point:
@@ -110,13 +112,14 @@ class Landmarks:
         scale = math.sqrt(abs(m[0, 0] * m[1, 1] - m[0, 1] * m[1, 0]))
         width = None if self.face_width is None else self.face_width * scale
         return Landmarks(a, b, f(self.nose), f(self.mouth_left), f(self.mouth_right), f(self.chin), self.source, width,
-                         self.eye_contrast)
+                         self.eye_contrast, self.mouth_contrast)
 
     def as_dict(self) -> dict:
         out = {k: getattr(self, k) for k in ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right", "chin")}
         return {k: (None if v is None else [round(v[0], 1), round(v[1], 1)]) for k, v in out.items()} | {
             "face_width": None if self.face_width is None else round(self.face_width, 1),
             "eye_contrast": None if self.eye_contrast is None else round(self.eye_contrast, 3),
+            "mouth_contrast": None if self.mouth_contrast is None else round(self.mouth_contrast, 3),
             "source": self.source, "roll_degrees": round(self.roll_degrees, 2),
             "yaw_degrees": round(self.yaw_degrees, 1)}
 
@@ -286,34 +289,37 @@ def _mesh_crop(crop: np.ndarray) -> np.ndarray | None:
     return next(o for o in outs if o.size == 1404).reshape(468, 3)[:, :2].astype(np.float64)
 
 
-def eye_contrast(image_rgb: np.ndarray, pts: np.ndarray) -> float:
-    """How visible the eyes are: inside each eye's Face Mesh contour, the spread of lightness between its
-    brightest and darkest tenth (the white of the eye against the iris and lashes), as a share of the
-    skin's lightness under the eyes; the smaller of the two eyes. An open eye gives 0.35–1.2; sunglasses,
-    tinted lenses, closed eyes or hair over the eye give less than 0.15 (measured on the PFCN portraits,
-    ``bench/RESULTS.md``)."""
+def eye_contrast(image_rgb: np.ndarray, pts: np.ndarray) -> tuple[float, float]:
+    """How visible the eyes and the mouth are: inside each eye's Face Mesh contour, and inside the lips', the
+    spread of lightness between the brightest and darkest tenth (the white of the eye against the iris and
+    lashes; the lips against the mouth's line and teeth), as a share of the skin's lightness under the
+    eyes. Returns (the smaller eye's, the lips'). An open eye gives 0.35–1.2; sunglasses, tinted lenses,
+    closed eyes or hair over the eye less than 0.15. Lips give 0.12–1.0 on portraits; a mask or a flat
+    object over the mouth less (measured on the PFCN portraits, ``bench/RESULTS.md``)."""
     d = float(np.linalg.norm(pts[EYE_A].mean(0) - pts[EYE_B].mean(0)))
-    lo = np.floor(pts[EYE_A + EYE_B].min(0) - [0.2 * d, 0.2 * d]).astype(int)
-    hi = np.ceil(pts[EYE_A + EYE_B].max(0) + [0.2 * d, 0.7 * d]).astype(int)
+    region = EYE_A + EYE_B + LIPS
+    lo = np.floor(pts[region].min(0) - 0.2 * d).astype(int)
+    hi = np.ceil(pts[region].max(0) + 0.2 * d).astype(int)
     h, w = image_rgb.shape[:2]
     x0, y0 = max(int(lo[0]), 0), max(int(lo[1]), 0)
     x1, y1 = min(int(hi[0]), w), min(int(hi[1]), h)
     if x1 - x0 < 4 or y1 - y0 < 4:
-        return 0.0
+        return 0.0, 0.0
     light = cv2.cvtColor(image_rgb[y0:y1, x0:x1], cv2.COLOR_RGB2LAB)[..., 0].astype(np.float32)
     skin = []
     for idx in (EYE_A, EYE_B):  # a patch of cheek under each eye
         cx, cy = pts[idx].mean(0) + [0.0, 0.45 * d] - [x0, y0]
         skin.append(light[max(int(cy - 0.08 * d), 0):max(int(cy + 0.08 * d), 1),
                           max(int(cx - 0.1 * d), 0):max(int(cx + 0.1 * d), 1)].ravel())
-    skin_l = float(np.median(np.concatenate(skin))) if sum(map(len, skin)) else float(np.median(light))
-    spreads = []
-    for idx in (EYE_A, EYE_B):
+    skin_l = max(float(np.median(np.concatenate(skin))) if sum(map(len, skin)) else float(np.median(light)), 1.0)
+
+    def spread(idx) -> float:
         mask = np.zeros(light.shape, np.uint8)
         cv2.fillPoly(mask, [np.round(pts[idx] - [x0, y0]).astype(np.int32)], 1)
         v = light[mask > 0]
-        spreads.append(0.0 if v.size < 4 else float(np.percentile(v, 90) - np.percentile(v, 10)))
-    return min(spreads) / max(skin_l, 1.0)
+        return 0.0 if v.size < 4 else float(np.percentile(v, 90) - np.percentile(v, 10)) / skin_l
+
+    return min(spread(EYE_A), spread(EYE_B)), spread(LIPS)
 
 
 def _from_mesh(pts: np.ndarray) -> Landmarks:
@@ -354,7 +360,8 @@ def detect(image_bgr: np.ndarray, refine: bool = True) -> list[Detection]:
                 lo, hi = pts.min(0), pts.max(0)
                 centre, side = tuple((lo + hi) / 2), float(max(hi - lo)) * ROI_SCALE
             if marks.source == "mesh":
-                marks = dataclasses.replace(marks, eye_contrast=eye_contrast(rgb, pts))
+                eyes, mouth = eye_contrast(rgb, pts)
+                marks = dataclasses.replace(marks, eye_contrast=eyes, mouth_contrast=mouth)
         faces.append(Detection(float(x0), float(y0), float(x1 - x0), float(y1 - y0), score, marks))
     return sorted(faces, key=lambda f: f.w * f.h, reverse=True)
 

@@ -9,7 +9,8 @@ reason (:class:`~idphoto.errors.IDPhotoError`):
   more than ``MAX_YAW_DEGREES`` (not frontal);
 * a second face touching the subject's, or one that the frame would take in (:func:`check_other_faces`);
 * a hand on the face (:func:`check_hands`, with MediaPipe's palm detector and hand model), or eyes that
-  can't be seen (sunglasses, closed eyes: ``Landmarks.eye_contrast``).
+  can't be seen (sunglasses, closed eyes: ``Landmarks.eye_contrast``), or a mouth under a mask
+  (``Landmarks.mouth_contrast``).
 
 Other people beside the subject, and matte islands (objects, wall patches, a second person's shoulder),
 are removed from the matte by :func:`isolate_person`: the ID photo shows the subject's person only.
@@ -29,6 +30,7 @@ from .headcheck import implausible_face
 MAX_ROLL_DEGREES = 15.0   # official rules ask for a level head; levelling more turns the shoulders diagonal
 MAX_YAW_DEGREES = 30.0    # beyond this the face is in part profile (the nose tip past the eye's inner corner)
 MIN_EYE_CONTRAST = 0.15   # below this an eye can't be seen: sunglasses, tinted lenses, closed eyes, hair
+MIN_MOUTH_CONTRAST = 0.08  # below this the lips are one flat colour: a mask or an object over the mouth
 TOUCH_GAP = 0.5           # another face nearer than this many face widths touches the subject's
 HAIR_SIDE, HAIR_ABOVE = 0.4, 0.5   # a head, hair included, reaches this far beyond its face box (sideways, above)
 OTHER_FACE_MIN = 0.5      # an off-matte face in the frame counts from this share of the subject's face width
@@ -100,6 +102,10 @@ def choose_subject(faces: list[FaceBox], alpha: np.ndarray, detector: str = "aut
             raise IDPhotoError(f"the eyes can't be seen (sunglasses, tinted glasses, closed eyes or hair over them: "
                                f"eye contrast {marks.eye_contrast:.2f}, an open eye gives {MIN_EYE_CONTRAST:.2f} or "
                                "more): use a photo with both eyes open and uncovered")
+        if marks.mouth_contrast is not None and marks.mouth_contrast < MIN_MOUTH_CONTRAST:
+            raise IDPhotoError(f"the mouth can't be seen (a mask or an object over it: lip contrast "
+                               f"{marks.mouth_contrast:.2f}, uncovered lips give {MIN_MOUTH_CONTRAST:.2f} or more): "
+                               "use a photo with the face uncovered")
         if abs(yaw) > MAX_YAW_DEGREES:
             raise IDPhotoError(f"the head is turned {abs(yaw):.0f}° to the side (up to {MAX_YAW_DEGREES:.0f}° is "
                                f"accepted, {abs(yaw) - MAX_YAW_DEGREES:.0f}° too many): use a photo facing the camera")

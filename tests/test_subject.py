@@ -192,3 +192,27 @@ def test_sunglasses_hide_the_eyes_and_are_refused():
     alpha = np.ones(img.shape[:2], np.float32)
     with pytest.raises(IDPhotoError, match="the eyes can't be seen"):
         choose_subject([covered], alpha)
+
+
+def test_a_mask_over_the_mouth_is_refused():
+    """A flat, lightly textured mask painted over the astronaut's nose and mouth: the lips' contrast drops
+    under the limit (hers is about 0.46), and the photo is refused with the reason."""
+    from idphoto.face import detect_faces
+    from idphoto.image_io import load_image
+    from idphoto.subject import MIN_MOUTH_CONTRAST
+    from test_infer import ASTRONAUT
+
+    img = load_image(ASTRONAUT)
+    face = detect_faces(img)[0]
+    m, d = face.landmarks, face.landmarks.eye_distance
+    assert m.mouth_contrast >= 3 * MIN_MOUTH_CONTRAST
+    corners = np.array([[m.left_eye[0] - 0.35 * d, m.nose[1] - 0.25 * d], [m.right_eye[0] + 0.35 * d, m.nose[1] - 0.25 * d],
+                        [m.right_eye[0] + 0.3 * d, m.chin[1] - 0.1 * d], [m.left_eye[0] - 0.3 * d, m.chin[1] - 0.1 * d]],
+                       np.int32)
+    region = cv2.fillPoly(np.zeros(img.shape[:2], np.uint8), [corners], 1)[..., None]
+    noise = np.random.default_rng(0).normal(0, 6, img.shape)
+    masked = np.where(region > 0, np.clip(np.array([230, 200, 170]) + noise, 0, 255), img).astype(np.uint8)
+    covered = detect_faces(masked)[0]
+    assert covered.landmarks.source == "mesh" and covered.landmarks.mouth_contrast < MIN_MOUTH_CONTRAST
+    with pytest.raises(IDPhotoError, match="the mouth can't be seen"):
+        choose_subject([covered], np.ones(img.shape[:2], np.float32))
