@@ -33,6 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "framing by the face → composite on a colour → compliance report. Writes <name>_trimap.png, "
                     "<name>_alpha.png, <name>_cutout.png (RGBA), <name>_idphoto.jpg and <name>_report.json (and "
                     "<name>_sheet_<layout>.jpg with --layout). The same options serve the web app (python app.py).",
+        epilog="A photo that can't make a usable ID photo (no face or another face, a head tilted over 15° or turned "
+               "over 30°, a hand, sunglasses or a mask on the face, too little below the chin, the head cut off) is "
+               "refused with the reason and nothing is written for it; a rule missed by a little is a warning "
+               "(--strict refuses it too). Exit status: 0 when every photo was written, 1 when any was refused or "
+               "could not be read, 2 for a wrong command line, 130 after Ctrl-C.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     src = p.add_argument_group("input and output")

@@ -120,10 +120,12 @@ class IDPhotoOptions:
                 "auto: landmarks, the cascade when they find nothing", group="idphoto", kind="string",
         choices=DETECTORS)
     strict: bool = _option(
-        False, "when the compliance report fails any rule, make nothing: infer.py writes no file and exits 1, "
-               "the API answers 422", group="idphoto", kind="boolean")
+        False, "refuse a photo that misses any rule of its report, soft ones (margins, centring, background "
+               "colour) included: infer.py writes nothing for it and exits 1, the API answers 422 (hard rules — a "
+               "second face, hidden eyes, the head cut off — always refuse)", group="idphoto", kind="boolean")
     no_face_ok: bool = _option(
-        False, "without a detectable face, centre on the person's mask instead of failing",
+        False, "without a usable face (none found, or one the landmarks could not fit), centre on the person's "
+               "mask instead of refusing",
         group="idphoto", kind="boolean")
     quality: int = _option(95, "JPEG quality of the ID photo (1–95)", group="idphoto", kind="integer", metavar="Q")
     max_kb: float | None = _option(
