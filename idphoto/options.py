@@ -24,6 +24,7 @@ from typing import Mapping
 from .face import DETECTORS
 from .framing import BG_STYLES
 from .output import COLORS, MIN_SHEET_PHOTO_MM, SHEETS, parse_color, sheet_problem
+from .retouch import RANGE as RETOUCH_RANGE, SATURATION_RANGE, SMOOTH_RANGE, Retouch
 from .pipeline import DEFAULT_MAX_SIDE, MATTING_METHODS
 from .specs import SPECS, PhotoSpec, SpecError, add_spec_file, custom_spec, get_spec
 
@@ -131,10 +132,27 @@ class IDPhotoOptions:
     max_kb: float | None = _option(
         None, "highest JPEG quality (≤ --quality) whose file is at most N KB (1 KB = 1024 bytes); default: the "
               "spec's own file-size limit, if it has one", group="idphoto", kind="number", metavar="N")
+    brightness: float = _option(
+        0.0, "retouching, on the person only: brightness change in percent (−50 to 50; 0: off)", group="idphoto",
+        kind="number", metavar="PCT")
+    contrast: float = _option(
+        0.0, "retouching: contrast change in percent (−50 to 50; 0: off)", group="idphoto", kind="number", metavar="PCT")
+    saturation: float = _option(
+        0.0, "retouching: colour saturation change in percent (−100: grey, up to 50; 0: off)", group="idphoto",
+        kind="number", metavar="PCT")
+    sharpness: float = _option(
+        0.0, "retouching: sharpening (unsharp mask) in percent (−50 to 50; 0: off)", group="idphoto", kind="number",
+        metavar="PCT")
+    smooth_skin: float = _option(
+        0.0, "retouching: gentle, edge-preserving skin smoothing, strength 0–100 (0: off)", group="idphoto",
+        kind="number", metavar="STRENGTH")
     layout: str | None = _option(
         None, f"also make a print sheet (6inch = 4×6 in, 5inch = 3.5×5 in, a4) tiled with as many copies as fit "
               f"(the sheet turned when more fit that way), with cut lines (photos of at least {MIN_SHEET_PHOTO_MM} "
               f"mm a side at --dpi)", group="idphoto", kind="string", choices=tuple(sorted(SHEETS)))
+
+    def retouch(self) -> Retouch:
+        return Retouch(self.brightness, self.contrast, self.saturation, self.sharpness, self.smooth_skin)
 
     # ---------------------------------------------------------------------------------------- the fields
     @classmethod
@@ -265,6 +283,11 @@ class IDPhotoOptions:
             error("--quality must be between 1 and 95")
         if self.max_kb is not None and self.max_kb <= 0:
             error("--max-kb must be positive")
+        for name, (lo, hi) in (("brightness", RETOUCH_RANGE), ("contrast", RETOUCH_RANGE),
+                               ("saturation", SATURATION_RANGE), ("sharpness", RETOUCH_RANGE),
+                               ("smooth_skin", SMOOTH_RANGE)):
+            if not lo <= getattr(self, name) <= hi:
+                error(f"{self.flag(name)} must be between {lo:g} and {hi:g}")
         bg = None
         if self.bg.strip().lower() != "keep":
             try:

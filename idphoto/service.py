@@ -23,6 +23,7 @@ from .maker import MIN_PERSON_SHARE, make_id_photo
 from .options import WHITE, IDPhotoOptions, Resolved
 from .output import encode_for_spec, encode_jpeg, encode_png, print_sheet, sheet_problem
 from .pipeline import MattingWarning, Pipeline
+from .retouch import apply_retouch
 
 DEFAULT_MAX_PIXELS = 40_000_000  # decoded size limit: a 40-megapixel photo is already 120 MB as BGR
 
@@ -114,6 +115,9 @@ def process_image(image: np.ndarray, options: IDPhotoOptions, pipeline: Pipeline
         photo = make_id_photo(image, result.alpha, result.foreground, spec, resolved.bg or WHITE, options.no_face_ok,
                               resolved.dpi, level_eyes=not options.no_level, bg_style=options.bg_style,
                               keep_background=resolved.bg is None, detector=options.face_detector)
+        retouch = options.retouch()
+        if not retouch.is_off:  # the person only, before encoding: the report measures the retouched photo
+            photo.image = apply_retouch(photo.image, photo.alpha, retouch)
         timings["idphoto"] = time.perf_counter() - t
 
         t = time.perf_counter()

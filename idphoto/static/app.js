@@ -7,6 +7,8 @@ const TEXT = {
     title: "ID photo maker", subtitle: "Drop a photo, pick a size and a colour, download the ID photo. Nothing leaves this server.",
     drop: "Drop a photo here, or click to choose one", size: "Size", spec: "Standard", width: "Width", height: "Height",
     unit: "Unit", framing: "Framed like", dpi: "DPI", background: "Background", custom_colour: "Custom",
+    retouch: "Retouching (the person only; off at 0)", brightness: "Brightness", contrast: "Contrast",
+    saturation: "Saturation", sharpness: "Sharpness", smooth_skin: "Skin smoothing",
     output: "Output", max_kb: "File size limit (KB, empty: none)", layout: "Print sheet", none: "none",
     no_face_ok: "No face? Centre on the person instead of failing", advanced: "Matting", matting: "Method",
     tta: "Flip test-time augmentation", make: "Make ID photo", input: "Input", trimap: "Trimap", alpha: "Alpha",
@@ -27,6 +29,8 @@ const TEXT = {
     title: "证件照制作", subtitle: "拖入照片，选择尺寸和底色，下载证件照。照片不会离开本服务器。",
     drop: "把照片拖到这里，或点击选择", size: "尺寸", spec: "规格", width: "宽", height: "高",
     unit: "单位", framing: "构图参照", dpi: "分辨率 DPI", background: "底色", custom_colour: "自定义",
+    retouch: "美颜（仅人物；0 为关闭）", brightness: "亮度", contrast: "对比度", saturation: "饱和度",
+    sharpness: "锐化", smooth_skin: "磨皮",
     output: "输出", max_kb: "文件大小上限（KB，留空不限）", layout: "排版打印", none: "无",
     no_face_ok: "检测不到人脸时按人像居中，而不报错", advanced: "抠图", matting: "方法",
     tta: "翻转测试增强", make: "生成证件照", input: "原图", trimap: "三分图", alpha: "透明度",
@@ -151,6 +155,10 @@ function formData() {
   fd.append("matting", $("matting").value);
   fd.append("tta", $("tta").value);
   fd.append("face_detector", $("face-detector").value);
+  for (const [id, field] of [["brightness", "brightness"], ["contrast", "contrast"], ["saturation", "saturation"],
+                             ["sharpness", "sharpness"], ["smooth-skin", "smooth_skin"]]) {
+    fd.append(field, $(id).value);
+  }
   return fd;
 }
 
