@@ -13,6 +13,9 @@ SHA-256 of the ``.onnx``). The key is the file's content, so a replaced or retra
 export of its own; an export whose bytes no longer match their hash is deleted and made again. An export
 that can't be made or fails the check is recorded as such, and that file keeps running with PyTorch.
 Only CPU inference uses the cache; ``--device cuda`` and ``.onnx`` checkpoints load as before.
+
+The shipped weights' export is in ``weights/opencv/`` in the same format, looked up before the cache (and
+never written to), so the first run of a fresh install needs no PyTorch either.
 """
 from __future__ import annotations
 
@@ -29,6 +32,9 @@ CACHE_FORMAT = 1           # bump when the export or its check changes: older en
 MAX_LOGIT_DIFF = 1e-3      # largest |logit difference| between the export and PyTorch on the check photo
 MIN_CLASS_AGREEMENT = 0.999
 KEEP_ENTRIES = 4           # exports kept (least recently used go first)
+# the shipped weights' export, made and checked like a cache entry, so that a fresh install never needs
+# PyTorch to make ID photos (tests/test_runner.py checks it against the weights)
+SHIPPED = Path(__file__).resolve().parent.parent / "weights" / "opencv"
 
 
 def cache_dir() -> Path | None:
@@ -105,13 +111,15 @@ def load_trimap_model(path: str | os.PathLike, device: str = "cpu", threads: int
     library's default) is applied to whichever runs it. Errors are those of :func:`models.load_tnet`."""
     path = Path(path)
     folder = cache_dir()
-    usable = folder is not None and str(device) == "cpu" and path.suffix.lower() != ".onnx" and path.is_file()
-    digest = sha256_of(path) if usable else None
-    if usable:
-        model = _load_export(folder, digest, input_size)
-        if model is not None:
-            _opencv_threads(threads)
-            return model
+    on_cpu = str(device) == "cpu" and path.suffix.lower() != ".onnx" and path.is_file()
+    digest = sha256_of(path) if on_cpu else None
+    if on_cpu:  # the export shipped beside the weights (checked by the tests), then this machine's cache
+        for where, shipped in ((SHIPPED, True), (folder, False)):
+            model = _load_export(where, digest, input_size, shipped) if where is not None else None
+            if model is not None:
+                _opencv_threads(threads)
+                return model
+    usable = folder is not None and on_cpu
     import torch
 
     from models import load_tnet  # looked up at call time, so that tests may stand a model in
@@ -138,21 +146,24 @@ def _entry_paths(folder: Path, digest: str) -> tuple[Path, Path]:
     return folder / f"{digest}.onnx", folder / f"{digest}.json"
 
 
-def _read_entry(folder: Path, digest: str) -> dict | None:
+def _read_entry(folder: Path, digest: str, read_only: bool = False) -> dict | None:
     try:
         entry = json.loads(_entry_paths(folder, digest)[1].read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
     except (OSError, ValueError):
-        _discard(folder, digest)
+        if not read_only:
+            _discard(folder, digest)
         return None
     if not isinstance(entry, dict) or entry.get("format") != CACHE_FORMAT or entry.get("weights_sha256") != digest:
         return None
     return entry
 
 
-def _load_export(folder: Path, digest: str, input_size: int | None) -> CvTNet | None:
-    entry = _read_entry(folder, digest)
+def _load_export(folder: Path, digest: str, input_size: int | None, read_only: bool = False) -> CvTNet | None:
+    """The export of the weights ``digest`` in ``folder``, or None. A damaged cache entry is deleted (and made
+    again later); a ``read_only`` folder (the shipped one) is never written to."""
+    entry = _read_entry(folder, digest, read_only)
     if entry is None or "onnx_sha256" not in entry or input_size not in (None, entry.get("input_size")):
         return None
     onnx_path, json_path = _entry_paths(folder, digest)
@@ -161,17 +172,20 @@ def _load_export(folder: Path, digest: str, input_size: int | None) -> CvTNet | 
     except OSError:
         data = b""
     if sha256_of(data) != entry["onnx_sha256"]:  # damaged or half-deleted: never run it
-        _discard(folder, digest)
+        if not read_only:
+            _discard(folder, digest)
         return None
     try:
         model = CvTNet(data, entry, onnx_path)
     except Exception:  # noqa: BLE001 — e.g. an OpenCV that reads it no more: make it again
-        _discard(folder, digest)
+        if not read_only:
+            _discard(folder, digest)
         return None
-    try:
-        os.utime(json_path)  # recently used: kept longest
-    except OSError:
-        pass
+    if not read_only:
+        try:
+            os.utime(json_path)  # recently used: kept longest
+        except OSError:
+            pass
     return model
 
 

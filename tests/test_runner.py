@@ -69,10 +69,23 @@ def loads(monkeypatch):
     return calls
 
 
+_COPY = {}
+
+
 def shipped():
+    """The shipped weights, saved again under another name: the same network in other bytes, so that its
+    export is not the one shipped in weights/opencv/ and these tests see the cache at work."""
     if not DEFAULT_WEIGHTS.is_file():
         pytest.skip("the shipped weights are not in this checkout")
-    return DEFAULT_WEIGHTS
+    if "path" not in _COPY:
+        import tempfile
+        from pathlib import Path
+
+        path = Path(tempfile.mkdtemp(prefix="tnet-copy-")) / "tnet_copy.pth"
+        torch.save(torch.load(DEFAULT_WEIGHTS, map_location="cpu", weights_only=True), path)
+        assert runner.sha256_of(path) != runner.sha256_of(DEFAULT_WEIGHTS)
+        _COPY["path"] = path
+    return _COPY["path"]
 
 
 def generated_photo(h: int = 420, w: int = 320) -> np.ndarray:
@@ -236,7 +249,8 @@ def test_a_later_infer_run_imports_no_torch_and_writes_the_same_files(tmp_path, 
 
     photo = tmp_path / "portrait.jpg"
     cv2.imwrite(str(photo), cv2.resize(cv2.imread(str(EXAMPLE)), (240, 240), interpolation=cv2.INTER_AREA))
-    args = ["--image", str(photo), "--spec", "none", "--threads", "1", *(["--device", "cpu"] if gpu_device_nodes() else [])]
+    args = ["--image", str(photo), "--spec", "none", "--threads", "1", "--checkpoint", str(shipped()),
+            *(["--device", "cpu"] if gpu_device_nodes() else [])]
     assert infer.main([*args, "--out-dir", str(tmp_path / "torch")]) == 0  # the tests' default: no cache
     capsys.readouterr()
     probe = ("import sys, infer\n"
@@ -255,3 +269,24 @@ def test_a_later_infer_run_imports_no_torch_and_writes_the_same_files(tmp_path, 
         for run in ("first", "later"):
             got = cv2.imread(str(tmp_path / run / f"portrait_{name}.png"), cv2.IMREAD_GRAYSCALE).astype(int)
             assert agreement(got, ref) >= 0.999 and np.abs(got - ref).mean() < 0.05, (name, run)
+
+
+def test_the_shipped_export_is_the_shipped_weights_and_needs_no_pytorch(tmp_path):
+    """weights/opencv/ holds the export of weights/tnet_unet_mobilenetv3.pth (keyed by its SHA-256): it gives
+    PyTorch's logits and trimap, and infer.py runs on it with PyTorch made unimportable and no cache."""
+    digest = runner.sha256_of(DEFAULT_WEIGHTS)
+    assert (runner.SHIPPED / f"{digest}.onnx").is_file(), "re-export: see weights/MODEL_CARD.md"
+    entry = json.loads((runner.SHIPPED / f"{digest}.json").read_text())
+    assert entry["weights_sha256"] == digest and entry["check"]["max_abs_logit_diff"] <= runner.MAX_LOGIT_DIFF
+    exported = runner._load_export(runner.SHIPPED, digest, None, read_only=True)
+    assert isinstance(exported, CvTNet)
+    stats = runner.compare_with_torch(load_tnet(DEFAULT_WEIGHTS, "cpu").eval(), exported, entry["input_size"])
+    assert stats["max_abs_logit_diff"] <= runner.MAX_LOGIT_DIFF and stats["class_agreement"] >= runner.MIN_CLASS_AGREEMENT
+    block = tmp_path / "block"                    # a torch that can't be imported, first on the path
+    (block / "torch").mkdir(parents=True)
+    (block / "torch" / "__init__.py").write_text("raise ImportError('torch is not installed here')\n")
+    env = {**os.environ, runner.CACHE_ENV: "off", "PYTHONPATH": f"{block}{os.pathsep}{REPO}", "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, str(REPO / "infer.py"), "--image", str(EXAMPLE), "--out-dir", str(tmp_path / "o"),
+                          "--threads", "1", "--quiet"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "o" / "astronaut_idphoto.jpg").is_file()
