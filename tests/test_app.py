@@ -685,7 +685,19 @@ def test_page_in_a_real_browser(tmp_path):
             shot = os.environ.get("APP_SCREENSHOT")  # the README's picture: APP_SCREENSHOT=docs/app.png
             driver.save_screenshot(shot or str(tmp_path / "page.png"))
             assert (Path(shot) if shot else tmp_path / "page.png").stat().st_size > 10_000
-            logs = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+            # a photo that can't make an ID photo: the reason shows where the photo would have been
+            gray = tmp_path / "gray.png"
+            Image.fromarray(np.full((200, 160, 3), 180, np.uint8)).save(gray)
+            driver.find_element(By.ID, "photo-input").send_keys(str(gray))
+            driver.find_element(By.ID, "make").click()
+            wait.until(lambda d: d.find_element(By.ID, "refusal").is_displayed())
+            refusal = driver.find_element(By.ID, "refusal").text
+            assert refusal.startswith("No ID photo made from this photo:") and "no face found" in refusal, refusal
+            assert not driver.find_element(By.ID, "results").is_displayed()
+            driver.save_screenshot(str(tmp_path / "refused.png"))
+            if os.environ.get("APP_REFUSAL_SCREENSHOT"):
+                driver.save_screenshot(os.environ["APP_REFUSAL_SCREENSHOT"])
+            logs = [e for e in driver.get_log("browser") if e["level"] == "SEVERE" and "422" not in e["message"]]
             assert logs == [], logs
         finally:
             driver.quit()

@@ -7,7 +7,7 @@ const TEXT = {
     title: "ID photo maker", subtitle: "Drop a photo, pick a size and a colour, download the ID photo. Nothing leaves this server.",
     drop: "Drop a photo here, or click to choose one", size: "Size", spec: "Standard", width: "Width", height: "Height",
     unit: "Unit", framing: "Framed like", dpi: "DPI", background: "Background", custom_colour: "Custom",
-    retouch: "Retouching (the person only; off at 0)", brightness: "Brightness", contrast: "Contrast",
+    refused: "No ID photo made from this photo", retouch: "Retouching (the person only; off at 0)", brightness: "Brightness", contrast: "Contrast",
     saturation: "Saturation", sharpness: "Sharpness", smooth_skin: "Skin smoothing",
     output: "Output", max_kb: "File size limit (KB, empty: none)", layout: "Print sheet", none: "none",
     no_face_ok: "No face? Centre on the person instead of failing", advanced: "Matting", matting: "Method",
@@ -29,7 +29,7 @@ const TEXT = {
     title: "证件照制作", subtitle: "拖入照片，选择尺寸和底色，下载证件照。照片不会离开本服务器。",
     drop: "把照片拖到这里，或点击选择", size: "尺寸", spec: "规格", width: "宽", height: "高",
     unit: "单位", framing: "构图参照", dpi: "分辨率 DPI", background: "底色", custom_colour: "自定义",
-    retouch: "美颜（仅人物；0 为关闭）", brightness: "亮度", contrast: "对比度", saturation: "饱和度",
+    refused: "这张照片无法制作证件照", retouch: "美颜（仅人物；0 为关闭）", brightness: "亮度", contrast: "对比度", saturation: "饱和度",
     sharpness: "锐化", smooth_skin: "磨皮",
     output: "输出", max_kb: "文件大小上限（KB，留空不限）", layout: "排版打印", none: "无",
     no_face_ok: "检测不到人脸时按人像居中，而不报错", advanced: "抠图", matting: "方法",
@@ -225,9 +225,18 @@ async function submit(ev) {
     const r = await fetch("/api/idphoto", { method: "POST", body: formData(), headers: { Accept: "application/json" } });
     const body = await r.json().catch(() => ({ error: `HTTP ${r.status}` }));
     if (!r.ok) {
-      status(body.error || `HTTP ${r.status}`, true);
+      const why = body.error || `HTTP ${r.status}`;
+      status(why, true);
+      if (r.status === 422) {  // the photo can't make an ID photo: say why where the photo would have been
+        $("results").hidden = true;
+        const refusal = $("refusal");
+        refusal.textContent = `${t("refused")}: ${why}`;
+        refusal.hidden = false;
+        refusal.scrollIntoView({ block: "nearest" });
+      }
       return;
     }
+    $("refusal").hidden = true;
     last = body;
     render(body);
     status(`${t("done")} ${body.timings.total.toFixed(2)} s`);
