@@ -645,6 +645,7 @@ def test_page_in_a_real_browser(tmp_path):
             driver.get(url + "/")
             wait = WebDriverWait(driver, 120)
             wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#spec option[value='2inch']"))
+            assert driver.find_element(By.ID, "guide").is_displayed()          # the right half guides first
             driver.find_element(By.ID, "photo-input").send_keys(str(ASTRONAUT))
             Select(driver.find_element(By.ID, "spec")).select_by_value("2inch")
             driver.find_element(By.ID, "bg-blue").click()
@@ -655,6 +656,7 @@ def test_page_in_a_real_browser(tmp_path):
                 or "error" in d.find_element(By.ID, "status").get_attribute("class"))
             assert "error" not in driver.find_element(By.ID, "status").get_attribute("class"), \
                 driver.find_element(By.ID, "status").text
+            assert not driver.find_element(By.ID, "guide").is_displayed()
             size = driver.execute_script(
                 "const i = document.getElementById('out-idphoto'); return [i.naturalWidth, i.naturalHeight]")
             assert size == [413, 579]

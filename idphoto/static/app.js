@@ -7,7 +7,12 @@ const TEXT = {
     title: "ID photo maker", subtitle: "Drop a photo, pick a size and a colour, download the ID photo. Nothing leaves this server.",
     drop: "Drop a photo here, or click to choose one", size: "Size", spec: "Standard", width: "Width", height: "Height",
     unit: "Unit", framing: "Framed like", dpi: "DPI", background: "Background", custom_colour: "Custom",
-    refused: "No ID photo made from this photo", retouch: "Retouching (the person only; off at 0)", brightness: "Brightness", contrast: "Contrast",
+    refused: "No ID photo made from this photo",
+    guide_title: "How to get a photo that is accepted",
+    guide_1: "One person, facing the camera, head upright, both eyes open and visible.",
+    guide_2: "The whole head and the shoulders in the photo, with some room above the hair.",
+    guide_3: "Nothing on the face: no sunglasses, mask, hand, phone or microphone.",
+    guide_4: "Then choose the standard and the background on the left and press the button. A photo that can't make a usable ID photo is refused, with the reason.", retouch: "Retouching (the person only; off at 0)", brightness: "Brightness", contrast: "Contrast",
     saturation: "Saturation", sharpness: "Sharpness", smooth_skin: "Skin smoothing",
     output: "Output", max_kb: "File size limit (KB, empty: none)", layout: "Print sheet", none: "none",
     no_face_ok: "No face? Centre on the person instead of failing", advanced: "Matting", matting: "Method",
@@ -29,7 +34,12 @@ const TEXT = {
     title: "证件照制作", subtitle: "拖入照片，选择尺寸和底色，下载证件照。照片不会离开本服务器。",
     drop: "把照片拖到这里，或点击选择", size: "尺寸", spec: "规格", width: "宽", height: "高",
     unit: "单位", framing: "构图参照", dpi: "分辨率 DPI", background: "底色", custom_colour: "自定义",
-    refused: "这张照片无法制作证件照", retouch: "美颜（仅人物；0 为关闭）", brightness: "亮度", contrast: "对比度", saturation: "饱和度",
+    refused: "这张照片无法制作证件照",
+    guide_title: "怎样的照片能通过",
+    guide_1: "只有一个人，正对镜头，头部端正，双眼睁开且清晰可见。",
+    guide_2: "照片中有完整的头部和肩膀，头发上方留有空间。",
+    guide_3: "脸上没有遮挡：不戴墨镜、口罩，没有手、手机或话筒。",
+    guide_4: "然后在左侧选择规格和背景并点击按钮。无法制作合格证件照的照片会被拒绝，并说明原因。", retouch: "美颜（仅人物；0 为关闭）", brightness: "亮度", contrast: "对比度", saturation: "饱和度",
     sharpness: "锐化", smooth_skin: "磨皮",
     output: "输出", max_kb: "文件大小上限（KB，留空不限）", layout: "排版打印", none: "无",
     no_face_ok: "检测不到人脸时按人像居中，而不报错", advanced: "抠图", matting: "方法",
@@ -167,6 +177,7 @@ function dataUrl(data, kind) {
 }
 
 function render(res) {
+  $("guide").hidden = true;
   $("results").hidden = false;
   $("out-input").src = file ? URL.createObjectURL(file) : $("out-input").src;
   for (const kind of ["trimap", "alpha", "cutout", "idphoto"]) $(`out-${kind}`).src = dataUrl(res.images[kind], kind);
@@ -229,6 +240,7 @@ async function submit(ev) {
       status(why, true);
       if (r.status === 422) {  // the photo can't make an ID photo: say why where the photo would have been
         $("results").hidden = true;
+        $("guide").hidden = false;
         const refusal = $("refusal");
         refusal.textContent = `${t("refused")}: ${why}`;
         refusal.hidden = false;
