@@ -260,16 +260,15 @@ def summarise(results, args, files: list[Path], stems: list[str], others: list[P
             pairs = list_results(results, bar, args, totals)
         except KeyboardInterrupt as stop:  # Ctrl-C: what finished so far is reported below
             pairs, interrupted = stop.args[0] if stop.args else [], True
-        for path, (status, value) in pairs:
-            bar.update()
-            if status == "skipped":
-                refused.append((path, value.removeprefix(f"{path}: ").removesuffix("; nothing written")))
-                continue
-            report = value.get("report")
-            if report is not None and report.soft_failed:
-                missed.append((path, report.summary(report.soft_failed)))
-            else:
-                met += 1
+    for path, (status, value) in pairs:
+        if status == "skipped":
+            refused.append((path, value))
+            continue
+        report = value.get("report")
+        if report is not None and report.soft_failed:
+            missed.append((path, report.summary(report.soft_failed)))
+        else:
+            met += 1
     written = met + len(missed)
     mean = {k: v / written for k, v in totals.items()} if written else {}
     print(f"{written} of {len(files)} photos written ({met} with all rules met, {len(missed)} with rules missed), "
@@ -291,15 +290,17 @@ def summarise(results, args, files: list[Path], stems: list[str], others: list[P
 
 def list_results(results, bar, args, totals: dict) -> list:
     """Take the (path, (status, value)) results as they come, with the progress bar, refusal and warning
-    lines and the stage times; returns them all. Ctrl-C raises KeyboardInterrupt carrying those taken."""
+    lines and the stage times; returns them all, a refusal's value being its reason without the photo's
+    name. Ctrl-C raises KeyboardInterrupt carrying those taken."""
     pairs = []
     try:
         for path, (status, value) in results:
-            pairs.append((path, (status, value)))
             bar.update()
             if status == "skipped":
-                reason = value.removeprefix(f"{path}: ").removesuffix("; nothing written")  # named once
-                bar.write(f"refused: {path}: {reason}", file=sys.stderr)
+                value = value.removeprefix(f"{path}: ").removesuffix("; nothing written")  # named once
+                bar.write(f"refused: {path}: {value}", file=sys.stderr)
+            pairs.append((path, (status, value)))
+            if status == "skipped":
                 continue
             for key, v in value["timings"].items():
                 totals[key] = totals.get(key, 0.0) + v

@@ -614,3 +614,24 @@ def test_ctrl_c_in_a_batch_with_workers_stops_handing_out_photos_and_says_what_w
     for name in made:                                                         # and every one made is whole
         assert all((out / f"{name}_{kind}").is_file() for kind in ("trimap.png", "alpha.png", "cutout.png"))
     assert not [p for p in out.iterdir() if p.name.startswith(".")]          # no temporary file left
+
+
+def test_the_progress_bar_counts_each_photo_once(monkeypatch, capsys):
+    import types
+
+    import tqdm
+
+    closed_at = []
+
+    class Recording(tqdm.tqdm):
+        def close(self):
+            closed_at.append(self.n)
+            super().close()
+
+    monkeypatch.setattr(tqdm, "tqdm", Recording)
+    files = [Path("a.jpg"), Path("b.jpg")]
+    args = types.SimpleNamespace(quiet=False, out_dir=Path("o"))
+    rc = infer.summarise(iter([(f, ("skipped", f"{f}: bad; nothing written")) for f in files]), args, files,
+                         ["a", "b"], [], 0.0)
+    assert rc == 1 and closed_at and set(closed_at) == {2}   # (close may run twice: the context and its end)
+    assert "  refused: a.jpg: bad\n" in capsys.readouterr().out
