@@ -225,20 +225,15 @@ def check_photo(image_bgr: np.ndarray, spec: PhotoSpec, jpeg: bytes | None = Non
 
 
 def add_covered_check(report: Report, image_bgr: np.ndarray, face) -> None:
-    """An uncovered face (hard): no hand found on it (:func:`idphoto.subject.check_hands`)."""
+    """An uncovered face (hard): no hand found on it (:func:`idphoto.subject.hand_on_face`)."""
     from . import landmarks
-    from .errors import IDPhotoError
-    from .subject import check_hands
+    from .subject import hand_on_face
 
-    if not landmarks.models_available():
+    if not landmarks.hand_models_available():
         return
-    try:
-        check_hands(face, landmarks.detect_hands(image_bgr))
-    except IDPhotoError as exc:
-        report.checks.append(Check("uncovered face", False, "hand", "no hand on the face", "", str(exc).split(":")[0],
-                                   hard=True))
-        return
-    report.checks.append(Check("uncovered face", True, "no hand", "no hand on the face", "", hard=True))
+    hand = hand_on_face(face, landmarks.detect_hands(image_bgr))
+    report.checks.append(Check("uncovered face", hand is None, "no hand" if hand is None else "hand",
+                               "no hand on the face", "", "" if hand is None else "a hand covers the face", hard=True))
 
 
 ISLAND_MAX_SHARE = 0.002   # matte pieces apart from the person, as a share of the photo
@@ -253,8 +248,8 @@ def add_person_checks(report: Report, alpha: np.ndarray, face) -> None:
     add = report.checks.append
     person = alpha > 0.5
     if face is not None:
-        half = max(face.w / 2, 2.0)
-        x0, x1 = int(max(face.center_x - half / 2, 0)), int(min(face.center_x + half / 2 + 1, w))
+        quarter = max(face.w / 4, 1.0)
+        x0, x1 = int(max(face.center_x - quarter, 0)), int(min(face.center_x + quarter + 1, w))
         top = float(person[0, x0:x1].mean()) if x1 > x0 else 0.0
         add(Check("whole head in the frame", top < 0.3, round(100 * top, 1), "< 30", "% of the top row over the head",
                   "" if top < 0.3 else "the top of the head is cut off by the photo's edge", hard=True))

@@ -200,7 +200,6 @@ class FramingPlan:
     eyes_px: float | None     # planned eye line above the bottom
     gave_way: list[str]       # rules that could not be met together, with by how much
     room_needed: float = 0.0  # canvas below the chin, in head heights, of the spec's tightest framing
-    room_given: float = 0.0   # canvas below the chin, in head heights, of this plan
     worst_break: float = 0.0  # the largest distance of a rule's value outside its range, px
 
 
@@ -299,7 +298,7 @@ def plan_by_rules(face: FaceBox, crown_y: float, size: tuple[int, int], spec: Ph
     s = head_c / head_p
     placement = Placement(s, width / 2 - face.center_x * s, top_c - crown_y * s)
     eyes_c = None if eye_frac is None else height - top_c - eye_frac * head_c
-    return FramingPlan(placement, head_c, top_c, eyes_c, gave, room_needed, float(room[i, j]), worst)
+    return FramingPlan(placement, head_c, top_c, eyes_c, gave, room_needed, worst)
 
 
 ROOM_SLACK = 0.03   # head heights below the chin a photo may lack against the spec's tightest framing

@@ -68,8 +68,8 @@ class Landmarks:
     chin: Point | None = None       # lowest point of the jaw (Face Mesh); None from the detector alone
     source: str = "blazeface"       # "mesh" when Face Mesh refined the points
     face_width: float | None = None  # cheek to cheek at the ears' level (Face Mesh)
-    eye_contrast: float | None = None  # the less visible eye's contrast (:func:`eye_contrast`; Face Mesh)
-    mouth_contrast: float | None = None  # the lips' contrast (:func:`eye_contrast`; Face Mesh)
+    eye_contrast: float | None = None  # the less visible eye's contrast (:func:`eye_and_mouth_contrast`)
+    mouth_contrast: float | None = None  # the lips' contrast (:func:`eye_and_mouth_contrast`)
 
     @property
     def eye_mid(self) -> Point:
@@ -136,7 +136,11 @@ class Detection:
 
 
 def models_available() -> bool:
-    return all(p.is_file() for p in (SHORT_RANGE, FULL_RANGE, MESH, PALM, HAND))
+    return all(p.is_file() for p in (SHORT_RANGE, FULL_RANGE, MESH))
+
+
+def hand_models_available() -> bool:
+    return PALM.is_file() and HAND.is_file()
 
 
 _per_thread = threading.local()
@@ -289,7 +293,7 @@ def _mesh_crop(crop: np.ndarray) -> np.ndarray | None:
     return next(o for o in outs if o.size == 1404).reshape(468, 3)[:, :2].astype(np.float64)
 
 
-def eye_contrast(image_rgb: np.ndarray, pts: np.ndarray) -> tuple[float, float]:
+def eye_and_mouth_contrast(image_rgb: np.ndarray, pts: np.ndarray) -> tuple[float, float]:
     """How visible the eyes and the mouth are: inside each eye's Face Mesh contour, and inside the lips', the
     spread of lightness between the brightest and darkest tenth (the white of the eye against the iris and
     lashes; the lips against the mouth's line and teeth), as a share of the skin's lightness under the
@@ -360,7 +364,7 @@ def detect(image_bgr: np.ndarray, refine: bool = True) -> list[Detection]:
                 lo, hi = pts.min(0), pts.max(0)
                 centre, side = tuple((lo + hi) / 2), float(max(hi - lo)) * ROI_SCALE
             if marks.source == "mesh":
-                eyes, mouth = eye_contrast(rgb, pts)
+                eyes, mouth = eye_and_mouth_contrast(rgb, pts)
                 marks = dataclasses.replace(marks, eye_contrast=eyes, mouth_contrast=mouth)
         faces.append(Detection(float(x0), float(y0), float(x1 - x0), float(y1 - y0), score, marks))
     return sorted(faces, key=lambda f: f.w * f.h, reverse=True)

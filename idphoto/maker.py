@@ -63,7 +63,7 @@ def make_id_photo(image_bgr: np.ndarray, alpha: np.ndarray, foreground: np.ndarr
     faces = detect_faces(image_bgr, detector) if faces is None else faces
     subject = choose_subject(faces, alpha, detector, no_face_ok)
     face, others = subject.face, subject.others
-    if face is not None and face.landmarks is not None and landmarks.models_available():
+    if face is not None and face.landmarks is not None and landmarks.hand_models_available():
         check_hands(face, landmarks.detect_hands(image_bgr))
     angle = 0.0
     edges = PhotoEdges.of(alpha.shape)

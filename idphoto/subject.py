@@ -127,12 +127,11 @@ def face_region(face: FaceBox) -> tuple[float, float, float, float]:
     return (m.left_eye[0] - 0.5 * d, m.eye_mid[1] - 0.4 * d, m.right_eye[0] + 0.5 * d, face.chin_y)
 
 
-def check_hands(face: FaceBox, palms: list[tuple[float, float, float, float, float]]) -> None:
-    """Refuse a face that a hand covers: a hand found (``landmarks.detect_hands``: x, y, w, h, score) with
-    ``HAND_ON_FACE`` of its box on :func:`face_region`. A hand holding a phone, a microphone or a cup to the
-    face is caught with it; official rules ask for the face uncovered."""
+def hand_on_face(face: FaceBox, palms: list[tuple[float, float, float, float, float]]):
+    """The first hand found (``landmarks.detect_hands``: x, y, w, h, score) with ``HAND_ON_FACE`` of its box on
+    :func:`face_region`, or None (also for a face without landmarks)."""
     if face.landmarks is None:
-        return
+        return None
     fx0, fy0, fx1, fy1 = face_region(face)
     for x, y, w, h, score in palms:
         if w <= 0 or h <= 0:
@@ -140,8 +139,18 @@ def check_hands(face: FaceBox, palms: list[tuple[float, float, float, float, flo
         ix = max(0.0, min(x + w, fx1) - max(x, fx0))
         iy = max(0.0, min(y + h, fy1) - max(y, fy0))
         if ix * iy >= HAND_ON_FACE * w * h:
-            raise IDPhotoError(f"a hand covers the face (found at {x:.0f},{y:.0f}, {w:.0f}×{h:.0f} px): an ID photo "
-                               "shows the face uncovered; use a photo without a hand, phone or microphone before it")
+            return x, y, w, h, score
+    return None
+
+
+def check_hands(face: FaceBox, palms: list[tuple[float, float, float, float, float]]) -> None:
+    """Refuse a face that a hand covers (:func:`hand_on_face`). A hand holding a phone, a microphone or a cup
+    to the face is caught with it; official rules ask for the face uncovered."""
+    hand = hand_on_face(face, palms)
+    if hand is not None:
+        x, y, w, h, _ = hand
+        raise IDPhotoError(f"a hand covers the face (found at {x:.0f},{y:.0f}, {w:.0f}×{h:.0f} px): an ID photo "
+                           "shows the face uncovered; use a photo without a hand, phone or microphone before it")
 
 
 def check_other_faces(others: list[FaceBox], face: FaceBox, placement, size: tuple[int, int],
