@@ -30,9 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(
         prog="infer.py",
         description="Turn a photo of a person into an ID photo: TNet trimap → alpha matting → foreground → "
-                    "framing by the face → composite on a colour → compliance report. Writes <name>_trimap.png, "
-                    "<name>_alpha.png, <name>_cutout.png (RGBA), <name>_idphoto.jpg and <name>_report.json (and "
-                    "<name>_sheet_<layout>.jpg with --layout). The same options serve the web app (python app.py).",
+                    "framing by the face → composite on a colour → compliance report. Writes <name>_idphoto.jpg and "
+                    "<name>_report.json (and <name>_sheet_<layout>.jpg with --layout; the whole photo's "
+                    "<name>_trimap.png, <name>_alpha.png and <name>_cutout.png (RGBA) with --matte-files or --spec "
+                    "none). The same options serve the web app (python app.py).",
         epilog="A photo that can't make a usable ID photo (no face or another face, a head tilted over 15° or turned "
                "over 30°, a hand, sunglasses or a mask on the face, too little below the chin, the head cut off) is "
                "refused with the reason and nothing is written for it; a rule missed by a little is a warning "
@@ -86,13 +87,11 @@ def process_one(path: Path, stem: str, pipeline, args, spec, bg) -> dict:
         text = str(exc)
         raise IDPhotoError(f"{text if text.startswith(str(path)) else f'{path}: {text}'}; nothing written") from None
     timings = {"load": load_s, **out.timings}
-    paths = output_paths(args.out_dir, stem, args.layout, report=spec is not None)
-    files = {paths["trimap"]: out.trimap, paths["alpha"]: out.alpha, paths["cutout"]: out.cutout,
-             paths["idphoto"]: out.idphoto}
-    if out.sheet is not None:
-        files[paths["sheet"]] = out.sheet
-    if out.report is not None:
-        files[paths["report"]] = out.report.to_json()
+    made = {"trimap": out.trimap, "alpha": out.alpha, "cutout": out.cutout, "idphoto": out.idphoto, "sheet": out.sheet,
+            "report": None if out.report is None else out.report.to_json()}
+    paths = {k: p for k, p in output_paths(args.out_dir, stem, args.layout, report=spec is not None).items()
+             if made[k] is not None}   # the matte files only with --matte-files or --spec none
+    files = {path: made[k] for k, path in paths.items()}
     t = time.perf_counter()
     write_all(files)
     timings["write"] = time.perf_counter() - t

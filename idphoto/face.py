@@ -32,6 +32,7 @@ class FaceBox:
     landmarks: Landmarks | None = None   # eyes, nose, mouth, chin (None from the Haar cascade)
     score: float = 1.0
     source: str = "haar"                 # "haar" or "landmarks"
+    px: float = 1.0                      # photo pixels per pixel of these coordinates (a photo worked smaller)
 
     @property
     def area(self) -> float:
@@ -53,13 +54,24 @@ class FaceBox:
             return self.landmarks.chin[1]
         return self.y + self.h * (1 + CHIN_BELOW)
 
+    def describe(self) -> str:
+        """``W×H px at X,Y`` in the photo's own pixels, for messages."""
+        p = self.px
+        return f"{self.w * p:.0f}×{self.h * p:.0f} px at {self.x * p:.0f},{self.y * p:.0f}"
+
+    def scaled(self, f: float) -> "FaceBox":
+        """The face in the photo resized by ``f``."""
+        marks = None if self.landmarks is None else self.landmarks.transformed(np.array([[f, 0, 0], [0, f, 0]], float))
+        return FaceBox(self.x * f, self.y * f, self.w * f, self.h * f, marks, self.score, self.source, self.px / f)
+
     def transformed(self, m: np.ndarray) -> "FaceBox":
         """The face after the photo is mapped by the 2×3 affine ``m`` (a rotation): box about the same
         centre, landmarks mapped exactly."""
         cx, cy = self.x + self.w / 2, self.y + self.h / 2
         ncx, ncy = m[0, 0] * cx + m[0, 1] * cy + m[0, 2], m[1, 0] * cx + m[1, 1] * cy + m[1, 2]
         marks = None if self.landmarks is None else self.landmarks.transformed(m)
-        return FaceBox(float(ncx - self.w / 2), float(ncy - self.h / 2), self.w, self.h, marks, self.score, self.source)
+        return FaceBox(float(ncx - self.w / 2), float(ncy - self.h / 2), self.w, self.h, marks, self.score, self.source,
+                       self.px)
 
     def crown_y(self, alpha: np.ndarray | None = None) -> float:
         """The top of the head: from the person's alpha when it gives a plausible answer, else the box rule."""

@@ -47,5 +47,6 @@ def implausible_face(face: FaceBox, alpha: np.ndarray, min_ratio: float = MIN_FA
     head = head_width_at(face, alpha)
     if head is None or face.w >= min_ratio * head:
         return None
-    return (f"rejected a {face.w:.0f}×{face.h:.0f} px detection at {face.x:.0f},{face.y:.0f}: far narrower than "
-            f"the person's head in the matte (about {head:.0f} px wide)")
+    p = face.px  # in the photo's own pixels
+    return (f"rejected a {face.w * p:.0f}×{face.h * p:.0f} px detection at {face.x * p:.0f},{face.y * p:.0f}: far "
+            f"narrower than the person's head in the matte (about {head * p:.0f} px wide)")

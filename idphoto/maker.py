@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from .errors import IDPhotoError
@@ -14,6 +15,15 @@ from .framing import (MIN_LEVEL_DEGREES, PhotoEdges, Placement, body_bottom, che
 from .specs import PhotoSpec
 from . import landmarks
 from .subject import check_hands, check_other_faces, choose_subject, isolate_person
+
+# An ID photo is a few hundred pixels: a phone photo is worked at the size it needs, not its own. The colours
+# come from at least RENDER_DETAIL canvas pixels' worth of photo (area-averaged from there they stay sharp);
+# the matte is solved at MATTE_DETAIL of the canvas size, where its edge error at the ID photo's size is no
+# worse than solving the full photo (bench/bench_speed_phone.py measures both).
+RENDER_DETAIL = 2.0
+MATTE_DETAIL = 1.0
+PREVIEW_SIDE = 1024      # the faces that set the working scale are found on a copy this size at most
+FRAME_MARGIN = 0.15      # the matte is solved this far (share of the frame) beyond where the frame should fall
 
 MIN_PERSON_SHARE = 0.01  # below this share of alpha ≥ 0.5 pixels the segmentation found no person
 CUT_CROWN_NEAR = 0.15    # a crown guessed within this share of the head below a cut top edge is at the edge
@@ -29,6 +39,85 @@ class IDPhoto:
     alpha: np.ndarray | None = None      # the person's alpha on the canvas (float32, 0–1)
     levelled_degrees: float = 0.0        # the photo was turned by this much (counter-clockwise) to level the eyes
     gave_way: list[str] = field(default_factory=list)   # spec rules the framing could not meet together
+    levelling: np.ndarray | None = None  # the 2×3 rotation from the photo to the levelled photo (None: not turned)
+    head: tuple[float, float] | None = None  # (crown, chin) rows on the canvas, as the framing read them
+
+    def shown_corners(self) -> np.ndarray | None:
+        """The canvas corners in the pixels of the photo it was made from (4×2), or None with spec none."""
+        if self.placement is None:
+            return None
+        p, (h, w) = self.placement, self.image.shape[:2]
+        pts = np.array([[0, 0], [w, 0], [0, h], [w, h]], float)
+        pts = (pts - (p.tx, p.ty)) / p.scale
+        if self.levelling is not None:
+            back = cv2.invertAffineTransform(self.levelling)
+            pts = pts @ back[:, :2].T + back[:, 2]
+        return pts
+
+
+@dataclass
+class WorkScale:
+    image: np.ndarray                     # the photo to work: the photo itself or a smaller copy
+    photo: float                          # its share of the photo's size (1: the photo itself)
+    matte: float | None                   # the matte is solved at this share of it (None: all of it)
+    faces: list[FaceBox] | None           # the faces in its pixels (None: not looked for at this size)
+    region: tuple[int, int, int, int] | None = None   # (x0, y0, x1, y1) of it that the ID photo can show
+
+
+def frame_region(face: FaceBox, spec: PhotoSpec, shape: tuple[int, int], margin: float = FRAME_MARGIN
+                 ) -> tuple[int, int, int, int]:
+    """The part of a photo (``shape``) that ``spec``'s ID photo of ``face`` should show: the frame at the
+    spec's middle head height, the head at its top margin, grown by ``margin`` of its size on every side;
+    clipped to the photo. The crown is the landmarks' guess, so the caller checks the frame it gets."""
+    h, w = shape
+    crown = face.crown_y(None)
+    per_px = spec.head_ratio * spec.size_px[1] / max(face.chin_y - crown, 1.0)  # canvas pixels per photo pixel
+    fw, fh = spec.size_px[0] / per_px, spec.size_px[1] / per_px
+    top = crown - spec.top_ratio * fh
+    x0, x1 = face.center_x - fw / 2 - margin * fw, face.center_x + fw / 2 + margin * fw
+    y0, y1 = top - margin * fh, top + fh + margin * fh
+    return (max(int(x0), 0), max(int(y0), 0), min(int(np.ceil(x1)), w), min(int(np.ceil(y1)), h))
+
+
+def _halved(image: np.ndarray) -> np.ndarray:
+    """Half the size, each pixel the mean of four: OpenCV's fastest resize, a few ms for 12 megapixels."""
+    h, w = image.shape[:2]
+    return cv2.resize(image, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
+
+
+def work_scale(image_bgr: np.ndarray, spec: PhotoSpec, detector: str = "auto") -> WorkScale:
+    """``image_bgr`` at the size ``spec``'s ID photo needs, with nothing lost on the ID photo.
+
+    The faces are found on a copy of at most ``PREVIEW_SIDE`` pixels; the largest with landmarks gives the head
+    (chin to the crown its landmarks suggest), which the ID photo shows at most at the spec's largest head
+    height. The photo is worked at ``RENDER_DETAIL`` and the matte solved at ``MATTE_DETAIL`` times that
+    size. Without such a face nothing is scaled: the framing then needs the whole photo's matte. The copies
+    are made by halving (fast and sharp), then one area-averaging resize to the size wanted."""
+    h, w = image_bgr.shape[:2]
+    levels = [image_bgr]
+    while max(levels[-1].shape[:2]) > PREVIEW_SIDE:
+        levels.append(_halved(levels[-1]))
+    preview = levels[-1]
+    p = preview.shape[1] / w
+    faces = detect_faces(preview, detector)
+    fitted = [f for f in faces if f.landmarks is not None and f.landmarks.chin is not None]
+    largest = max(fitted, key=lambda f: f.area, default=None)
+    head = 0.0 if largest is None else (largest.chin_y - largest.crown_y(None)) / p
+    photo = 1.0 if head <= 0 else min(1.0, RENDER_DETAIL * spec.head_range[1] * spec.size_px[1] / head)
+    size = (max(1, round(w * photo)), max(1, round(h * photo)))
+    if size[0] <= preview.shape[1] * 1.05:          # the preview is (about) as large: work on it
+        work = preview
+    else:                                            # from the smallest copy that is still larger
+        source = next(level for level in reversed(levels) if level.shape[1] >= size[0])
+        work = source if source.shape[1] == size[0] else cv2.resize(source, size, interpolation=cv2.INTER_AREA)
+    scale = work.shape[1] / w
+    if largest is None:
+        return WorkScale(work, scale, None, faces if work is preview else None)
+    matte = MATTE_DETAIL * spec.head_range[1] * spec.size_px[1] / (head * scale)
+    region = frame_region(largest.scaled(scale / p), spec, work.shape[:2])
+    # faces found on the preview serve the work photo only when it is the preview: framing needs the landmarks
+    # at the working size
+    return WorkScale(work, scale, matte if matte < 1.0 else None, faces if work is preview else None, region)
 
 
 def make_id_photo(image_bgr: np.ndarray, alpha: np.ndarray, foreground: np.ndarray, spec: PhotoSpec | None,
@@ -121,4 +210,5 @@ def make_id_photo(image_bgr: np.ndarray, alpha: np.ndarray, foreground: np.ndarr
     background = None if keep_background else make_background(size, background_bgr, bg_style)
     out, canvas_alpha = render(foreground, alpha, placement, size, background,
                                keep=image_bgr if keep_background else None, return_alpha=True)
-    return IDPhoto(out, spec.dpi, face, placement, notes, canvas_alpha, angle, gave_way)
+    head = None if face is None else (placement.apply(0.0, crown)[1], placement.apply(0.0, face.chin_y)[1])
+    return IDPhoto(out, spec.dpi, face, placement, notes, canvas_alpha, angle, gave_way, m if angle else None, head)

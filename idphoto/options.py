@@ -80,6 +80,11 @@ class IDPhotoOptions:
     max_side: int = _option(
         DEFAULT_MAX_SIDE, "longest side at which the matting is solved (larger photos are matted at this size and "
                           "the alpha upsampled); 0 for no cap", group="model", kind="integer", metavar="PX")
+    matte_files: bool = _option(
+        False, "also make the whole photo's trimap, alpha and cut-out at its own size (<name>_trimap.png, "
+               "_alpha.png, _cutout.png). Without it only the ID photo is made, from a copy of the photo at about "
+               "twice the ID photo's size: much faster on large photos. Always on with --spec none, whose "
+               "product is the cut-out", group="model", kind="boolean")
     threads: int = _option(
         0, "CPU threads for PyTorch (0: its default, or the cores shared out when several worker processes or "
            "server workers run at once; 1 is often faster on a busy machine)",

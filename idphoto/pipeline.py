@@ -134,9 +134,19 @@ def _box(mask: np.ndarray, margin: int) -> tuple[slice, slice] | None:
             slice(max(cols[0] - margin, 0), min(cols[-1] + 1 + margin, w)))
 
 
-def _working_scale(shape: tuple[int, int], max_side: int | None) -> float:
+def _region_mask(shape: tuple[int, int], region: tuple[int, int, int, int]) -> np.ndarray:
+    x0, y0, x1, y1 = region
+    mask = np.zeros(shape, bool)
+    mask[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)] = True
+    return mask
+
+
+def _working_scale(shape: tuple[int, int], max_side: int | None, scale: float | None = None) -> float:
+    """The scale the matting solves at: ``scale`` (1 when None), lowered further so that the longest side
+    stays within ``max_side``."""
     longest = max(shape[:2])
-    return 1.0 if not max_side or longest <= max_side else max_side / longest
+    cap = 1.0 if not max_side or longest <= max_side else max_side / longest
+    return min(cap, scale) if scale else cap
 
 
 def import_pymatting():
@@ -194,11 +204,16 @@ def _to_float_rgb(image_bgr: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------------- alpha
 def estimate_alpha(image_bgr: np.ndarray, trimap: np.ndarray, method: str = "cf",
-                   max_side: int | None = DEFAULT_MAX_SIDE, margin: int = CROP_MARGIN) -> np.ndarray:
+                   max_side: int | None = DEFAULT_MAX_SIDE, margin: int = CROP_MARGIN,
+                   scale: float | None = None, region: tuple[int, int, int, int] | None = None,
+                   guess: np.ndarray | None = None) -> np.ndarray:
     """Alpha matte (H×W float32 in [0, 1]) of ``image_bgr`` given a 0/128/255 ``trimap``.
 
     Only the bounding box of the unknown band (plus ``margin`` known pixels) is solved, at most
-    ``max_side`` pixels on its longest side (``None``: no cap); elsewhere alpha = trimap / 255.
+    ``max_side`` pixels on its longest side (``None``: no cap) and at ``scale`` of the photo's size when
+    given (an ID photo needs the matte at its own size only); elsewhere alpha = trimap / 255.
+    ``region`` (x0, y0, x1, y1): solve only the band inside it (the part of the photo an ID photo shows);
+    beyond it the band takes ``guess`` (an H×W alpha, e.g. the network's own), or 0.5.
     """
     if method not in MATTING_METHODS:
         raise ValueError(f"unknown matting method {method!r}; choose one of {', '.join(MATTING_METHODS)}")
@@ -206,6 +221,11 @@ def estimate_alpha(image_bgr: np.ndarray, trimap: np.ndarray, method: str = "cf"
         raise ValueError(f"image {image_bgr.shape[:2]} and trimap {trimap.shape} differ in size")
     alpha = (trimap >= 192).astype(np.float32)          # sure foreground 1, everything else 0 for now
     unknown = (trimap > 64) & (trimap < 192)
+    if region is not None:                              # the band beyond it takes the guess, unsolved
+        inside = _region_mask(unknown.shape, region)
+        rest = unknown & ~inside
+        alpha[rest] = 0.5 if guess is None else np.clip(guess[rest], 0.0, 1.0)
+        unknown &= inside
     box = _box(unknown, margin)
     if box is None:                                      # nothing to solve
         return alpha
@@ -218,7 +238,7 @@ def estimate_alpha(image_bgr: np.ndarray, trimap: np.ndarray, method: str = "cf"
                       MattingWarning, stacklevel=2)
         alpha[box][unknown[box]] = 0.0 if not has_fg else 1.0
         return alpha
-    scale = _working_scale(tri.shape, max_side)
+    scale = _working_scale(tri.shape, max_side, scale)
     if scale < 1.0:
         size = (max(1, round(tri.shape[1] * scale)), max(1, round(tri.shape[0] * scale)))
         img_w = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
@@ -246,20 +266,25 @@ def estimate_alpha(image_bgr: np.ndarray, trimap: np.ndarray, method: str = "cf"
 
 
 def estimate_foreground(image_bgr: np.ndarray, alpha: np.ndarray,
-                        max_side: int | None = DEFAULT_MAX_SIDE, margin: int = CROP_MARGIN) -> np.ndarray:
+                        max_side: int | None = DEFAULT_MAX_SIDE, margin: int = CROP_MARGIN,
+                        scale: float | None = None, region: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """Foreground colours (H×W×3 float32 in [0, 1], BGR like the input) by multi-level estimation
     (:func:`idphoto.matting.estimate_foreground_ml`, the method of pymatting's ``estimate_foreground_ml``).
 
     The background colour is removed from the semi-transparent pixels, so compositing on a new colour
-    leaves no fringe. Only the box around 0 < alpha < 1 is solved (capped at ``max_side``); elsewhere the
+    leaves no fringe. Only the box around 0 < alpha < 1 is solved (capped at ``max_side``, and at ``scale``
+    of the photo's size when given; within ``region`` (x0, y0, x1, y1) only when given); elsewhere the
     foreground is the photo itself.
     """
     fg = image_bgr.astype(np.float32) / 255.0
-    box = _box((alpha > 0.0) & (alpha < 1.0), margin)
+    wanted = (alpha > 0.0) & (alpha < 1.0)
+    if region is not None:
+        wanted &= _region_mask(wanted.shape, region)
+    box = _box(wanted, margin)
     if box is None:
         return fg
     img, a = image_bgr[box], alpha[box]
-    scale = _working_scale(a.shape, max_side)
+    scale = _working_scale(a.shape, max_side, scale)
     if scale < 1.0:
         size = (max(1, round(a.shape[1] * scale)), max(1, round(a.shape[0] * scale)))
         img_w, a_w = cv2.resize(img, size, interpolation=cv2.INTER_AREA), cv2.resize(a, size, interpolation=cv2.INTER_AREA)
@@ -271,7 +296,7 @@ def estimate_foreground(image_bgr: np.ndarray, alpha: np.ndarray,
     f = estimate_foreground_ml(img_w.astype(np.float32) / 255.0, a_w, needed=needed)
     if scale < 1.0:
         f = cv2.resize(f, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_LINEAR)
-    soft = (a > 0.0) & (a < 1.0)
+    soft = wanted[box]
     fg[box][soft] = f[soft]  # opaque pixels keep the photo's own (sharp, full-resolution) colours
     return fg
 
@@ -318,15 +343,27 @@ class Pipeline:
         return cls(model, device, options.input_size, options.matting, options.refine_kernel,
                    options.max_side or None, flip=options.tta == "flip")
 
-    def run(self, image_bgr: np.ndarray) -> MattingResult:
+    def run(self, image_bgr: np.ndarray, matte_scale: float | None = None,
+            region: tuple[int, int, int, int] | None = None) -> MattingResult:
+        """Trimap, alpha and foreground of ``image_bgr`` at its size. ``matte_scale`` (< 1): solve the alpha and
+        the foreground at that share of the photo's size (and upsample them), for a result that is used
+        smaller: an ID photo. None: at the photo's size, within the pipeline's ``max_side``. ``region`` (x0, y0,
+        x1, y1): solve them only there; beyond it the edge is the network's own (the person's probability,
+        the unknown class counted half)."""
         timings = {}
         t = time.perf_counter()
-        trimap = predict_trimap(self.model, image_bgr, self.input_size, self.device, self.refine_kernel, self.flip)
+        probs = class_probabilities(self.model, image_bgr, self.input_size, self.device, self.flip)
+        h, w = image_bgr.shape[:2]
+        trimap = _refined(probs, (h, w), self.refine_kernel)
+        guess = None
+        if region is not None:
+            guess = cv2.resize(probs[..., 2] + 0.5 * probs[..., 1], (w, h), interpolation=cv2.INTER_LINEAR)
         timings["trimap"] = time.perf_counter() - t
         t = time.perf_counter()
-        alpha = estimate_alpha(image_bgr, trimap, self.matting, self.max_side)
+        alpha = estimate_alpha(image_bgr, trimap, self.matting, self.max_side, scale=matte_scale, region=region,
+                               guess=guess)
         timings["alpha"] = time.perf_counter() - t
         t = time.perf_counter()
-        foreground = estimate_foreground(image_bgr, alpha, self.max_side)
+        foreground = estimate_foreground(image_bgr, alpha, self.max_side, scale=matte_scale, region=region)
         timings["foreground"] = time.perf_counter() - t
         return MattingResult(trimap, alpha, foreground, timings)

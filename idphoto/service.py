@@ -19,7 +19,7 @@ from . import image_io
 from .compliance import Report, check_photo
 from .errors import IDPhotoError
 from .image_io import NotAnImageError
-from .maker import MIN_PERSON_SHARE, make_id_photo
+from .maker import MIN_PERSON_SHARE, make_id_photo, work_scale
 from .options import WHITE, IDPhotoOptions, Resolved
 from .output import encode_for_spec, encode_jpeg, encode_png, print_sheet, sheet_problem
 from .pipeline import MattingWarning, Pipeline
@@ -71,9 +71,9 @@ def load_model(checkpoint: Path | None, device: str, threads: int = 0, input_siz
 @dataclass
 class ServiceResult:
     idphoto: bytes                  # JPEG at the spec's pixel size, DPI in the header
-    cutout: bytes                   # RGBA PNG, colours from the estimated foreground
-    trimap: bytes                   # PNG, 0/128/255
-    alpha: bytes                    # PNG, 8-bit alpha
+    cutout: bytes | None            # RGBA PNG, colours from the estimated foreground   } the whole photo at its
+    trimap: bytes | None            # PNG, 0/128/255                                     } size, with matte_files
+    alpha: bytes | None             # PNG, 8-bit alpha                                   } or spec none, else None
     sheet: bytes | None             # JPEG print sheet with options.layout, else None
     report: Report | None           # the compliance report, measured on the final JPEG (None with spec none)
     size: tuple[int, int]           # ID photo (width, height) in pixels
@@ -106,19 +106,15 @@ def process_image(image: np.ndarray, options: IDPhotoOptions, pipeline: Pipeline
     resolved = resolved or options.validate()
     spec = resolved.spec
     timings = {}
+    whole = options.matte_files or spec is None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", MattingWarning)
-        result = pipeline.run(image)
-        timings.update(result.timings)
-
-        t = time.perf_counter()
-        photo = make_id_photo(image, result.alpha, result.foreground, spec, resolved.bg or WHITE, options.no_face_ok,
-                              resolved.dpi, level_eyes=not options.no_level, bg_style=options.bg_style,
-                              keep_background=resolved.bg is None, detector=options.face_detector)
+        result, photo = matte_and_frame(image, options, resolved, pipeline, timings, whole)
         retouch = options.retouch()
         if not retouch.is_off:  # the person only, before encoding: the report measures the retouched photo
+            t = time.perf_counter()
             photo.image = apply_retouch(photo.image, photo.alpha, retouch)
-        timings["idphoto"] = time.perf_counter() - t
+            timings["idphoto"] += time.perf_counter() - t
 
         t = time.perf_counter()
         jpeg, quality = encode_for_spec(photo.image, photo.dpi, spec and spec.kb, options.max_kb, options.quality)
@@ -139,8 +135,9 @@ def process_image(image: np.ndarray, options: IDPhotoOptions, pipeline: Pipeline
             sheet_image, copies = print_sheet(photo.image, photo.dpi, options.layout)
             sheet = encode_jpeg(sheet_image, photo.dpi, 95)
         out = ServiceResult(
-            idphoto=jpeg, cutout=encode_png(result.cutout_rgba()), trimap=encode_png(result.trimap),
-            alpha=encode_png((result.alpha * 255 + 0.5).astype("uint8")), sheet=sheet, report=report,
+            idphoto=jpeg, cutout=encode_png(result.cutout_rgba()) if whole else None,
+            trimap=encode_png(result.trimap) if whole else None,
+            alpha=encode_png((result.alpha * 255 + 0.5).astype("uint8")) if whole else None, sheet=sheet, report=report,
             size=(photo.image.shape[1], photo.image.shape[0]), dpi=photo.dpi, quality=quality, copies=copies,
             spec_name=resolved.spec_name, input_size=(image.shape[1], image.shape[0]))
         timings["encode"] += time.perf_counter() - t
@@ -148,6 +145,49 @@ def process_image(image: np.ndarray, options: IDPhotoOptions, pipeline: Pipeline
     out.notes = photo.warnings + [str(w.message).splitlines()[0] for w in caught
                                   if issubclass(w.category, MattingWarning)]
     return out
+
+
+def matte_and_frame(image, options: IDPhotoOptions, resolved: Resolved, pipeline: Pipeline, timings: dict,
+                    whole: bool):
+    """(matting result, ID photo). ``whole``: the matte of the whole photo at its size (``matte_files``, spec
+    none); otherwise a copy of the photo at the size the ID photo needs (:func:`idphoto.maker.work_scale`), and
+    the whole photo again only when the framing turns out to need more pixels than the copy has."""
+    spec = resolved.spec
+    faces, matte_scale, region, work = None, None, None, image
+    if not whole:
+        t = time.perf_counter()
+        plan = work_scale(image, spec, options.face_detector)
+        work, faces, matte_scale, region = plan.image, plan.faces, plan.matte, plan.region
+        timings["scale"] = time.perf_counter() - t
+    result = pipeline.run(work, matte_scale, region)
+    timings.update(result.timings)
+    t = time.perf_counter()
+    photo = make_id_photo(work, result.alpha, result.foreground, spec, resolved.bg or WHITE, options.no_face_ok,
+                          resolved.dpi, faces, level_eyes=not options.no_level, bg_style=options.bg_style,
+                          keep_background=resolved.bg is None, detector=options.face_detector)
+    timings["idphoto"] = time.perf_counter() - t
+    if not whole and not made_well(photo, work, image, region):
+        # the frame fell where the face's first reading did not expect it: the whole photo's matte after all
+        timings["retry"] = sum(timings.values())
+        return matte_and_frame(image, options, resolved, pipeline, timings, True)
+    return result, photo
+
+
+def made_well(photo, work: np.ndarray, image: np.ndarray, region) -> bool:
+    """Whether an ID photo made from a smaller copy of the photo, or with the matte solved in ``region`` only,
+    lost nothing: the canvas takes no more pixels than the copy has (else the face read for the scale was
+    not the one framed), and it shows no part of the photo outside the region."""
+    if photo.placement is None:
+        return True
+    if work is not image and photo.placement.scale > 1.0:
+        return False
+    corners = photo.shown_corners()
+    if region is None or corners is None:
+        return True
+    h, w = work.shape[:2]
+    x0, y0, x1, y1 = region
+    xs, ys = np.clip(corners[:, 0], 0, w), np.clip(corners[:, 1], 0, h)   # beyond the photo: background anyway
+    return bool((xs >= x0 - 1).all() and (xs <= x1 + 1).all() and (ys >= y0 - 1).all() and (ys <= y1 + 1).all())
 
 
 def make_idphoto(photo: bytes, options: IDPhotoOptions, pipeline: Pipeline,

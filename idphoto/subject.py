@@ -111,7 +111,7 @@ def choose_subject(faces: list[FaceBox], alpha: np.ndarray, detector: str = "aut
                                f"accepted, {abs(yaw) - MAX_YAW_DEGREES:.0f}° too many): use a photo facing the camera")
     for other in others:
         if _gap(face, other) < TOUCH_GAP * face.w:
-            raise IDPhotoError(f"another face ({other.w:.0f}×{other.h:.0f} px at {other.x:.0f},{other.y:.0f}) "
+            raise IDPhotoError(f"another face ({other.describe()}) "
                                "touches the subject's: an ID photo shows one person; use a photo of one person")
     return Subject(face, others, rejected)
 
@@ -148,7 +148,7 @@ def check_hands(face: FaceBox, palms: list[tuple[float, float, float, float, flo
     to the face is caught with it; official rules ask for the face uncovered."""
     hand = hand_on_face(face, palms)
     if hand is not None:
-        x, y, w, h, _ = hand
+        x, y, w, h = (v * face.px for v in hand[:4])  # in the photo's own pixels
         raise IDPhotoError(f"a hand covers the face (found at {x:.0f},{y:.0f}, {w:.0f}×{h:.0f} px): an ID photo "
                            "shows the face uncovered; use a photo without a hand, phone or microphone before it")
 
@@ -170,7 +170,7 @@ def check_other_faces(others: list[FaceBox], face: FaceBox, placement, size: tup
         if inside_w < 0.02 * width or inside_h < 0.02 * height:
             continue
         if _on_mask(other, alpha) or other.w >= OTHER_FACE_MIN * face.w:
-            raise IDPhotoError(f"a second face ({other.w:.0f}×{other.h:.0f} px at {other.x:.0f},{other.y:.0f}) would "
+            raise IDPhotoError(f"a second face ({other.describe()}) would "
                                "be in the ID photo: use a photo of one person")
 
 

@@ -219,8 +219,16 @@ def test_idphoto_jpeg(client, photos):
     assert r.headers["x-compliance"] in ("passed", "failed")
 
 
+def test_idphoto_json_has_the_matte_images_only_when_asked(client, photos):
+    r = post(client, photos["face"], json_answer=True, spec="1inch")
+    assert r.status_code == 200, r.text
+    images = r.json()["images"]
+    assert images["idphoto"] and images["trimap"] is None and images["alpha"] is None and images["cutout"] is None
+
+
 def test_idphoto_json_has_every_image(client, photos):
-    r = post(client, photos["face"], json_answer=True, spec="1inch", bg="red", layout="6inch", max_kb=30)
+    r = post(client, photos["face"], json_answer=True, spec="1inch", bg="red", layout="6inch", max_kb=30,
+             matte_files="true")
     assert r.status_code == 200, r.text
     body = r.json()
     assert (body["width"], body["height"], body["dpi"], body["spec"]) == (295, 413, 300, "1inch")
@@ -489,14 +497,14 @@ def test_uploads_never_touch_the_disk(photos, tmp_path, monkeypatch, caplog):
     c = client_for(workers=1, save_dir=saved)
     assert post(c, photos["face"], layout="6inch").status_code == 200
     names = sorted(p.name.split("_", 1)[1] for p in saved.iterdir())
-    assert names == ["idphoto_cutout.png", "idphoto_idphoto.jpg", "idphoto_input", "idphoto_sheet.jpg"]
+    assert names == ["idphoto_idphoto.jpg", "idphoto_input", "idphoto_sheet.jpg"]
     assert next(saved.glob("*_input")).read_bytes() == photos["face"]
 
 
 # ------------------------------------------------------------------------------------------ CLI = API
 @pytest.mark.parametrize("options,sheet", [
     ({"spec": "icao", "bg": "#336699", "max_kb": "25", "layout": "5inch", "refine_kernel": "6", "matting": "cf",
-      "tta": "flip", "size_mm": "33 48", "dpi": "320"}, "5inch"),
+      "tta": "flip", "size_mm": "33 48", "dpi": "320", "matte_files": "true"}, "5inch"),
     ({"spec": "cn-passport", "bg": "blue", "bg_style": "gradient", "no_level": "true", "face_detector": "haar",
       "quality": "90", "layout": "6inch"}, "6inch"),
     ({"spec": "2inch", "bg": "keep", "input_size": "128", "max_side": "200", "strict": "false"}, None),
@@ -521,8 +529,12 @@ def test_cli_and_api_give_byte_identical_files(capsys, checkpoint, monkeypatch, 
     assert r.status_code == 200, r.text
     images = {k: base64.b64decode(v) for k, v in r.json()["images"].items() if v}
     cli = tmp_path / "cli"
-    files = [("idphoto", "face_idphoto.jpg"), ("cutout", "face_cutout.png"), ("trimap", "face_trimap.png"),
-             ("alpha", "face_alpha.png")] + ([("sheet", f"face_sheet_{sheet}.jpg")] if sheet else [])
+    matte = [("cutout", "face_cutout.png"), ("trimap", "face_trimap.png"), ("alpha", "face_alpha.png")]
+    files = [("idphoto", "face_idphoto.jpg")] + ([("sheet", f"face_sheet_{sheet}.jpg")] if sheet else [])
+    if options.get("matte_files") == "true":
+        files += matte
+    else:  # neither made them
+        assert not any(kind in images or (cli / name).exists() for kind, name in matte)
     for kind, name in files:
         assert images[kind] == (cli / name).read_bytes(), kind
     assert ("sheet" in images) == bool(sheet)
@@ -650,10 +662,21 @@ def test_page_in_a_real_browser(tmp_path):
             Select(driver.find_element(By.ID, "spec")).select_by_value("2inch")
             driver.find_element(By.ID, "bg-blue").click()
             Select(driver.find_element(By.ID, "layout")).select_by_value("6inch")
-            driver.find_element(By.ID, "make").click()
-            wait.until(lambda d: d.execute_script(
-                "const i = document.getElementById('out-idphoto'); return i.complete && i.naturalWidth > 0")
-                or "error" in d.find_element(By.ID, "status").get_attribute("class"))
+
+            def make():
+                driver.execute_script("document.getElementById('out-idphoto').removeAttribute('src')")
+                driver.find_element(By.ID, "make").click()
+                wait.until(lambda d: d.execute_script(
+                    "const i = document.getElementById('out-idphoto'); return i.complete && i.naturalWidth > 0")
+                    or "error" in d.find_element(By.ID, "status").get_attribute("class"))
+
+            make()  # by default only the ID photo: the matte images are neither made nor shown
+            assert driver.find_element(By.ID, "out-idphoto").is_displayed()
+            assert not driver.find_element(By.ID, "out-trimap").is_displayed()
+            assert not driver.find_element(By.ID, "dl-cutout").is_displayed()
+            driver.find_element(By.CSS_SELECTOR, "#matte-files").find_element(By.XPATH, "ancestor::details").click()
+            driver.find_element(By.ID, "matte-files").click()
+            make()
             assert "error" not in driver.find_element(By.ID, "status").get_attribute("class"), \
                 driver.find_element(By.ID, "status").text
             assert not driver.find_element(By.ID, "guide").is_displayed()

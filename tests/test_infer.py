@@ -105,9 +105,19 @@ def outputs(out_dir: Path, stem: str) -> list[Path]:
     return [out_dir / f"{stem}_{name}" for name in OUTPUT_NAMES]
 
 
+def test_the_matte_files_only_when_asked(capsys, checkpoint, photos, tmp_path, person):
+    rc, out, err = run_cli(capsys, "--image", photos / "face.jpg", "--checkpoint", checkpoint, "--out-dir", tmp_path,
+                           "--input-size", 160)
+    assert rc == 0, err
+    trimap_p, alpha_p, cutout_p, id_p = outputs(tmp_path, "face")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["face_idphoto.jpg", "face_report.json"]
+    assert str(id_p) in out and "trimap.png" not in out
+
+
 def test_full_pipeline_writes_correct_files(capsys, checkpoint, photos, tmp_path, person):
     rc, out, err = run_cli(capsys, "--image", photos / "face.jpg", "--checkpoint", checkpoint, "--out-dir", tmp_path,
-                           "--input-size", 160, "--spec", "1inch", "--bg", "blue", "--layout", "6inch", "--max-kb", 40)
+                           "--input-size", 160, "--spec", "1inch", "--bg", "blue", "--layout", "6inch", "--max-kb", 40,
+                           "--matte-files")
     assert rc == 0, err
     trimap_p, alpha_p, cutout_p, id_p = outputs(tmp_path, "face")
     for p in (trimap_p, alpha_p, cutout_p, id_p):
@@ -166,12 +176,19 @@ def test_twelve_megapixel_photo(capsys, checkpoint, tmp_path, person):
     big = tmp_path / "big.jpg"
     photo = Image.open(ASTRONAUT).convert("RGB").resize((3000, 4000), Image.Resampling.BILINEAR)
     photo.save(big, quality=80)
-    rc, out, err = run_cli(capsys, "--image", big, "--checkpoint", checkpoint, "--out-dir", tmp_path / "o",
-                           "--input-size", 160, "--spec", "icao")
-    assert rc == 0, err
-    assert cv2.imread(str(tmp_path / "o" / "big_alpha.png"), cv2.IMREAD_UNCHANGED).shape == (4000, 3000)
-    with Image.open(tmp_path / "o" / "big_idphoto.jpg") as im:
-        assert im.size == (413, 531)
+    made = {}
+    for extra in ([], ["--matte-files"]):  # worked at the ID photo's size; the whole photo matted as well
+        out_dir = tmp_path / ("whole" if extra else "small")
+        rc, out, err = run_cli(capsys, "--image", big, "--checkpoint", checkpoint, "--out-dir", out_dir,
+                               "--input-size", 160, "--spec", "icao", *extra)
+        assert rc == 0, err
+        with Image.open(out_dir / "big_idphoto.jpg") as im:
+            assert im.size == (413, 531)
+            made[bool(extra)] = np.asarray(im.convert("L")).astype(float)
+    assert cv2.imread(str(tmp_path / "whole" / "big_alpha.png"), cv2.IMREAD_UNCHANGED).shape == (4000, 3000)
+    assert not (tmp_path / "small" / "big_alpha.png").exists()
+    # the same ID photo either way: same framing, same edges (JPEG and resampling noise only)
+    assert np.abs(made[True] - made[False]).mean() < 3
 
 
 def one_line_error(rc, err):
@@ -287,9 +304,8 @@ def test_batch_skips_bad_files_and_summarises(capsys, checkpoint, photos, tmp_pa
     assert rc == 1  # some photos were refused
     assert "2 of 4 photos written (2 with all rules met, 0 with rules missed), 2 refused" in stdout and "1 non-image files ignored" in stdout
     assert "not_an_image.jpg" in err and "truncated.jpg" in err and "Traceback" not in err
-    for stem in ("face", "gray"):
-        assert all(p.is_file() for p in outputs(out, stem))
-    assert sorted(p.name.split("_")[0] for p in out.iterdir()) == ["face"] * 5 + ["gray"] * 5  # 4 images + report
+    assert sorted(p.name for p in out.iterdir()) == ["face_idphoto.jpg", "face_report.json", "gray_idphoto.jpg",
+                                                     "gray_report.json"]
 
 
 def test_cli_entry_point_never_shows_a_traceback(tmp_path):
@@ -458,7 +474,7 @@ def test_a_full_disk_names_the_output_and_leaves_nothing(capsys, checkpoint, pho
                          "--input-size", 160)
     monkeypatch.undo()
     one_line_error(rc, err)
-    assert f"{tmp_path / 'face_trimap.png'}: No space left on device" in err
+    assert f"{tmp_path / 'face_idphoto.jpg'}: No space left on device" in err
     assert list(tmp_path.iterdir()) == []
 
 
@@ -612,7 +628,7 @@ def test_ctrl_c_in_a_batch_with_workers_stops_handing_out_photos_and_says_what_w
     not_made = [n for n in (f"p{i:02d}" for i in range(12)) if n not in made]
     assert not_made and all(f"{n}.jpg" in stdout for n in not_made[:10])   # every photo not made is named
     for name in made:                                                         # and every one made is whole
-        assert all((out / f"{name}_{kind}").is_file() for kind in ("trimap.png", "alpha.png", "cutout.png"))
+        assert all((out / f"{name}_{kind}").is_file() for kind in ("idphoto.jpg", "report.json"))
     assert not [p for p in out.iterdir() if p.name.startswith(".")]          # no temporary file left
 
 

@@ -17,6 +17,7 @@ const TEXT = {
     saturation: "Saturation", sharpness: "Sharpness", smooth_skin: "Skin smoothing",
     output: "Output", max_kb: "File size limit (KB, empty: none)", layout: "Print sheet", none: "none",
     no_face_ok: "No face? Centre on the person instead of failing", advanced: "Matting", matting: "Method",
+    matte_files: "Also show the trimap, alpha and cut-out of the whole photo (slower on large photos)",
     tta: "Flip test-time augmentation", make: "Make ID photo", input: "Input", trimap: "Trimap", alpha: "Alpha",
     cutout: "Cut-out", idphoto: "ID photo", dl_idphoto: "Download ID photo", dl_cutout: "Download cut-out (PNG)",
     dl_sheet: "Download print sheet", timings: "Time per stage", report: "Compliance", rule: "Rule",
@@ -45,6 +46,7 @@ const TEXT = {
     sharpness: "锐化", smooth_skin: "磨皮",
     output: "输出", max_kb: "文件大小上限（KB，留空不限）", layout: "排版打印", none: "无",
     no_face_ok: "检测不到人脸时按人像居中，而不报错", advanced: "抠图", matting: "方法",
+    matte_files: "同时显示整张照片的三分图、透明度和抠图（大照片较慢）",
     tta: "翻转测试增强", make: "生成证件照", input: "原图", trimap: "三分图", alpha: "透明度",
     cutout: "抠图", idphoto: "证件照", dl_idphoto: "下载证件照", dl_cutout: "下载抠图（PNG）",
     dl_sheet: "下载排版照", timings: "各步骤耗时", report: "合规检查", rule: "规则",
@@ -131,6 +133,7 @@ async function loadCatalogue() {
   $("level").checked = !catalogue.defaults.no_level;
   $("strict").checked = !!catalogue.defaults.strict;
   $("no-face-ok").checked = !!catalogue.defaults.no_face_ok;
+  $("matte-files").checked = !!catalogue.defaults.matte_files;
   fillCatalogue();
 }
 
@@ -163,6 +166,7 @@ function formData() {
   fd.append("bg_style", $("bg-style").value);
   fd.append("no_level", $("level").checked ? "false" : "true");
   fd.append("no_face_ok", $("no-face-ok").checked ? "true" : "false");
+  fd.append("matte_files", $("matte-files").checked ? "true" : "false");
   fd.append("strict", $("strict").checked ? "true" : "false");
   fd.append("matting", $("matting").value);
   fd.append("tta", $("tta").value);
@@ -182,7 +186,11 @@ function render(res) {
   $("guide").hidden = true;
   $("results").hidden = false;
   $("out-input").src = file ? URL.createObjectURL(file) : $("out-input").src;
-  for (const kind of ["trimap", "alpha", "cutout", "idphoto"]) $(`out-${kind}`).src = dataUrl(res.images[kind], kind);
+  for (const kind of ["trimap", "alpha", "cutout", "idphoto"]) {
+    $(`out-${kind}`).src = dataUrl(res.images[kind], kind);
+    $(`out-${kind}`).closest("figure").hidden = !res.images[kind];   // the matte images only when asked for
+  }
+  $("dl-cutout").hidden = !res.images.cutout;
   $("idphoto-info").textContent = `${res.width}×${res.height} px · ${res.dpi} DPI · ${res.kb} KB · ${t("quality")} ${res.quality}`;
   $("dl-idphoto").href = dataUrl(res.images.idphoto, "idphoto");
   $("dl-cutout").href = dataUrl(res.images.cutout, "cutout");
