@@ -59,7 +59,7 @@ def parse_args(argv=None):
                    help="prepare_aifenge.py's validation list of PFCN (photos never trained on)")
     p.add_argument("--framing-dirs", type=Path, nargs="+",
                    default=[SHARED / "real_id_cases" / "images", SHARED / "unlabeled_portraits"],
-                   help="folders of photos for the framing comparison")
+                   help="folders (searched with their subfolders) of photos for the framing comparison")
     return p.parse_args(argv)
 
 
@@ -123,9 +123,10 @@ def time_sizes(args, pipe, opts) -> dict:
     return res
 
 
-def seed_pipeline(image_bgr, model, pymatting):
-    """The design card's inference, as the seed had it (with its scaling bug fixed): one photo → ID-photo-less
-    composite on white at the photo's size."""
+def seed_pipeline(image_bgr, model, pymatting, mask):
+    """The design card's inference, as the seed had it (with its scaling bug fixed): one photo → composite on
+    white at the photo's size. The network is untrained, so its classes are noise: the trimap matted is the
+    one a trained TNet gives, the ground-truth ``mask``'s erode/dilate band (same size, same work)."""
     import cv2
     import numpy as np
     import torch
@@ -136,7 +137,8 @@ def seed_pipeline(image_bgr, model, pymatting):
     small = cv2.cvtColor(cv2.resize(image_bgr, (400, 400), interpolation=cv2.INTER_CUBIC), cv2.COLOR_BGR2RGB)
     with torch.inference_mode():
         classes = model(image_to_tensor(small).unsqueeze(0)).argmax(1)[0].numpy()
-    trimap = erode_dilate(trimap_to_image(classes), 10)
+    trimap = erode_dilate(trimap_to_image(classes), 10)   # the seed's work, whose result is then replaced
+    trimap = erode_dilate(cv2.resize(mask, (400, 400), interpolation=cv2.INTER_NEAREST), 10)
     h, w = image_bgr.shape[:2]
     trimap = cv2.resize(trimap, (w, h), interpolation=cv2.INTER_NEAREST).astype(np.float64) / 255.0
     rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB).astype(np.float64) / 255.0
@@ -163,10 +165,11 @@ def time_seed(args, pipe, opts, ours: dict | None) -> dict:
     times = []
     for name, data in photos:
         image = cv2.imdecode(__import__("numpy").frombuffer(data, "uint8"), cv2.IMREAD_COLOR)
+        mask = cv2.imread(str(PFCN / "masks" / (Path(name).stem + ".png")), cv2.IMREAD_GRAYSCALE)
         with contextlib.redirect_stdout(io.StringIO()):
-            seed_pipeline(image, model, pymatting)  # warm-up (numba compiles on a machine's first use)
+            seed_pipeline(image, model, pymatting, mask)  # warm-up (numba compiles on a machine's first use)
             t = time.perf_counter()
-            seed_pipeline(image, model, pymatting)
+            seed_pipeline(image, model, pymatting, mask)
         times.append(time.perf_counter() - t)
     res = {"seed_600x800_s": round(statistics.median(times), 3)} if times else {}
     ours_s = (ours or {}).get("1 thread(s)", {}).get("600x800", {}).get("id photo", {}).get("total_s")
@@ -245,7 +248,7 @@ def compare_framing(args, pipe, opts) -> dict:
 
     resolved = opts.validate()
     rows, worst_eye, worst_head, differ, retried = [], 0.0, 0.0, [], 0
-    files = [p for d in args.framing_dirs if d.is_dir() for p in sorted(d.iterdir())
+    files = [p for d in args.framing_dirs if d.is_dir() for p in sorted(d.rglob("*"))
              if p.suffix.lower() in IMAGE_EXTENSIONS]
     for path in files:
         image = load_image(path)

@@ -129,11 +129,14 @@ def crown_from_pixels(image_bgr: np.ndarray, x0: int, x1: int, y_max: int) -> fl
 
 
 def check_photo(image_bgr: np.ndarray, spec: PhotoSpec, jpeg: bytes | None = None, alpha: np.ndarray | None = None,
-                detector: str = "auto", levelled_degrees: float = 0.0, gave_way=(), face_required: bool = True) -> Report:
+                detector: str = "auto", levelled_degrees: float = 0.0, gave_way=(), face_required: bool = True,
+                uncovered: bool | None = None) -> Report:
     """Measure ``image_bgr`` (the final photo; ``jpeg``, its file, is decoded and measured instead when given)
     against ``spec``: pixel size and DPI, exactly one face, head height, eye line, top margin, face width,
     horizontal centring, eye-level tilt, background uniformity and colour, file size. ``face_required=False``
-    (a photo made with ``--no-face-ok``): a missing face is a soft miss, not a hard one."""
+    (a photo made with ``--no-face-ok``): a missing face is a soft miss, not a hard one. ``uncovered``: whether
+    the photo it was made from showed the face uncovered (:func:`idphoto.subject.check_hands` found no hand on
+    it), which the wider photo tells better than the ID photo; None: look for hands on ``image_bgr``."""
     report = Report(spec.name, levelled_degrees=levelled_degrees, gave_way=list(gave_way))
     add = report.checks.append
     dpi = None
@@ -200,7 +203,7 @@ def check_photo(image_bgr: np.ndarray, spec: PhotoSpec, jpeg: bytes | None = Non
         add(Check("eye-level tilt", False if face is None else None, None, f"±{MAX_TILT_DEGREES:g}", "°", why))
 
     if marks is not None and marks.source == "mesh":
-        add_covered_check(report, image_bgr, face)
+        add_covered_check(report, image_bgr, face, uncovered)
         if marks.eye_contrast is not None:
             from .subject import MIN_EYE_CONTRAST
 
@@ -224,11 +227,16 @@ def check_photo(image_bgr: np.ndarray, spec: PhotoSpec, jpeg: bytes | None = Non
     return report
 
 
-def add_covered_check(report: Report, image_bgr: np.ndarray, face) -> None:
-    """An uncovered face (hard): no hand found on it (:func:`idphoto.subject.hand_on_face`)."""
+def add_covered_check(report: Report, image_bgr: np.ndarray, face, uncovered: bool | None = None) -> None:
+    """An uncovered face (hard): no hand found on it (:func:`idphoto.subject.hand_on_face`), on ``image_bgr``
+    unless ``uncovered`` already tells."""
     from . import landmarks
     from .subject import hand_on_face
 
+    if uncovered is not None:
+        report.checks.append(Check("uncovered face", uncovered, "no hand" if uncovered else "hand", "no hand on the face",
+                                   "", "looked for on the photo" if uncovered else "a hand covers the face", hard=True))
+        return
     if not landmarks.hand_models_available():
         return
     hand = hand_on_face(face, landmarks.detect_hands(image_bgr))

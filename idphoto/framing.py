@@ -78,16 +78,20 @@ def level_rotation(shape: tuple[int, int], centre: tuple[float, float], degrees:
 
 
 def level(m: np.ndarray, size: tuple[int, int], *layers: np.ndarray) -> list[np.ndarray]:
-    """Photo, alpha and foreground warped by ``m``. Nothing is invented beyond the photo: the alpha is 0 there
-    (no body is continued into the new corners), so framing must keep the person's cut edges off the ID
-    photo (:class:`PhotoEdges` says where they are). The photo's new corners take its border colour (what
-    shows there when its own background is kept); the foreground repeats its edges only so that
-    interpolation at the border has no dark fringe, and is never shown where the alpha is 0."""
-    image, alpha, foreground = layers
-    fill = tuple(float(v) for v in border_colour(image))
-    return [cv2.warpAffine(image, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=fill),
-            cv2.warpAffine(alpha, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0),
-            cv2.warpAffine(foreground, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)]
+    """[photo,] alpha and foreground warped by ``m`` (the photo only when given: it is shown only when its own
+    background is kept). Nothing is invented beyond the photo: the alpha is 0 there (no body is continued
+    into the new corners), so framing must keep the person's cut edges off the ID photo (:class:`PhotoEdges`
+    says where they are). The photo's new corners take its border colour (what shows there when its own
+    background is kept); the foreground repeats its edges only so that interpolation at the border has no
+    dark fringe, and is never shown where the alpha is 0."""
+    *image, alpha, foreground = layers
+    out = [cv2.warpAffine(alpha, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0),
+           cv2.warpAffine(foreground, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)]
+    if image:
+        fill = tuple(float(v) for v in border_colour(image[0]))
+        out.insert(0, cv2.warpAffine(image[0], m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                                     borderValue=fill))
+    return out
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from .subject import check_hands, check_other_faces, choose_subject, isolate_per
 # the matte is solved at MATTE_DETAIL of the canvas size, where its edge error at the ID photo's size is no
 # worse than solving the full photo (bench/bench_speed_phone.py measures both).
 RENDER_DETAIL = 2.0
-MATTE_DETAIL = 1.0
+MATTE_DETAIL = 0.75
 PREVIEW_SIDE = 1024      # the faces that set the working scale are found on a copy this size at most
 FRAME_MARGIN = 0.15      # the matte is solved this far (share of the frame) beyond where the frame should fall
 
@@ -41,6 +41,7 @@ class IDPhoto:
     gave_way: list[str] = field(default_factory=list)   # spec rules the framing could not meet together
     levelling: np.ndarray | None = None  # the 2×3 rotation from the photo to the levelled photo (None: not turned)
     head: tuple[float, float] | None = None  # (crown, chin) rows on the canvas, as the framing read them
+    uncovered: bool | None = None        # no hand found on the face in the photo (None: not looked for)
 
     def shown_corners(self) -> np.ndarray | None:
         """The canvas corners in the pixels of the photo it was made from (4×2), or None with spec none."""
@@ -152,15 +153,20 @@ def make_id_photo(image_bgr: np.ndarray, alpha: np.ndarray, foreground: np.ndarr
     faces = detect_faces(image_bgr, detector) if faces is None else faces
     subject = choose_subject(faces, alpha, detector, no_face_ok)
     face, others = subject.face, subject.others
+    uncovered = None
     if face is not None and face.landmarks is not None and landmarks.hand_models_available():
         check_hands(face, landmarks.detect_hands(image_bgr))
+        uncovered = True
     angle = 0.0
     edges = PhotoEdges.of(alpha.shape)
     if face is not None and face.landmarks is not None and level_eyes and abs(face.landmarks.roll_degrees) >= MIN_LEVEL_DEGREES:
         angle = face.landmarks.roll_degrees
         m, lsize = level_rotation(alpha.shape, face.landmarks.eye_mid, angle)
         edges = PhotoEdges.of(alpha.shape, m)
-        image_bgr, alpha, foreground = level(m, lsize, image_bgr, alpha, foreground)
+        if keep_background:  # the photo itself is shown
+            image_bgr, alpha, foreground = level(m, lsize, image_bgr, alpha, foreground)
+        else:
+            alpha, foreground = level(m, lsize, alpha, foreground)
         face = face.transformed(m)
         others = [f.transformed(m) for f in others]
         notes.append(f"levelled the eyes: turned the photo {abs(angle):.1f}° "
@@ -211,4 +217,5 @@ def make_id_photo(image_bgr: np.ndarray, alpha: np.ndarray, foreground: np.ndarr
     out, canvas_alpha = render(foreground, alpha, placement, size, background,
                                keep=image_bgr if keep_background else None, return_alpha=True)
     head = None if face is None else (placement.apply(0.0, crown)[1], placement.apply(0.0, face.chin_y)[1])
-    return IDPhoto(out, spec.dpi, face, placement, notes, canvas_alpha, angle, gave_way, m if angle else None, head)
+    return IDPhoto(out, spec.dpi, face, placement, notes, canvas_alpha, angle, gave_way, m if angle else None, head,
+                   uncovered)

@@ -40,6 +40,7 @@ MATTING_METHODS = {
 }
 DEFAULT_MAX_SIDE = 1024   # longest side (px) of the region the matting solves at
 CROP_MARGIN = 16          # known pixels kept around the unknown band, so the solver has constraints
+SNAP = 0.5 / 255          # an upsampled alpha this close to 0 or 1 is taken as 0 or 1
 FIRST_RUN_NOTE = "first run: compiling pymatting's matting kernels, once (about a minute)"
 
 
@@ -260,6 +261,10 @@ def estimate_alpha(image_bgr: np.ndarray, trimap: np.ndarray, method: str = "cf"
     a = np.clip(np.nan_to_num(a.astype(np.float32), nan=0.5), 0.0, 1.0)
     if scale < 1.0:
         a = cv2.resize(a, (tri.shape[1], tri.shape[0]), interpolation=cv2.INTER_LINEAR)
+        # within half an 8-bit step of 0 or 1 is 0 or 1 in every output: interpolation leaves such values between
+        # solved 0s and 1s, and each would cost the foreground estimation a pixel to solve
+        a[a < SNAP] = 0.0
+        a[a > 1.0 - SNAP] = 1.0
     crop = alpha[box]
     crop[unknown[box]] = a[unknown[box]]  # known pixels keep their exact 0/1 at full resolution
     return alpha
@@ -291,6 +296,9 @@ def estimate_foreground(image_bgr: np.ndarray, alpha: np.ndarray,
     else:
         img_w, a_w = img, a
     soft_w = (a_w > 0.0) & (a_w < 1.0)
+    if region is not None:
+        soft_w &= cv2.resize(wanted[box].view(np.uint8), soft_w.shape[::-1], interpolation=cv2.INTER_NEAREST).view(bool) \
+            if scale < 1.0 else wanted[box]
     # upsampling reads each soft pixel's neighbours at the working size too
     needed = soft_w if scale == 1.0 else cv2.dilate(soft_w.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
     f = estimate_foreground_ml(img_w.astype(np.float32) / 255.0, a_w, needed=needed)

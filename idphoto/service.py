@@ -123,7 +123,7 @@ def process_image(image: np.ndarray, options: IDPhotoOptions, pipeline: Pipeline
         if spec is not None:  # measured on the JPEG itself: what is delivered, not what was planned
             t = time.perf_counter()
             report = check_photo(photo.image, spec, jpeg, photo.alpha, options.face_detector, photo.levelled_degrees,
-                                 photo.gave_way, face_required=photo.face is not None)
+                                 photo.gave_way, face_required=photo.face is not None, uncovered=photo.uncovered)
             timings["check"] = time.perf_counter() - t
             if report.hard_failed:
                 raise RefusedError(report)

@@ -107,7 +107,9 @@ def test_body_bottom_and_side_room_on_a_straight_and_a_levelled_photo():
     assert side_room(alpha, face, 50, 400) == pytest.approx(150.0)
     m, size = level_rotation(alpha.shape, (150, 100), 10.0)
     photo = np.zeros((400, 300, 3), np.uint8)
-    _, turned, _ = level(m, size, photo, alpha, photo / 255.0)
+    _, turned, fg = level(m, size, photo, alpha, photo / 255.0)
+    alone = level(m, size, alpha, photo / 255.0)      # without the photo (not shown): the same two layers
+    assert len(alone) == 2 and np.array_equal(alone[0], turned) and np.array_equal(alone[1], fg)
     edges = PhotoEdges.of(alpha.shape, m)
     f2 = face.transformed(m)
     bottom = body_bottom(turned, f2, edges, 100)

@@ -364,3 +364,8 @@ def test_the_report_sees_a_hand_on_the_face(monkeypatch):
     monkeypatch.setattr(landmarks, "detect_hands", lambda image: [(x - 30, y - 30, 60.0, 60.0, 0.99)])
     covered = check_photo(canvas, spec, encode_jpeg(canvas, spec.dpi))
     assert "uncovered face" in [c.rule for c in covered.hard_failed]
+    # the photo it was made from already told: no second look on the ID photo, its answer is the check's
+    monkeypatch.setattr(landmarks, "detect_hands", lambda image: pytest.fail("looked for hands again"))
+    told = check_photo(canvas, spec, encode_jpeg(canvas, spec.dpi), uncovered=True)
+    assert next(c for c in told.checks if c.rule == "uncovered face").passed is True and not told.hard_failed
+    assert "uncovered face" in [c.rule for c in check_photo(canvas, spec, uncovered=False).hard_failed]
