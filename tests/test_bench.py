@@ -202,3 +202,16 @@ def test_bench_faces():
     lm = res["landmarks"]
     assert lm["found"] == 3 and lm["eye_nme_median"] < 0.1 and positive(lm["ms_per_photo"])
     assert 0 <= res["haar"]["found"] <= 3
+
+
+def test_bench_phone_framing(tmp_path):
+    """Both ways of making an ID photo on a photo with more pixels than it needs: the same outcome and the eye
+    line within a pixel."""
+    big = cv2.resize(cv2.imread(str(REPO / "examples" / "astronaut.jpg")), (2000, 2000), interpolation=cv2.INTER_CUBIC)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "big.jpg"), big, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    r = run_bench("bench_phone.py", "--parts", "framing", "--framing-dirs", str(folder))
+    framing = r["figures"]["framing"]
+    assert framing["photos"] == 1 and framing["outcome_differs"] == [] and framing["written_both_ways"] == 1
+    assert framing["worst_eye_line_px"] < 1.0 and framing["retried_whole"] == 0

@@ -1,0 +1,97 @@
+"""idphoto.maker.work_scale and idphoto.service.matte_and_frame: a photo is worked at the size its ID photo needs,
+and matted whole again when the frame falls outside the part first solved (issue 21)."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from idphoto import maker, service
+from idphoto.framing import Placement
+from idphoto.maker import IDPhoto, frame_region, work_scale
+from idphoto.options import IDPhotoOptions
+from idphoto.pipeline import Pipeline
+from idphoto.specs import get_spec
+
+ASTRONAUT = Path(__file__).resolve().parent.parent / "examples" / "astronaut.jpg"
+
+
+@pytest.fixture(scope="module")
+def big():
+    """The astronaut (512 px) enlarged to 3000×3000: a photo with far more pixels than a 1-inch photo needs."""
+    return cv2.resize(cv2.imread(str(ASTRONAUT)), (3000, 3000), interpolation=cv2.INTER_CUBIC)
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+    return Pipeline.from_options(service.load_model(None, "cpu", 1), IDPhotoOptions())
+
+
+def test_a_large_photo_is_worked_at_twice_the_id_photos_size(big):
+    spec = get_spec("1inch")
+    plan = work_scale(big, spec)
+    assert 0.1 < plan.photo < 0.9
+    assert plan.image.shape[:2] == (round(3000 * plan.photo), round(3000 * plan.photo))
+    assert plan.faces is None          # found on the 1500-px preview: looked for again at the working size
+    face = maker.detect_faces(plan.image)[0]
+    head = face.chin_y - face.crown_y(None)
+    # on the work copy the head has RENDER_DETAIL × the pixels of the largest head the spec allows
+    assert head == pytest.approx(maker.RENDER_DETAIL * spec.head_range[1] * spec.size_px[1], rel=0.05)
+    assert plan.matte == pytest.approx(maker.MATTE_DETAIL / maker.RENDER_DETAIL, rel=0.1)
+    x0, y0, x1, y1 = plan.region                      # the frame's part holds the face, inside the photo
+    assert 0 <= x0 < face.x and face.x + face.w < x1 <= plan.image.shape[1]
+    assert 0 <= y0 < face.y and face.y + face.h < y1 <= plan.image.shape[0]
+
+
+def test_a_small_photo_and_a_photo_without_a_face_are_worked_as_they_are():
+    spec = get_spec("1inch")
+    small = cv2.imread(str(ASTRONAUT))
+    plan = work_scale(small, spec)
+    assert plan.photo == 1.0 and plan.image is small and plan.faces   # the faces found serve as they are
+    grey = np.full((2400, 1800, 3), 128, np.uint8)
+    plan = work_scale(grey, spec)
+    assert (plan.photo, plan.matte, plan.region) == (1.0, None, None) and plan.image is grey
+
+
+def test_frame_region_grows_with_a_smaller_head_and_stays_in_the_photo():
+    spec = get_spec("1inch")
+    face = maker.detect_faces(cv2.imread(str(ASTRONAUT)))[0]
+    x0, y0, x1, y1 = frame_region(face, spec, (512, 512))
+    assert (x0, y0) >= (0, 0) and (x1, y1) <= (512, 512)
+    wide = frame_region(face, spec, (512, 512), margin=0.5)
+    assert wide[0] <= x0 and wide[1] <= y0 and wide[2] >= x1 and wide[3] >= y1
+
+
+def test_made_well_sees_a_frame_outside_the_solved_part():
+    work = np.zeros((1000, 800, 3), np.uint8)
+    image = np.zeros((2000, 1600, 3), np.uint8)
+    photo = IDPhoto(np.zeros((413, 295, 3), np.uint8), 300, placement=Placement(0.5, -100.0, -50.0))
+    # the canvas shows work pixels x 200–790, y 100–926
+    assert service.made_well(photo, work, image, (150, 80, 800, 1000))
+    assert not service.made_well(photo, work, image, (300, 80, 800, 1000))        # its left part unsolved
+    assert service.made_well(photo, work, image, None)
+    magnified = dataclasses.replace(photo, placement=Placement(1.5, -100.0, -50.0))
+    assert not service.made_well(magnified, work, image, None)                      # more pixels than the copy has
+    assert service.made_well(magnified, work, work, None)                           # the photo itself: all there is
+
+
+def test_a_frame_outside_the_first_guess_is_matted_whole_again(big, pipeline, monkeypatch):
+    opts = IDPhotoOptions()
+    resolved = opts.validate()
+    timings = {}
+    _, good = service.matte_and_frame(big, opts, resolved, pipeline, timings, False)
+    assert "retry" not in timings
+    real = maker.work_scale
+
+    def off_target(image, spec, detector="auto"):  # the part solved misses the face: a misread head
+        plan = real(image, spec, detector)
+        return dataclasses.replace(plan, region=(0, 0, 10, 10))
+
+    monkeypatch.setattr(service, "work_scale", off_target)
+    timings = {}
+    result, again = service.matte_and_frame(big, opts, resolved, pipeline, timings, False)
+    assert timings["retry"] > 0 and result.alpha.shape == big.shape[:2]   # the whole photo, at its size
+    assert np.abs(again.image.astype(float) - good.image.astype(float)).mean() < 3
