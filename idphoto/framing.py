@@ -381,8 +381,53 @@ def composite(foreground: np.ndarray, alpha: np.ndarray, background_bgr: tuple[i
     return np.clip(np.round(out * 255.0), 0, 255).astype(np.uint8)
 
 
+OPAQUE_FROM = 0.9   # canvas alpha from which the person's colours come from the full photo (when given)
+
+
+def compose(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The 2×3 affine ``a ∘ b`` (``b`` first)."""
+    return np.hstack([a[:, :2] @ b[:, :2], (a[:, :2] @ b[:, 2] + a[:, 2])[:, None]])
+
+
+def warp_down(src: np.ndarray, m: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``src`` mapped by the 2×3 affine ``m`` onto a ``size`` (W, H) canvas: only the part that lands on it is
+    read, area-averaged first where ``m`` shrinks it (so nothing aliases), then placed by one bilinear warp."""
+    width, height = size
+    inv = cv2.invertAffineTransform(m)
+    corners = np.array([[0, 0], [width, 0], [0, height], [width, height]], float) @ inv[:, :2].T + inv[:, 2]
+    h, w = src.shape[:2]
+    x0, x1 = max(math.floor(corners[:, 0].min()) - 2, 0), min(math.ceil(corners[:, 0].max()) + 2, w)
+    y0, y1 = max(math.floor(corners[:, 1].min()) - 2, 0), min(math.ceil(corners[:, 1].max()) + 2, h)
+    if x1 <= x0 or y1 <= y0:
+        return np.zeros((height, width) + src.shape[2:], src.dtype)
+    crop = src[y0:y1, x0:x1]
+    ch, cw = crop.shape[:2]
+    s = math.sqrt(abs(np.linalg.det(m[:, :2])))
+    turn = m[:, :2] / s
+    if s < 1.0 and abs(turn[0, 1]) > 1e-6:
+        # turned as well as shrunk: turn the crop first at its own resolution, where a bilinear turn costs no
+        # sharpness, then shrink it like any other (the turn at the canvas's resolution would soften it)
+        box = np.array([[0, 0], [cw, 0], [0, ch], [cw, ch]], float) @ turn.T
+        lo, hi = box.min(0), box.max(0)
+        turned = cv2.warpAffine(crop, np.hstack([turn, -lo[:, None]]), (math.ceil(hi[0] - lo[0]), math.ceil(hi[1] - lo[1])),
+                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        # a pixel q of the turned crop is the crop's turnᵀ(q + lo), the photo's (x0, y0) + that
+        shift = m[:, 2] + s * (turn @ np.array([x0, y0], float) + lo)
+        return warp_down(turned, np.array([[s, 0, shift[0]], [0, s, shift[1]]]), size)
+    fx = fy = 1.0
+    if s < 1.0:
+        nw, nh = max(1, round(cw * s)), max(1, round(ch * s))
+        crop = cv2.resize(crop, (nw, nh), interpolation=cv2.INTER_AREA)
+        fx, fy = nw / cw, nh / ch
+    # a pixel r of the resized crop is the photo's x0 + (r + 0.5)/f − 0.5
+    back = np.array([[1 / fx, 0, x0 + 0.5 / fx - 0.5], [0, 1 / fy, y0 + 0.5 / fy - 0.5]])
+    return cv2.warpAffine(crop, compose(m, back), size, flags=cv2.INTER_LINEAR if s < 1.0 else cv2.INTER_CUBIC,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
 def render(foreground: np.ndarray, alpha: np.ndarray, placement: Placement, size: tuple[int, int],
-           background_bgr, keep: np.ndarray | None = None, return_alpha: bool = False):
+           background_bgr, keep: np.ndarray | None = None, return_alpha: bool = False,
+           photo: tuple[np.ndarray, np.ndarray] | None = None):
     """The ID photo (``size`` = (W, H), uint8 BGR): the person placed and composited on ``background_bgr``
     (a BGR colour, or an H×W×3 canvas from :func:`make_background`).
 
@@ -392,7 +437,9 @@ def render(foreground: np.ndarray, alpha: np.ndarray, placement: Placement, size
     keeps the person's cut edges off the canvas). ``keep`` (the original photo) keeps its own background:
     the photo itself is placed, and where the canvas reaches beyond it, it is filled with the median colour
     of the photo's border (never its edge rows repeated). ``return_alpha`` also returns the person's alpha
-    on the canvas.
+    on the canvas. ``photo`` (the full-size photo, the 2×3 affine from it to the canvas): where the person is
+    opaque, its colours come from there, area-averaged once, instead of from ``foreground`` (a smaller copy,
+    which a second resampling would soften).
     """
     width, height = size
     s, h, w = placement.scale, alpha.shape[0], alpha.shape[1]
@@ -432,6 +479,10 @@ def render(foreground: np.ndarray, alpha: np.ndarray, placement: Placement, size
         out = (p_c * cover + fill * (1.0 - cover)) * 255.0
     else:
         p_c = cv2.warpAffine(premult, m, (width, height), flags=interp, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+        if photo is not None:
+            colour = warp_down(photo[0], photo[1], size).astype(np.float32) / 255.0
+            t = np.clip((a_c - OPAQUE_FROM) / (1.0 - OPAQUE_FROM), 0.0, 1.0)[..., None]
+            p_c = p_c * (1.0 - t) + colour * (a_c[..., None] * t)
         out = np.clip(p_c, 0, a_c[..., None]) * 255.0 + bg * (1.0 - a_c[..., None])
     out = np.clip(np.round(out), 0, 255).astype(np.uint8)
     return (out, a_c) if return_alpha else out

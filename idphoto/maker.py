@@ -9,9 +9,9 @@ import numpy as np
 
 from .errors import IDPhotoError
 from .face import FaceBox, detect_faces
-from .framing import (MIN_LEVEL_DEGREES, PhotoEdges, Placement, body_bottom, check_shoulder_room, check_top_cut, level,
-                      level_rotation, make_background, place_by_mask, place_centre, plan_by_rules, render,
-                      side_room, top_cut)
+from .framing import (MIN_LEVEL_DEGREES, PhotoEdges, Placement, body_bottom, check_shoulder_room, check_top_cut,
+                      compose, level, level_rotation, make_background, place_by_mask, place_centre, plan_by_rules,
+                      render, side_room, top_cut)
 from .specs import PhotoSpec
 from . import landmarks
 from .subject import check_hands, check_other_faces, choose_subject, isolate_person
@@ -125,7 +125,8 @@ def work_scale(image_bgr: np.ndarray, spec: PhotoSpec, detector: str = "auto") -
 def make_id_photo(image_bgr: np.ndarray, alpha: np.ndarray, foreground: np.ndarray, spec: PhotoSpec | None,
                   background_bgr: tuple[int, int, int] = (255, 255, 255), no_face_ok: bool = False,
                   dpi: int = 300, faces: list[FaceBox] | None = None, *, level_eyes: bool = True,
-                  bg_style: str = "solid", keep_background: bool = False, detector: str = "auto") -> IDPhoto:
+                  bg_style: str = "solid", keep_background: bool = False, detector: str = "auto",
+                  original: np.ndarray | None = None) -> IDPhoto:
     """The ID photo for ``spec`` (``None``: keep the photo's framing and size).
 
     The subject's face (:func:`idphoto.subject.choose_subject`: the largest on the person, refused when it is
@@ -140,6 +141,8 @@ def make_id_photo(image_bgr: np.ndarray, alpha: np.ndarray, foreground: np.ndarr
     ``faces`` may be passed when already detected. An (almost) empty alpha — TNet saw no person — is an
     :class:`IDPhotoError` with any spec, ``None`` included: the result would be a plain-colour picture.
     ``bg_style``: solid, gradient or radial; ``keep_background`` places the original photo instead.
+    ``original``: the full-size photo when ``image_bgr`` is a smaller copy of it (:func:`work_scale`); the
+    person's opaque colours are then taken from it, resampled once.
     """
     if float((alpha >= 0.5).mean()) < MIN_PERSON_SHARE:
         raise IDPhotoError("no person found in the photo (the segmentation is empty)")
@@ -215,8 +218,15 @@ def make_id_photo(image_bgr: np.ndarray, alpha: np.ndarray, foreground: np.ndarr
         if placement is None:
             placement = place_centre(alpha.shape, size)
     background = None if keep_background else make_background(size, background_bgr, bg_style)
+    sharp = None
+    if original is not None and not keep_background:
+        oh, ow = original.shape[:2]
+        kx, ky = image_bgr.shape[1] / ow, image_bgr.shape[0] / oh   # before levelling: the copy's own size
+        to_copy = np.array([[kx, 0, 0.5 * kx - 0.5], [0, ky, 0.5 * ky - 0.5]])  # pixel centres kept
+        to_canvas = compose(placement.matrix(), m if angle else np.eye(2, 3))
+        sharp = (original, compose(to_canvas, to_copy))
     out, canvas_alpha = render(foreground, alpha, placement, size, background,
-                               keep=image_bgr if keep_background else None, return_alpha=True)
+                               keep=image_bgr if keep_background else None, return_alpha=True, photo=sharp)
     head = None if face is None else (placement.apply(0.0, crown)[1], placement.apply(0.0, face.chin_y)[1])
     return IDPhoto(out, spec.dpi, face, placement, notes, canvas_alpha, angle, gave_way, m if angle else None, head,
                    uncovered)

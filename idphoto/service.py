@@ -164,7 +164,8 @@ def matte_and_frame(image, options: IDPhotoOptions, resolved: Resolved, pipeline
     t = time.perf_counter()
     photo = make_id_photo(work, result.alpha, result.foreground, spec, resolved.bg or WHITE, options.no_face_ok,
                           resolved.dpi, faces, level_eyes=not options.no_level, bg_style=options.bg_style,
-                          keep_background=resolved.bg is None, detector=options.face_detector)
+                          keep_background=resolved.bg is None, detector=options.face_detector,
+                          original=image if work is not image else None)
     timings["idphoto"] = time.perf_counter() - t
     if not whole and not made_well(photo, work, image, region):
         # the frame fell where the face's first reading did not expect it: the whole photo's matte after all

@@ -116,3 +116,21 @@ def test_body_bottom_and_side_room_on_a_straight_and_a_levelled_photo():
     xs = np.arange(int(f2.center_x - 100), int(f2.center_x + 100))
     assert bottom == pytest.approx(np.nanmin(edges.bottom_at(xs + 0.5)), abs=1.0)   # the slanted edge's highest point
     assert bottom < size[1] - 20                     # well above the turned canvas's bottom row
+
+
+def test_warp_down_places_exactly_and_keeps_detail_when_it_turns():
+    from idphoto.framing import warp_down
+
+    src = np.zeros((800, 600), np.uint8)
+    src[398:402, 298:302] = 255                                  # a bright dot centred at (299.5, 399.5)
+    half = np.array([[0.5, 0, -0.25], [0, 0.5, -0.25]])          # halving, pixel centres kept
+    out = warp_down(src, half, (300, 400))
+    assert np.array_equal(out, cv2.resize(src, (300, 400), interpolation=cv2.INTER_AREA))
+    # turned by 8° and shrunk to a quarter: the dot lands where the affine sends it
+    th = np.radians(8.0)
+    m = np.array([[0.25 * np.cos(th), -0.25 * np.sin(th), 40.0], [0.25 * np.sin(th), 0.25 * np.cos(th), 10.0]])
+    out = warp_down(src, m, (200, 250)).astype(float)
+    want = m[:, :2] @ np.array([299.5, 399.5]) + m[:, 2]
+    ys, xs = np.mgrid[:250, :200]
+    got = np.array([(out * xs).sum(), (out * ys).sum()]) / out.sum()
+    assert np.abs(got - want).max() < 0.3

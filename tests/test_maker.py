@@ -78,6 +78,26 @@ def test_made_well_sees_a_frame_outside_the_solved_part():
     assert service.made_well(magnified, work, work, None)                           # the photo itself: all there is
 
 
+def detail(image: np.ndarray) -> float:
+    """Fine detail: the variance of the Laplacian of the grey image."""
+    return float(cv2.Laplacian(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(float), cv2.CV_64F).var())
+
+
+def test_a_photo_worked_smaller_keeps_the_detail_of_the_whole_one(big, pipeline):
+    """The opaque person is resampled once from the full photo, not from the smaller copy (twice resampled, a
+    turned copy softer still): the ID photo is as sharp as the one made from the whole photo's matte."""
+    opts = IDPhotoOptions()
+    resolved = opts.validate()
+    turned = cv2.warpAffine(big, cv2.getRotationMatrix2D((1500, 1500), 6.0, 1.0), (3000, 3000),
+                            borderMode=cv2.BORDER_REFLECT)   # tilted: levelled on the way
+    for photo in (big, turned):
+        _, whole = service.matte_and_frame(photo, opts, resolved, pipeline, {}, True)
+        _, small = service.matte_and_frame(photo, opts, resolved, pipeline, {}, False)
+        face = (slice(100, 300), slice(80, 220))
+        assert detail(small.image[face]) > 0.85 * detail(whole.image[face])
+        assert np.abs(small.image.astype(float) - whole.image.astype(float)).mean() < 3
+
+
 def test_a_frame_outside_the_first_guess_is_matted_whole_again(big, pipeline, monkeypatch):
     opts = IDPhotoOptions()
     resolved = opts.validate()
