@@ -204,7 +204,7 @@ def compare_mattes(args, pipe, spec) -> dict:
     import cv2
     import numpy as np
 
-    from idphoto.maker import RENDER_DETAIL, work_scale
+    from idphoto.maker import work_scale
 
     samples, source = matte_samples(args)
     sad = {"id photo": [], "whole photo": []}
@@ -216,7 +216,7 @@ def compare_mattes(args, pipe, spec) -> dict:
             skipped += 1
             continue
         h, w = image.shape[:2]
-        out_scale = plan.photo / RENDER_DETAIL            # ID-photo pixels per photo pixel
+        out_scale = plan.canvas                           # ID-photo pixels per photo pixel
         size = (max(1, round(w * out_scale)), max(1, round(h * out_scale)))
         area = lambda a: cv2.resize(a.astype(np.float32), size, interpolation=cv2.INTER_AREA)  # noqa: E731
         small = pipe.run(plan.image, plan.matte, plan.region).alpha

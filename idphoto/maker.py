@@ -16,10 +16,11 @@ from .specs import PhotoSpec
 from . import landmarks
 from .subject import check_hands, check_other_faces, choose_subject, isolate_person
 
-# An ID photo is a few hundred pixels: a phone photo is worked at the size it needs, not its own. The colours
-# come from at least RENDER_DETAIL canvas pixels' worth of photo (area-averaged from there they stay sharp);
-# the matte is solved at MATTE_DETAIL of the canvas size, where its edge error at the ID photo's size is no
-# worse than solving the full photo (bench/bench_speed_phone.py measures both).
+# An ID photo is a few hundred pixels: a phone photo is worked at the size it needs, not its own. Faces,
+# framing and matte cleaning work on a copy with RENDER_DETAIL canvas pixels' worth of photo (at 1.5 the
+# matte's edge error at the ID photo's size grew by 3 %); the matte is solved at MATTE_DETAIL of the canvas
+# size, where its edge error is no worse than solving the full photo (bench/bench_phone.py measures both).
+# The opaque person's colours still come from the full photo (render's ``photo``).
 RENDER_DETAIL = 2.0
 MATTE_DETAIL = 0.75
 PREVIEW_SIDE = 1024      # the faces that set the working scale are found on a copy this size at most
@@ -63,6 +64,7 @@ class WorkScale:
     matte: float | None                   # the matte is solved at this share of it (None: all of it)
     faces: list[FaceBox] | None           # the faces in its pixels (None: not looked for at this size)
     region: tuple[int, int, int, int] | None = None   # (x0, y0, x1, y1) of it that the ID photo can show
+    canvas: float | None = None           # ID-photo pixels per photo pixel at the spec's largest head (None: no face)
 
 
 def frame_region(face: FaceBox, spec: PhotoSpec, shape: tuple[int, int], margin: float = FRAME_MARGIN
@@ -119,7 +121,8 @@ def work_scale(image_bgr: np.ndarray, spec: PhotoSpec, detector: str = "auto") -
     region = frame_region(largest.scaled(scale / p), spec, work.shape[:2])
     # faces found on the preview serve the work photo only when it is the preview: framing needs the landmarks
     # at the working size (read on the preview and scaled, a face's eye and mouth checks can change verdict)
-    return WorkScale(work, scale, matte if matte < 1.0 else None, faces if work is preview else None, region)
+    return WorkScale(work, scale, matte if matte < 1.0 else None, faces if work is preview else None, region,
+                     spec.head_range[1] * spec.size_px[1] / head)
 
 
 def make_id_photo(image_bgr: np.ndarray, alpha: np.ndarray, foreground: np.ndarray, spec: PhotoSpec | None,
