@@ -96,7 +96,8 @@ def test_runner_records_failures_interrupts_in_time_and_keeps_to_its_budget(tmp_
     # (bash, not Python: its handler is in place at once, however slow a busy machine starts Python)
     sleeper = "trap 'echo saved; exit 130' INT; sleep 30 >/dev/null & wait"
     res = r.run("interrupted", ["bash", "-c", sleeper], 30, lambda out: {"said": out.strip()}, interrupt_after=3)
-    assert res["ok"] and res["said"] == "saved" and res["interrupted_at_s"] == 3 and res["seconds"] < 25
+    # it said "saved" (the SIGINT reached it), no sooner than asked and long before its own 30 s were up
+    assert res["ok"] and res["said"] == "saved" and 3 <= res["seconds"] < 25
     assert "boom" in (tmp_path / "logs" / "fails.log").read_text()
     r.budget_s = 0  # nothing may start once the budget is spent
     assert "out of time" in r.run("late", [py, "-c", "print(1)"], 30)["skipped"]

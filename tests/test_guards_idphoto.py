@@ -638,7 +638,7 @@ def test_a_rule_that_gives_way_is_reported_with_the_value_it_got():
 # ------------------------------------------------------------------------------------------- spec catalogue
 import json  # noqa: E402
 
-from idphoto.specs import CUSTOM, SpecError, custom_spec, load_catalogue, parse_entry  # noqa: E402
+from idphoto.specs import SpecError, custom_spec, load_catalogue, parse_entry  # noqa: E402
 
 GOOD = {"id": "b", "unit": "mm", "size": [30, 40], "dpi": 300, "head_height": [25, 30],
         "background": ["#ffffff"], "source": "club rules"}
@@ -728,7 +728,8 @@ def test_custom_sizes_keep_the_rules_and_drop_the_file_size_limit():
     mm = custom_spec(size_mm=(40, 50), dpi=200, base=base)
     assert mm.size_px == (round(40 / 25.4 * 200), round(50 / 25.4 * 200)) and mm.kb is None and mm.px is None
     assert (mm.width_mm, mm.height_mm, mm.dpi) == (40, 50, 200)
-    assert custom_spec(size_px=(300, 400)).head == CUSTOM.head
+    plain = custom_spec(size_px=(300, 400))   # without a base: the documented "head 60 % of the height"
+    assert plain.size_px == (300, 400) and plain.head_ratio == pytest.approx(0.6, abs=0.02)
     with pytest.raises(ValueError, match="custom_spec needs size_px or size_mm"):
         custom_spec()
 
