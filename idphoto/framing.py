@@ -389,17 +389,44 @@ def compose(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.hstack([a[:, :2] @ b[:, :2], (a[:, :2] @ b[:, 2] + a[:, 2])[:, None]])
 
 
-def warp_down(src: np.ndarray, m: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``src`` mapped by the 2×3 affine ``m`` onto a ``size`` (W, H) canvas: only the part that lands on it is
-    read, area-averaged first where ``m`` shrinks it (so nothing aliases), then placed by one bilinear warp."""
+def _landing_box(m: np.ndarray, size: tuple[int, int], shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1): the part of a photo of ``shape`` that the 2×3 affine ``m`` lands on a ``size`` (W, H)
+    canvas, with 2 px of slack for the interpolation; None when no part does."""
     width, height = size
     inv = cv2.invertAffineTransform(m)
     corners = np.array([[0, 0], [width, 0], [0, height], [width, height]], float) @ inv[:, :2].T + inv[:, 2]
-    h, w = src.shape[:2]
+    h, w = shape[:2]
     x0, x1 = max(math.floor(corners[:, 0].min()) - 2, 0), min(math.ceil(corners[:, 0].max()) + 2, w)
     y0, y1 = max(math.floor(corners[:, 1].min()) - 2, 0), min(math.ceil(corners[:, 1].max()) + 2, h)
-    if x1 <= x0 or y1 <= y0:
-        return np.zeros((height, width) + src.shape[2:], src.dtype)
+    return None if x1 <= x0 or y1 <= y0 else (x0, y0, x1, y1)
+
+
+def _place(crops: list[np.ndarray], x0: int, y0: int, m: np.ndarray, size: tuple[int, int],
+           borders: list[tuple[int, float | tuple]]) -> list[np.ndarray]:
+    """``crops`` (equal in size, cut from a photo at ``x0``, ``y0``) mapped by the photo's 2×3 affine ``m``
+    (scale and shift) onto a ``size`` canvas: area-averaged first where ``m`` shrinks them, so nothing aliases,
+    then placed by one warp; each with its (border mode, border value)."""
+    ch, cw = crops[0].shape[:2]
+    s = math.sqrt(abs(np.linalg.det(m[:, :2])))
+    fx = fy = 1.0
+    if s < 1.0:
+        nw, nh = max(1, round(cw * s)), max(1, round(ch * s))
+        crops = [cv2.resize(c, (nw, nh), interpolation=cv2.INTER_AREA) for c in crops]
+        fx, fy = nw / cw, nh / ch
+    # a pixel r of a resized crop is the photo's x0 + (r + 0.5)/f − 0.5
+    back = np.array([[1 / fx, 0, x0 + 0.5 / fx - 0.5], [0, 1 / fy, y0 + 0.5 / fy - 0.5]])
+    placed, interp = compose(m, back), cv2.INTER_LINEAR if s < 1.0 else cv2.INTER_CUBIC
+    return [cv2.warpAffine(c, placed, size, flags=interp, borderMode=mode, borderValue=value)
+            for c, (mode, value) in zip(crops, borders)]
+
+
+def warp_down(src: np.ndarray, m: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``src`` mapped by the 2×3 affine ``m`` onto a ``size`` (W, H) canvas: only the part that lands on it is
+    read, area-averaged first where ``m`` shrinks it (so nothing aliases), then placed by one bilinear warp."""
+    box = _landing_box(m, size, src.shape)
+    if box is None:
+        return np.zeros((size[1], size[0]) + src.shape[2:], src.dtype)
+    x0, y0, x1, y1 = box
     crop = src[y0:y1, x0:x1]
     ch, cw = crop.shape[:2]
     s = math.sqrt(abs(np.linalg.det(m[:, :2])))
@@ -407,22 +434,14 @@ def warp_down(src: np.ndarray, m: np.ndarray, size: tuple[int, int]) -> np.ndarr
     if s < 1.0 and abs(turn[0, 1]) > 1e-6:
         # turned as well as shrunk: turn the crop first at its own resolution, where a bilinear turn costs no
         # sharpness, then shrink it like any other (the turn at the canvas's resolution would soften it)
-        box = np.array([[0, 0], [cw, 0], [0, ch], [cw, ch]], float) @ turn.T
-        lo, hi = box.min(0), box.max(0)
+        corners = np.array([[0, 0], [cw, 0], [0, ch], [cw, ch]], float) @ turn.T
+        lo, hi = corners.min(0), corners.max(0)
         turned = cv2.warpAffine(crop, np.hstack([turn, -lo[:, None]]), (math.ceil(hi[0] - lo[0]), math.ceil(hi[1] - lo[1])),
                                 flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         # a pixel q of the turned crop is the crop's turnᵀ(q + lo), the photo's (x0, y0) + that
         shift = m[:, 2] + s * (turn @ np.array([x0, y0], float) + lo)
         return warp_down(turned, np.array([[s, 0, shift[0]], [0, s, shift[1]]]), size)
-    fx = fy = 1.0
-    if s < 1.0:
-        nw, nh = max(1, round(cw * s)), max(1, round(ch * s))
-        crop = cv2.resize(crop, (nw, nh), interpolation=cv2.INTER_AREA)
-        fx, fy = nw / cw, nh / ch
-    # a pixel r of the resized crop is the photo's x0 + (r + 0.5)/f − 0.5
-    back = np.array([[1 / fx, 0, x0 + 0.5 / fx - 0.5], [0, 1 / fy, y0 + 0.5 / fy - 0.5]])
-    return cv2.warpAffine(crop, compose(m, back), size, flags=cv2.INTER_LINEAR if s < 1.0 else cv2.INTER_CUBIC,
-                          borderMode=cv2.BORDER_REPLICATE)
+    return _place([crop], x0, y0, m, size, [(cv2.BORDER_REPLICATE, 0)])[0]
 
 
 def render(foreground: np.ndarray, alpha: np.ndarray, placement: Placement, size: tuple[int, int],
@@ -447,38 +466,22 @@ def render(foreground: np.ndarray, alpha: np.ndarray, placement: Placement, size
         bg = background_bgr.astype(np.float32)
     else:
         bg = np.broadcast_to(np.asarray(background_bgr, np.float32), (height, width, 3))
-    # photo region that lands on the canvas (2 px of slack for the interpolation)
-    x0 = max(math.floor(-placement.tx / s) - 2, 0)
-    x1 = min(math.ceil((width - placement.tx) / s) + 2, w)
-    y0 = max(math.floor(-placement.ty / s) - 2, 0)
-    y1 = min(math.ceil((height - placement.ty) / s) + 2, h)
-    if x1 <= x0 or y1 <= y0:
-        x0, x1, y0, y1 = 0, w, 0, h  # nothing of the photo lands on the canvas: its border colour (keep) or empty
+    # nothing of the photo lands on the canvas: its border colour (keep) or empty
+    x0, y0, x1, y1 = _landing_box(placement.matrix(), size, alpha.shape) or (0, 0, w, h)
     a = alpha[y0:y1, x0:x1].astype(np.float32)
     src = keep[y0:y1, x0:x1].astype(np.float32) / 255.0 if keep is not None else foreground[y0:y1, x0:x1].astype(np.float32)
-    ch, cw = a.shape[:2]
     premult = src if keep is not None else src * a[..., None]
-    fx = fy = 1.0
-    if s < 1.0:
-        nw, nh = max(1, round(cw * s)), max(1, round(ch * s))
-        premult = cv2.resize(premult, (nw, nh), interpolation=cv2.INTER_AREA)
-        a = cv2.resize(a, (nw, nh), interpolation=cv2.INTER_AREA)
-        fx, fy = nw / cw, nh / ch
-    # canvas = s·(x0 + src) + t, where src (pixel centres) = (r + 0.5)/f − 0.5 for a resized pixel r
-    m = np.array([[s / fx, 0, placement.tx + s * (x0 + 0.5 / fx - 0.5)],
-                  [0, s / fy, placement.ty + s * (y0 + 0.5 / fy - 0.5)]], dtype=np.float64)
-    interp = cv2.INTER_LINEAR if s < 1.0 else cv2.INTER_CUBIC
-    a_c = np.clip(cv2.warpAffine(a, m, (width, height), flags=interp, borderMode=cv2.BORDER_CONSTANT, borderValue=0), 0, 1)
+    border = (cv2.BORDER_REFLECT, 0) if keep is not None else (cv2.BORDER_CONSTANT, (0, 0, 0))
+    a_c, p_c = _place([a, premult], x0, y0, placement.matrix(), size, [(cv2.BORDER_CONSTANT, 0), border])
+    a_c = np.clip(a_c, 0, 1)
     if keep is not None:
         fill = border_colour(keep) / 255.0
         # canvas pixels whose centre falls on the photo (between its outer pixel edges) show it
         u = (np.arange(width) + 0.5 - placement.tx) / s
         v = (np.arange(height) + 0.5 - placement.ty) / s
         cover = (((v >= 0) & (v <= h))[:, None] & ((u >= 0) & (u <= w))[None, :])[..., None]
-        p_c = cv2.warpAffine(premult, m, (width, height), flags=interp, borderMode=cv2.BORDER_REFLECT)
         out = (p_c * cover + fill * (1.0 - cover)) * 255.0
     else:
-        p_c = cv2.warpAffine(premult, m, (width, height), flags=interp, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
         if photo is not None:
             colour = warp_down(photo[0], photo[1], size).astype(np.float32) / 255.0
             t = np.clip((a_c - OPAQUE_FROM) / (1.0 - OPAQUE_FROM), 0.0, 1.0)[..., None]

@@ -106,7 +106,9 @@ def work_scale(image_bgr: np.ndarray, spec: PhotoSpec, detector: str = "auto") -
     fitted = [f for f in faces if f.landmarks is not None and f.landmarks.chin is not None]
     largest = max(fitted, key=lambda f: f.area, default=None)
     head = 0.0 if largest is None else (largest.chin_y - largest.crown_y(None)) / p
-    photo = 1.0 if head <= 0 else min(1.0, RENDER_DETAIL * spec.head_range[1] * spec.size_px[1] / head)
+    # ID-photo pixels per photo pixel at the spec's largest head
+    canvas = spec.head_range[1] * spec.size_px[1] / head if head > 0 else None
+    photo = 1.0 if canvas is None else min(1.0, RENDER_DETAIL * canvas)
     size = (max(1, round(w * photo)), max(1, round(h * photo)))
     if size[0] <= preview.shape[1] * 1.05:          # the preview is (about) as large: work on it
         work = preview
@@ -115,14 +117,14 @@ def work_scale(image_bgr: np.ndarray, spec: PhotoSpec, detector: str = "auto") -
         # area-averaged: a bilinear copy (3× faster) aliases the hair, and the matte's edge error grows by 2 %
         work = source if source.shape[1] == size[0] else cv2.resize(source, size, interpolation=cv2.INTER_AREA)
     scale = work.shape[1] / w
-    if largest is None:
-        return WorkScale(work, scale, None, faces if work is preview else None)
-    matte = MATTE_DETAIL * spec.head_range[1] * spec.size_px[1] / (head * scale)
-    region = frame_region(largest.scaled(scale / p), spec, work.shape[:2])
     # faces found on the preview serve the work photo only when it is the preview: framing needs the landmarks
     # at the working size (read on the preview and scaled, a face's eye and mouth checks can change verdict)
-    return WorkScale(work, scale, matte if matte < 1.0 else None, faces if work is preview else None, region,
-                     spec.head_range[1] * spec.size_px[1] / head)
+    faces = faces if work is preview else None
+    if canvas is None:
+        return WorkScale(work, scale, None, faces)
+    matte = MATTE_DETAIL * canvas / scale
+    region = frame_region(largest.scaled(scale / p), spec, work.shape[:2])
+    return WorkScale(work, scale, matte if matte < 1.0 else None, faces, region, canvas)
 
 
 def make_id_photo(image_bgr: np.ndarray, alpha: np.ndarray, foreground: np.ndarray, spec: PhotoSpec | None,
