@@ -72,21 +72,21 @@ def resolve_options(args, parser):
 def process_one(path: Path, stem: str, pipeline, args, spec, bg) -> dict:
     """Everything for one photo, in memory first (:func:`idphoto.service.process_image`, the work the API
     does per request); then all files are written (or none). Returns a report."""
-    from idphoto import load_image
     from idphoto.errors import IDPhotoError
+    from idphoto.image_io import open_photo
     from idphoto.options import Resolved
     from idphoto.output import output_paths, write_all
     from idphoto.service import process_image
 
     t = time.perf_counter()
-    image = load_image(path)
-    load_s = time.perf_counter() - t
-    try:
+    try:  # read as far as its header: the pixels are decoded at the size the ID photo needs
+        image = open_photo(path)
+        load_s = time.perf_counter() - t
         out = process_image(image, IDPhotoOptions.from_args(args), pipeline, Resolved(spec, bg, args.dpi))
     except IDPhotoError as exc:  # refused: every line names its photo, and says that nothing was written
         text = str(exc)
         raise IDPhotoError(f"{text if text.startswith(str(path)) else f'{path}: {text}'}; nothing written") from None
-    timings = {"load": load_s, **out.timings}
+    timings = {"load": load_s + out.timings.pop("decode", 0.0), **out.timings}
     made = {"trimap": out.trimap, "alpha": out.alpha, "cutout": out.cutout, "idphoto": out.idphoto, "sheet": out.sheet,
             "report": None if out.report is None else out.report.to_json()}
     paths = {k: p for k, p in output_paths(args.out_dir, stem, args.layout, report=spec is not None).items()
@@ -96,7 +96,7 @@ def process_one(path: Path, stem: str, pipeline, args, spec, bg) -> dict:
     write_all(files)
     timings["write"] = time.perf_counter() - t
     return {"paths": paths, "timings": timings, "notes": out.notes, "quality": out.quality, "copies": out.copies,
-            "size": out.size, "dpi": out.dpi, "kb": out.kb, "input": image.shape[:2], "report": out.report}
+            "size": out.size, "dpi": out.dpi, "kb": out.kb, "input": image.size[::-1], "report": out.report}
 
 
 def format_times(timings: dict) -> str:

@@ -25,9 +25,10 @@ Parts:
 * ``matte`` — the alpha of both ways against the ground truth, area-averaged to the ID photo's scale, inside
   the part of the photo the frame shows: SAD (/1000) over the soft band of the soft-alpha photos, and the
   person IoU on the PFCN validation split (``--pfcn-val``, or the first 40 PFCN photos without it).
-* ``framing`` — every photo of ``--framing-dirs`` made both ways: the outcome (written or refused) and, for
-  photos written both ways, the change of the eye line and of the head height (crown to chin, as the framing
-  read them) on the ID photo, in its pixels.
+* ``framing`` — every photo of ``--framing-dirs`` made both ways (the id photo from the file, read at the size
+  it needs, as users get it): the outcome (written or refused) and, for photos written both ways, the change
+  of the eye line and of the head height (crown to chin, as the framing read them) on the ID photo, in its
+  pixels, and the face's fine detail (Laplacian variance) as a share of the whole-photo path's.
 
 Prints one JSON line on stdout; progress goes to stderr.
 """
@@ -242,10 +243,21 @@ def compare_mattes(args, pipe, spec) -> dict:
     return res
 
 
+def face_detail(photo) -> float:
+    """Fine detail of the face on the ID photo: the variance of the Laplacian of its grey pixels inside the
+    middle of the face box (skin, eyes, brows; no background)."""
+    import cv2
+
+    f, p = photo.face, photo.placement
+    (x0, y0), (x1, y1) = p.apply(f.x + 0.2 * f.w, f.y + 0.2 * f.h), p.apply(f.x + 0.8 * f.w, f.y + 0.8 * f.h)
+    crop = photo.image[max(int(y0), 0):int(y1), max(int(x0), 0):int(x1)]
+    return float(cv2.Laplacian(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), cv2.CV_64F).var()) if crop.size else float("nan")
+
+
 def compare_framing(args, pipe, opts) -> dict:
     from idphoto import load_image
     from idphoto.errors import IDPhotoError
-    from idphoto.image_io import IMAGE_EXTENSIONS
+    from idphoto.image_io import IMAGE_EXTENSIONS, open_photo
     from idphoto.service import matte_and_frame
 
     resolved = opts.validate()
@@ -257,8 +269,8 @@ def compare_framing(args, pipe, opts) -> dict:
         made = {}
         for whole in (True, False):
             timings = {}
-            try:
-                _, photo = matte_and_frame(image, opts, resolved, pipe, timings, whole)
+            try:   # the ID photo as users get it: the file read at the size it needs
+                _, photo = matte_and_frame(image if whole else open_photo(path), opts, resolved, pipe, timings, whole)
                 made[whole] = photo
             except IDPhotoError as exc:
                 made[whole] = str(exc)
@@ -274,11 +286,16 @@ def compare_framing(args, pipe, opts) -> dict:
             if a.face.landmarks is not None and b.face.landmarks is not None else 0.0
         head = abs((a.head[1] - a.head[0]) - (b.head[1] - b.head[0]))
         worst_eye, worst_head = max(worst_eye, eye), max(worst_head, head)
-        rows.append({"photo": path.name, "eye_line_px": round(eye, 2), "head_height_px": round(head, 2)})
+        rows.append({"photo": path.name, "eye_line_px": round(eye, 2), "head_height_px": round(head, 2),
+                     "face_detail": round(face_detail(b) / face_detail(a), 3)})
     res = {"photos": len(files), "written_both_ways": len(rows), "outcome_differs": differ,
            "retried_whole": retried, "worst_eye_line_px": round(worst_eye, 2), "worst_head_height_px": round(worst_head, 2),
            "mean_eye_line_px": round(statistics.mean(r["eye_line_px"] for r in rows), 3) if rows else None,
-           "mean_head_height_px": round(statistics.mean(r["head_height_px"] for r in rows), 3) if rows else None}
+           "mean_head_height_px": round(statistics.mean(r["head_height_px"] for r in rows), 3) if rows else None,
+           # the face's fine detail on the ID photo, as a share of the whole-photo path's
+           "face_detail_median": round(statistics.median(r["face_detail"] for r in rows), 3) if rows else None,
+           "face_detail_worst": min((r["face_detail"] for r in rows), default=None),
+           "face_detail_by_photo": {r["photo"]: r["face_detail"] for r in rows if r["face_detail"] < 0.9}}
     note(f"framing: {res}")
     return res
 

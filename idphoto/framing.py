@@ -405,7 +405,7 @@ def _place(crops: list[np.ndarray], x0: int, y0: int, m: np.ndarray, size: tuple
            borders: list[tuple[int, float | tuple]]) -> list[np.ndarray]:
     """``crops`` (equal in size, cut from a photo at ``x0``, ``y0``) mapped by the photo's 2×3 affine ``m``
     (scale and shift) onto a ``size`` canvas: area-averaged first where ``m`` shrinks them, so nothing aliases,
-    then placed by one warp; each with its (border mode, border value)."""
+    then placed by one bicubic warp; each with its (border mode, border value)."""
     ch, cw = crops[0].shape[:2]
     s = math.sqrt(abs(np.linalg.det(m[:, :2])))
     fx = fy = 1.0
@@ -415,14 +415,16 @@ def _place(crops: list[np.ndarray], x0: int, y0: int, m: np.ndarray, size: tuple
         fx, fy = nw / cw, nh / ch
     # a pixel r of a resized crop is the photo's x0 + (r + 0.5)/f − 0.5
     back = np.array([[1 / fx, 0, x0 + 0.5 / fx - 0.5], [0, 1 / fy, y0 + 0.5 / fy - 0.5]])
-    placed, interp = compose(m, back), cv2.INTER_LINEAR if s < 1.0 else cv2.INTER_CUBIC
+    # bicubic: the crop is already at the canvas's scale, and the canvas's pixels fall between its own; a
+    # bilinear shift by half a pixel halves fine detail's contrast (a face's skin texture at ID-photo size)
+    placed, interp = compose(m, back), cv2.INTER_CUBIC
     return [cv2.warpAffine(c, placed, size, flags=interp, borderMode=mode, borderValue=value)
             for c, (mode, value) in zip(crops, borders)]
 
 
 def warp_down(src: np.ndarray, m: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """``src`` mapped by the 2×3 affine ``m`` onto a ``size`` (W, H) canvas: only the part that lands on it is
-    read, area-averaged first where ``m`` shrinks it (so nothing aliases), then placed by one bilinear warp."""
+    read, area-averaged first where ``m`` shrinks it (so nothing aliases), then placed by one bicubic warp."""
     box = _landing_box(m, size, src.shape)
     if box is None:
         return np.zeros((size[1], size[0]) + src.shape[2:], src.dtype)
@@ -432,12 +434,12 @@ def warp_down(src: np.ndarray, m: np.ndarray, size: tuple[int, int]) -> np.ndarr
     s = math.sqrt(abs(np.linalg.det(m[:, :2])))
     turn = m[:, :2] / s
     if s < 1.0 and abs(turn[0, 1]) > 1e-6:
-        # turned as well as shrunk: turn the crop first at its own resolution, where a bilinear turn costs no
-        # sharpness, then shrink it like any other (the turn at the canvas's resolution would soften it)
+        # turned as well as shrunk: turn the crop first at its own resolution, where a bicubic turn costs almost
+        # no sharpness, then shrink it like any other (the turn at the canvas's resolution would soften it)
         corners = np.array([[0, 0], [cw, 0], [0, ch], [cw, ch]], float) @ turn.T
         lo, hi = corners.min(0), corners.max(0)
         turned = cv2.warpAffine(crop, np.hstack([turn, -lo[:, None]]), (math.ceil(hi[0] - lo[0]), math.ceil(hi[1] - lo[1])),
-                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                                flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
         # a pixel q of the turned crop is the crop's turnᵀ(q + lo), the photo's (x0, y0) + that
         shift = m[:, 2] + s * (turn @ np.array([x0, y0], float) + lo)
         return warp_down(turned, np.array([[s, 0, shift[0]], [0, s, shift[1]]]), size)

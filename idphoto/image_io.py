@@ -7,16 +7,18 @@ too small to hold a person is refused) and its error type.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from core.fileio import IMAGE_EXTENSIONS, ImageTooLarge, NotAnImage, UnreadableImage
+from core.fileio import IMAGE_EXTENSIONS, EncodedPhoto, ImageTooLarge, NotAnImage, UnreadableImage
 from core.fileio import decode_image as _decode
 
 from .errors import IDPhotoError
 
-__all__ = ["IMAGE_EXTENSIONS", "MIN_SIDE", "decode_image", "is_our_output", "list_images", "load_image"]
+__all__ = ["IMAGE_EXTENSIONS", "MIN_SIDE", "Photo", "decode_image", "is_our_output", "list_images", "load_image",
+           "open_photo"]
 
 MIN_SIDE = 32  # smaller than this is no photo of a person
 
@@ -46,20 +48,58 @@ def decode_image(source, max_pixels: int | None = None, where: str | None = None
     (:class:`TooLargeError`). Raises :class:`NotAnImageError` or :class:`IDPhotoError` (missing, truncated,
     tiny…), in one line.
     """
-    if where is None:  # the path names the file; a file object gets no prefix
-        where = f"{Path(source)}: " if isinstance(source, (str, os.PathLike)) else ""
-    try:
+    where = _where(source, where)
+    with _one_line(where):
         image = _decode(source, max_pixels=max_pixels, where=where)
+    _check_size((image.shape[1], image.shape[0]), where)
+    return image
+
+
+class Photo(EncodedPhoto):
+    """A photo file decoded on demand at the sizes asked for (:class:`core.fileio.EncodedPhoto`), with
+    :func:`decode_image`'s errors: a file whose header is fine but whose data is broken is refused in one line
+    when first decoded."""
+
+    def _decode(self, i: int):
+        with _one_line(self._where):
+            return super()._decode(i)
+
+
+def open_photo(source, max_pixels: int | None = None, where: str | None = None) -> Photo:
+    """A photo (bytes, a path or a binary file object) read as far as its header: its size checked as
+    :func:`decode_image` checks it, its pixels decoded when asked for, at the size asked for."""
+    if isinstance(source, (bytes, bytearray)) and not source:
+        raise NotAnImageError(f"{where or ''}empty file")
+    where = _where(source, where)
+    with _one_line(where):
+        photo = Photo(source, max_pixels, where)
+    _check_size(photo.size, where)
+    return photo
+
+
+def _where(source, where: str | None) -> str:
+    if where is None:  # the path names the file; a file object gets no prefix
+        return f"{Path(source)}: " if isinstance(source, (str, os.PathLike)) else ""
+    return where
+
+
+@contextmanager
+def _one_line(where: str):
+    """The reader's errors as this package's: one line, an :class:`IDPhotoError`."""
+    try:
+        yield
     except ImageTooLarge as exc:
         raise TooLargeError(str(exc)) from None
     except NotAnImage as exc:
         raise NotAnImageError(str(exc)) from None
     except UnreadableImage as exc:
         raise IDPhotoError(str(exc)) from None
-    h, w = image.shape[:2]
+
+
+def _check_size(size: tuple[int, int], where: str) -> None:
+    w, h = size
     if min(h, w) < MIN_SIDE:
         raise IDPhotoError(f"{where}image too small ({w}×{h} px; need at least {MIN_SIDE} px a side)")
-    return image
 
 
 def is_our_output(path: str | os.PathLike) -> bool:

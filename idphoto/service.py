@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
+from core.fileio import Pyramid
+
 from . import image_io
 from .compliance import Report, check_photo
 from .errors import IDPhotoError
@@ -98,10 +100,10 @@ def decode_image(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np
     return image_io.decode_image(io.BytesIO(data), max_pixels)
 
 
-def process_image(image: np.ndarray, options: IDPhotoOptions, pipeline: Pipeline,
+def process_image(image: np.ndarray | Pyramid, options: IDPhotoOptions, pipeline: Pipeline,
                   resolved: Resolved | None = None) -> ServiceResult:
-    """All outputs of one decoded photo (BGR uint8), encoded, in memory: what ``infer.py`` writes per photo
-    and what the API answers. Raises :class:`RefusedError` when the finished photo breaks a hard rule, and
+    """All outputs of one photo (BGR uint8, or an :func:`idphoto.image_io.open_photo` decoded at the size the
+    ID photo needs), encoded, in memory: what ``infer.py`` writes per photo and what the API answers. Raises :class:`RefusedError` when the finished photo breaks a hard rule, and
     :class:`StrictError` when ``options.strict`` and any rule was missed."""
     resolved = resolved or options.validate()
     spec = resolved.spec
@@ -139,7 +141,8 @@ def process_image(image: np.ndarray, options: IDPhotoOptions, pipeline: Pipeline
             trimap=encode_png(result.trimap) if whole else None,
             alpha=encode_png((result.alpha * 255 + 0.5).astype("uint8")) if whole else None, sheet=sheet, report=report,
             size=(photo.image.shape[1], photo.image.shape[0]), dpi=photo.dpi, quality=quality, copies=copies,
-            spec_name=resolved.spec_name, input_size=(image.shape[1], image.shape[0]))
+            spec_name=resolved.spec_name,
+            input_size=image.size if isinstance(image, Pyramid) else (image.shape[1], image.shape[0]))
         timings["encode"] += time.perf_counter() - t
     out.timings = timings
     out.notes = photo.warnings + [str(w.message).splitlines()[0] for w in caught
@@ -147,17 +150,23 @@ def process_image(image: np.ndarray, options: IDPhotoOptions, pipeline: Pipeline
     return out
 
 
-def matte_and_frame(image, options: IDPhotoOptions, resolved: Resolved, pipeline: Pipeline, timings: dict,
-                    whole: bool):
-    """(matting result, ID photo). ``whole``: the matte of the whole photo at its size (``matte_files``, spec
+def matte_and_frame(image: np.ndarray | Pyramid, options: IDPhotoOptions, resolved: Resolved, pipeline: Pipeline,
+                    timings: dict, whole: bool):
+    """(matting result, ID photo). ``image``: the photo as an array or a :class:`core.fileio.Pyramid` (a file
+    decoded at the sizes asked for). ``whole``: the matte of the whole photo at its size (``matte_files``, spec
     none); otherwise a copy of the photo at the size the ID photo needs (:func:`idphoto.maker.work_scale`), and
     the whole photo again only when the framing turns out to need more pixels than the copy has."""
     spec = resolved.spec
-    faces, matte_scale, region, work = None, None, None, image
-    if not whole:
+    pyramid = image if isinstance(image, Pyramid) else Pyramid(image)
+    faces, matte_scale, region = None, None, None
+    if whole:
         t = time.perf_counter()
-        plan = work_scale(image, spec, options.face_detector)
-        work, faces, matte_scale, region = plan.image, plan.faces, plan.matte, plan.region
+        work = source = pyramid.level(0)
+        timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - t
+    else:
+        t = time.perf_counter()
+        plan = work_scale(pyramid, spec, options.face_detector)
+        work, source, faces, matte_scale, region = plan.image, plan.source, plan.faces, plan.matte, plan.region
         timings["scale"] = time.perf_counter() - t
     result = pipeline.run(work, matte_scale, region)
     timings.update(result.timings)
@@ -165,22 +174,23 @@ def matte_and_frame(image, options: IDPhotoOptions, resolved: Resolved, pipeline
     photo = make_id_photo(work, result.alpha, result.foreground, spec, resolved.bg or WHITE, options.no_face_ok,
                           resolved.dpi, faces, level_eyes=not options.no_level, bg_style=options.bg_style,
                           keep_background=resolved.bg is None, detector=options.face_detector,
-                          original=image if work is not image else None)
+                          original=source if source is not work else None)
     timings["idphoto"] = time.perf_counter() - t
-    if not whole and not made_well(photo, work, image, region):
+    if not whole and not made_well(photo, work, pyramid.size, region):
         # the frame fell where the face's first reading did not expect it: the whole photo's matte after all
         timings["retry"] = sum(timings.values())
-        return matte_and_frame(image, options, resolved, pipeline, timings, True)
+        return matte_and_frame(pyramid, options, resolved, pipeline, timings, True)
     return result, photo
 
 
-def made_well(photo, work: np.ndarray, image: np.ndarray, region) -> bool:
-    """Whether an ID photo made from a smaller copy of the photo, or with the matte solved in ``region`` only,
-    lost nothing: the canvas takes no more pixels than the copy has (else the face read for the scale was
-    not the one framed), and it shows no part of the photo outside the region."""
+def made_well(photo, work: np.ndarray, size: tuple[int, int], region) -> bool:
+    """Whether an ID photo made from ``work``, a copy of a photo of ``size`` (width, height) pixels, or with the
+    matte solved in ``region`` only, lost nothing: a smaller copy gives the canvas no more pixels than it
+    has (else the face read for the scale was not the one framed), and the canvas shows no part of the
+    photo outside the region."""
     if photo.placement is None:
         return True
-    if work is not image and photo.placement.scale > 1.0:
+    if work.shape[1] < size[0] and photo.placement.scale > 1.0:
         return False
     corners = photo.shown_corners()
     if region is None or corners is None:
@@ -195,13 +205,14 @@ def make_idphoto(photo: bytes, options: IDPhotoOptions, pipeline: Pipeline,
                  max_pixels: int | None = DEFAULT_MAX_PIXELS) -> ServiceResult:
     """Photo bytes + options → the ID photo, cut-out, trimap, alpha, print sheet, compliance report and
     timings. Raises :class:`~idphoto.options.OptionsError` for impossible options and :class:`IDPhotoError`
-    (or a subclass: :class:`StrictError`…) for a photo that can't make an ID photo."""
+    (or a subclass: :class:`StrictError`…) for a photo that can't make an ID photo. The photo is decoded
+    at the size the ID photo needs (the server's pixel limit checked from the header first)."""
     resolved = options.validate()  # before any decoding: a wrong option costs nothing
     t = time.perf_counter()
-    image = decode_image(photo, max_pixels)
-    decode_s = time.perf_counter() - t
+    image = image_io.open_photo(photo, max_pixels)
+    header_s = time.perf_counter() - t
     out = process_image(image, options, pipeline, resolved)
-    out.timings = {"decode": decode_s, **out.timings}
+    out.timings = {"decode": header_s + out.timings.pop("decode", 0.0), **out.timings}
     return out
 
 

@@ -3,13 +3,15 @@ and matted whole again when the frame falls outside the part first solved (issue
 from __future__ import annotations
 
 import dataclasses
+import io
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from idphoto import maker, service
+from idphoto import image_io, maker, service
+from idphoto.errors import IDPhotoError
 from idphoto.framing import Placement
 from idphoto.maker import IDPhoto, frame_region, work_scale
 from idphoto.options import IDPhotoOptions
@@ -67,15 +69,15 @@ def test_frame_region_grows_with_a_smaller_head_and_stays_in_the_photo():
 
 def test_made_well_sees_a_frame_outside_the_solved_part():
     work = np.zeros((1000, 800, 3), np.uint8)
-    image = np.zeros((2000, 1600, 3), np.uint8)
     photo = IDPhoto(np.zeros((413, 295, 3), np.uint8), 300, placement=Placement(0.5, -100.0, -50.0))
     # the canvas shows work pixels x 200–790, y 100–926
-    assert service.made_well(photo, work, image, (150, 80, 800, 1000))
-    assert not service.made_well(photo, work, image, (300, 80, 800, 1000))        # its left part unsolved
-    assert service.made_well(photo, work, image, None)
+    size = (1600, 2000)                                                             # the photo's own
+    assert service.made_well(photo, work, size, (150, 80, 800, 1000))
+    assert not service.made_well(photo, work, size, (300, 80, 800, 1000))         # its left part unsolved
+    assert service.made_well(photo, work, size, None)
     magnified = dataclasses.replace(photo, placement=Placement(1.5, -100.0, -50.0))
-    assert not service.made_well(magnified, work, image, None)                      # more pixels than the copy has
-    assert service.made_well(magnified, work, work, None)                           # the photo itself: all there is
+    assert not service.made_well(magnified, work, size, None)                       # more pixels than the copy has
+    assert service.made_well(magnified, work, (800, 1000), None)                    # the photo itself: all there is
 
 
 def detail(image: np.ndarray) -> float:
@@ -115,3 +117,25 @@ def test_a_frame_outside_the_first_guess_is_matted_whole_again(big, pipeline, mo
     result, again = service.matte_and_frame(big, opts, resolved, pipeline, timings, False)
     assert timings["retry"] > 0 and result.alpha.shape == big.shape[:2]   # the whole photo, at its size
     assert np.abs(again.image.astype(float) - good.image.astype(float)).mean() < 3
+
+
+def test_a_jpeg_is_decoded_only_at_the_size_its_id_photo_needs(pipeline):
+    """A photo file is read as far as its header and decoded at the pyramid level the work copy is made from
+    (a JPEG straight from its DCT): the same ID photo, as sharp, as from the photo decoded whole."""
+    huge = cv2.resize(cv2.imread(str(ASTRONAUT)), (4000, 4000), interpolation=cv2.INTER_LINEAR)  # a head < ½ needs
+    data = cv2.imencode(".jpg", huge, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+    opts = IDPhotoOptions()
+    resolved = opts.validate()
+    photo = image_io.open_photo(data)
+    _, lazy = service.matte_and_frame(photo, opts, resolved, pipeline, {}, False)
+    assert 0 not in photo.made                       # never decoded whole
+    _, decoded = service.matte_and_frame(image_io.decode_image(io.BytesIO(data)), opts, resolved, pipeline, {}, False)
+    face = (slice(100, 300), slice(80, 220))
+    assert detail(lazy.image[face]) > 0.9 * detail(decoded.image[face])
+    assert np.abs(lazy.image.astype(float) - decoded.image.astype(float)).mean() < 2
+
+
+def test_a_jpeg_broken_past_its_header_is_refused_in_one_line(big, pipeline):
+    data = cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+    with pytest.raises(IDPhotoError, match=r"^cannot decode image \(.*\)$"):
+        service.make_idphoto(data[: len(data) // 3], IDPhotoOptions(), pipeline)
