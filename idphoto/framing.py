@@ -213,10 +213,15 @@ MIN_TOP_MARGIN = 0.03   # without a rule on it, the crown is at least this share
 RULE_NAMES = {"head": "head height", "eyes": "eye line", "top": "top margin", "face_width": "face width"}
 # when the rules conflict, the top margin gives way first, then the eye line; head size last
 RULE_WEIGHT = {"head": 1e4, "face_width": 1e4, "eyes": 1e2, "top": 1.0}
+PREFER_WEIGHT = 10.0    # a value asked for (prefer) pulls this much harder than the middle of the other ranges
+# prefer's 0 and 1 stay this share of the range inside its ends: the report measures the crown again on the
+# finished photo's matte, which can read a few pixels off the framing's reading (2 px of 413 on the astronaut)
+PREFER_INSET = 0.1
 
 
 def plan_by_rules(face: FaceBox, crown_y: float, size: tuple[int, int], spec: PhotoSpec,
-                  bottom_y: float | None = None, half_room: float | None = None) -> FramingPlan:
+                  bottom_y: float | None = None, half_room: float | None = None,
+                  prefer: dict[str, float] | None = None) -> FramingPlan:
     """Scale and offset meeting the spec's head height, eye line, top margin and face width together.
 
     ``bottom_y``, the photo row where the person's body stops (:func:`body_bottom`), comes before every rule:
@@ -232,6 +237,9 @@ def plan_by_rules(face: FaceBox, crown_y: float, size: tuple[int, int], spec: Ph
     found on a fine grid: first no rule broken (or, when they conflict, the top margin gives way first, then
     the eye line, and head height and face width last), then each value as near the middle of its range as
     the others allow. Without a rule on the top margin, the crown sits 30 % of the free height down.
+    ``prefer`` moves the head height (``"head"``) or the top margin (``"top"``) from the middle to another
+    place in its range: 0 near its least, 1 near its most (``PREFER_INSET`` inside; without a top rule: from
+    ``MIN_TOP_MARGIN`` to the usual place). A preference, never a breach: the value stays inside every rule.
     """
     width, height = size
     chin = face.chin_y
@@ -255,6 +263,7 @@ def plan_by_rules(face: FaceBox, crown_y: float, size: tuple[int, int], spec: Ph
     breach = np.zeros(np.broadcast_shapes(h.shape, t.shape))
     pull = np.zeros_like(breach)
     unit = 0.01 * height
+    prefer = prefer or {}
     for key, r in rules.items():
         if r is None:
             continue
@@ -262,7 +271,10 @@ def plan_by_rules(face: FaceBox, crown_y: float, size: tuple[int, int], spec: Ph
         v = values[key]
         over = np.maximum((lo if lo is not None else -np.inf) - v, 0) + np.maximum(v - (hi if hi is not None else np.inf), 0)
         breach += RULE_WEIGHT[key] * (over / unit) ** 2
-        if lo is not None and hi is not None and hi > lo:
+        if lo is not None and hi is not None and hi > lo and key in prefer:  # asked for: it outweighs the others
+            want = lo + (PREFER_INSET + (1 - 2 * PREFER_INSET) * prefer[key]) * (hi - lo)
+            pull += PREFER_WEIGHT * ((v - want) / ((hi - lo) / 2)) ** 2
+        elif lo is not None and hi is not None and hi > lo:
             pull += ((v - (lo + hi) / 2) / ((hi - lo) / 2)) ** 2
         elif lo is not None or hi is not None:  # one-sided: as close to the bound as the others allow, inside it
             bound = lo if lo is not None else hi
@@ -270,7 +282,13 @@ def plan_by_rules(face: FaceBox, crown_y: float, size: tuple[int, int], spec: Ph
     if rules["head"] is None and rules["face_width"] is None:  # nothing sets the size: the head 60 % of the height
         pull += ((values["head"] - spec.head_ratio * height) / (0.05 * height)) ** 2
     if rules["top"] is None:
-        pull += 0.5 * ((values["top"] - 0.3 * (height - values["head"])) / (0.05 * height)) ** 2
+        usual = 0.3 * (height - values["head"])
+        if "top" in prefer:
+            least = MIN_TOP_MARGIN * height
+            want = least + (PREFER_INSET + (1 - 2 * PREFER_INSET) * prefer["top"]) * (usual - least)
+            pull += PREFER_WEIGHT * ((values["top"] - want) / (0.05 * height)) ** 2
+        else:
+            pull += 0.5 * ((values["top"] - usual) / (0.05 * height)) ** 2
     # the whole head stays on the canvas, the chin at least 3 % above the bottom
     outside = np.maximum(values["top"] + values["head"] - 0.97 * height, 0)
     breach += 100 * (outside / unit) ** 2

@@ -135,7 +135,7 @@ def make_id_photo(image_bgr: np.ndarray, alpha: np.ndarray, foreground: np.ndarr
                   background_bgr: tuple[int, int, int] = (255, 255, 255), no_face_ok: bool = False,
                   dpi: int = 300, faces: list[FaceBox] | None = None, *, level_eyes: bool = True,
                   bg_style: str = "solid", keep_background: bool = False, detector: str = "auto",
-                  original: np.ndarray | None = None) -> IDPhoto:
+                  original: np.ndarray | None = None, prefer: dict[str, float] | None = None) -> IDPhoto:
     """The ID photo for ``spec`` (``None``: keep the photo's framing and size).
 
     The subject's face (:func:`idphoto.subject.choose_subject`: the largest on the person, refused when it is
@@ -151,7 +151,8 @@ def make_id_photo(image_bgr: np.ndarray, alpha: np.ndarray, foreground: np.ndarr
     :class:`IDPhotoError` with any spec, ``None`` included: the result would be a plain-colour picture.
     ``bg_style``: solid, gradient or radial; ``keep_background`` places the original photo instead.
     ``original``: a larger copy of the photo when ``image_bgr`` is a smaller one (:func:`work_scale`'s
-    ``source``); the person's opaque colours are then taken from it, resampled once.
+    ``source``); the person's opaque colours are then taken from it, resampled once. ``prefer``: where in
+    the spec's ranges the head height and top margin should fall (:func:`plan_by_rules`).
     """
     if float((alpha >= 0.5).mean()) < MIN_PERSON_SHARE:
         raise IDPhotoError("no person found in the photo (the segmentation is empty)")
@@ -206,10 +207,10 @@ def make_id_photo(image_bgr: np.ndarray, alpha: np.ndarray, foreground: np.ndarr
         if cut > 0:
             notes.append(f"the photo's top edge cuts about {100 * cut:.0f} % of the head; filled with the background")
         # the columns the ID photo shows, from a first plan: the body must reach the bottom edge across them
-        free = plan_by_rules(face, crown, size, spec)
+        free = plan_by_rules(face, crown, size, spec, prefer=prefer)
         bottom = body_bottom(alpha, face, edges, size[0] / 2 / free.placement.scale)
         room = side_room(alpha, face, crown, bottom, edges)
-        plan = plan_by_rules(face, crown, size, spec, bottom, room)
+        plan = plan_by_rules(face, crown, size, spec, bottom, room, prefer)
         check_shoulder_room(face, crown, bottom, plan, spec, free)
         placement, gave_way = plan.placement, plan.gave_way
         if gave_way:

@@ -151,6 +151,16 @@ class IDPhotoOptions:
     smooth_skin: float = _option(
         0.0, "retouching: gentle, edge-preserving skin smoothing, strength 0–100 (0: off)", group="idphoto",
         kind="number", metavar="STRENGTH")
+    head_size: float | None = _option(
+        None, "head height (chin to crown) as a place in the spec's allowed range, 0–100: 0 near the smallest "
+              "head the spec allows, 100 near the largest (a tenth of the range inside, so the report's own "
+              "measure stays in it); default: the framing's own choice, near the middle. Kept inside every "
+              "rule of the spec", group="idphoto", kind="number", metavar="PCT")
+    top_margin: float | None = _option(
+        None, "room above the head as a place in the spec's allowed range, 0–100, like --head-size (a spec "
+              "without a rule on it: from just below the top edge to the usual 30 %% of the free height); default: the "
+              "framing's own choice. Kept inside every rule of the spec", group="idphoto", kind="number",
+        metavar="PCT")
     layout: str | None = _option(
         None, f"also make a print sheet (6inch = 4×6 in, 5inch = 3.5×5 in, a4) tiled with as many copies as fit "
               f"(the sheet turned when more fit that way), with cut lines (photos of at least {MIN_SHEET_PHOTO_MM} "
@@ -158,6 +168,10 @@ class IDPhotoOptions:
 
     def retouch(self) -> Retouch:
         return Retouch(self.brightness, self.contrast, self.saturation, self.sharpness, self.smooth_skin)
+
+    def prefer(self) -> dict[str, float]:
+        """The framing's preferences (:func:`idphoto.framing.plan_by_rules`): places in the spec's ranges, 0–1."""
+        return {k: v / 100 for k, v in (("head", self.head_size), ("top", self.top_margin)) if v is not None}
 
     # ---------------------------------------------------------------------------------------- the fields
     @classmethod
@@ -293,6 +307,9 @@ class IDPhotoOptions:
                                ("smooth_skin", SMOOTH_RANGE)):
             if not lo <= getattr(self, name) <= hi:
                 error(f"{self.flag(name)} must be between {lo:g} and {hi:g}")
+        for name in ("head_size", "top_margin"):
+            if getattr(self, name) is not None and not 0 <= getattr(self, name) <= 100:
+                error(f"{self.flag(name)} must be between 0 and 100")
         bg = None
         if self.bg.strip().lower() != "keep":
             try:
@@ -305,6 +322,9 @@ class IDPhotoOptions:
         if self.spec.lower() == "none":
             if custom:
                 error("--spec none keeps the photo's size; drop --size-px/--size-mm")
+            for name in ("head_size", "top_margin"):
+                if getattr(self, name) is not None:
+                    error(f"{self.flag(name)}: --spec none keeps the photo's framing; choose a spec")
             return Resolved(None, bg, self.dpi)
         if self.size_px and not MIN_SIDE_PX <= min(self.size_px) <= max(self.size_px) <= MAX_SIDE_PX:
             error(f"--size-px: {MIN_SIDE_PX} to {MAX_SIDE_PX} px a side")
@@ -330,6 +350,9 @@ class IDPhotoOptions:
                       f"at least {MIN_SIDE_PX} px a side needed")
         else:
             spec = base
+        if self.head_size is not None and (spec.head is None or None in spec.head):
+            error(f"--head-size: {base.name} sets no range for the head height (it frames by "
+                  f"{'the eye line and top margin' if spec.eyes else 'its own rules'}); drop --head-size")
         if self.layout:
             problem = sheet_problem(spec.size_px, spec.dpi, self.layout)
             if problem:

@@ -52,6 +52,12 @@ from .pipeline import MATTING_METHODS, Pipeline
 from .service import DEFAULT_MAX_PIXELS, make_cutout, make_idphoto, make_sheet
 
 STATIC = Path(__file__).resolve().parent / "static"
+# photos the page offers to try, from the project's examples/ (public domain or made by the project); a
+# copy of the package without them offers none
+SAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+SAMPLES = {"astronaut.jpg": "a portrait (NASA, public domain)",
+           "astronaut_tilted.jpg": "the same, tilted 8°: levelled",
+           "astronaut_cut_at_chin.jpg": "a photo that ends at the chin: refused, with the reason"}
 log = logging.getLogger("idphoto.server")
 
 
@@ -297,6 +303,12 @@ def create_app(model, config: ServerConfig | None = None, defaults: IDPhotoOptio
     async def index():
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
+    @app.get("/samples/{name}", include_in_schema=False)
+    async def sample(name: str):
+        if name not in SAMPLES or not (SAMPLES_DIR / name).is_file():   # the list only: no path from the URL
+            raise ApiError(404, f"no sample {name!r}")
+        return FileResponse(SAMPLES_DIR / name, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
+
     @app.get("/healthz", summary="Liveness, the model and the pool's load")
     async def healthz():
         return {"status": "ok", "model": config.model_name, "device": config.device,
@@ -309,6 +321,8 @@ def create_app(model, config: ServerConfig | None = None, defaults: IDPhotoOptio
                        "width_mm": round(s.width_mm, 3), "height_mm": round(s.height_mm, 3), "dpi": s.dpi,
                        "width_px": s.size_px[0], "height_px": s.size_px[1], "head_ratio": s.head_ratio,
                        "head_range": list(s.head_range), "top_ratio": s.top_ratio,
+                       # the rules as shares of the height ([low, high], null: no bound), for the page's sliders
+                       "head": list(s.head) if s.head else None, "top": list(s.top) if s.top else None,
                        "background": list(s.background), "kb": list(s.kb) if s.kb else None}
                       for s in catalogue.SPECS.values()],  # read now: --spec-file may have added some
             "aliases": catalogue.ALIASES,
@@ -317,6 +331,8 @@ def create_app(model, config: ServerConfig | None = None, defaults: IDPhotoOptio
             "face_detectors": list(DETECTORS),
             "layouts": {name: {"width_in": w, "height_in": h} for name, (w, h) in SHEETS.items()},
             "matting": sorted(MATTING_METHODS),
+            "samples": [{"name": n, "url": f"/samples/{n}", "description": d} for n, d in SAMPLES.items()
+                        if (SAMPLES_DIR / n).is_file()],
             "defaults": {k: v for k, v in asdict(defaults).items()
                          if k in IDPhotoOptions.form_fields()},
             "limits": {"max_upload_mb": config.max_upload_mb, "max_pixels": config.max_pixels,

@@ -174,7 +174,7 @@ def matte_and_frame(image: np.ndarray | Pyramid, options: IDPhotoOptions, resolv
     photo = make_id_photo(work, result.alpha, result.foreground, spec, resolved.bg or WHITE, options.no_face_ok,
                           resolved.dpi, faces, level_eyes=not options.no_level, bg_style=options.bg_style,
                           keep_background=resolved.bg is None, detector=options.face_detector,
-                          original=source if source is not work else None)
+                          original=source if source is not work else None, prefer=options.prefer())
     timings["idphoto"] = time.perf_counter() - t
     if not whole and not made_well(photo, work, pyramid.size, region):
         # the frame fell where the face's first reading did not expect it: the whole photo's matte after all

@@ -12,6 +12,7 @@ import dataclasses
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import struct
@@ -333,8 +334,37 @@ def test_page_and_docs_load_nothing_from_elsewhere(client):
             assert not re.match(r"(https?:)?//", url.strip("'\"")), f"{path} loads {url}"
     html = client.get("/").text
     for element in ('id="photo-input"', 'id="spec"', 'id="max-kb"', 'id="layout"', 'id="dl-idphoto"',
-                    'id="dl-cutout"', 'id="dl-sheet"', 'id="report"', 'id="timings"'):
+                    'id="dl-cutout"', 'id="dl-sheet"', 'id="report"', 'id="timings"', 'id="samples"',
+                    'id="head-size"', 'id="top-margin"', 'id="sheet-figure"'):
         assert element in html
+
+
+def test_samples_are_the_listed_files_only(client):
+    listed = client.get("/api/specs").json()["samples"]
+    assert [s["name"] for s in listed] == ["astronaut.jpg", "astronaut_tilted.jpg", "astronaut_cut_at_chin.jpg"]
+    for s in listed:
+        r = client.get(s["url"])
+        assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+        assert Image.open(io.BytesIO(r.content)).size[0] == 512
+    for name in ("astronaut_alpha.png", "README.md", "nothing.jpg"):   # in examples/, or nowhere: not listed
+        assert_one_line_error(client.get(f"/samples/{name}"), 404, "no sample")
+    r = client.get("/samples/..%2Fapp.py")
+    assert r.status_code == 404 and b"import" not in r.content
+
+
+def test_head_size_moves_the_head_within_the_spec_and_the_report_passes(client, photos):
+    """The API's head_size (the page's slider, infer.py's --head-size): 0 and 100 frame a smaller and a larger
+    head than the default, every one inside 1inch's head rule."""
+    heads = {}
+    for size in ("", "0", "100"):
+        r = post(client, photos["face"], json_answer=True, spec="1inch", head_size=size)
+        assert r.status_code == 200, r.text
+        row = next(c for c in r.json()["report"]["checks"] if c["rule"] == "head height (chin to crown)")
+        assert row["passed"] is True, row
+        heads[size] = row["value"]
+    assert heads["0"] < heads[""] - 3 < heads["100"] - 6, heads
+    assert_one_line_error(post(client, photos["face"], spec="cn-id-card", head_size="50"), 400,
+                          "head_size: cn-id-card sets no range for the head height")
 
 
 @pytest.mark.parametrize("photo,fields,status,words", [
@@ -704,10 +734,15 @@ def test_page_in_a_real_browser(tmp_path):
             assert "Trimap" in timings and "Compliance check" in timings
             styles = [o.get_attribute("value") for o in driver.find_elements(By.CSS_SELECTOR, "#bg-style option")]
             assert styles == ["solid", "gradient", "radial"]
-            driver.find_element(By.ID, "lang").click()  # Chinese labels
-            assert driver.find_element(By.ID, "make").text == "生成证件照"
-            driver.find_element(By.ID, "lang").click()
-            shot = os.environ.get("APP_SCREENSHOT")  # the README's picture: APP_SCREENSHOT=docs/app.png
+            if driver.execute_script("return CJK"):   # the browser has a Chinese font: Chinese labels on request
+                driver.find_element(By.ID, "lang").click()
+                assert driver.find_element(By.ID, "make").text == "生成证件照"
+                driver.find_element(By.ID, "lang").click()
+            else:   # none (CI's Chromium): English only, and no label that would show as boxes
+                assert not driver.find_element(By.ID, "lang").is_displayed()
+                labels = " ".join(o.text for o in driver.find_elements(By.CSS_SELECTOR, "#spec option"))
+                assert "1inch · 1 inch" in labels and not re.search("[\u4e00-\u9fff]", labels)
+            shot = os.environ.get("APP_SCREENSHOT")  # a picture of the page with every matte image shown
             driver.save_screenshot(shot or str(tmp_path / "page.png"))
             assert (Path(shot) if shot else tmp_path / "page.png").stat().st_size > 10_000
             # a photo that can't make an ID photo: the reason shows where the photo would have been
@@ -724,6 +759,96 @@ def test_page_in_a_real_browser(tmp_path):
                 driver.save_screenshot(os.environ["APP_REFUSAL_SCREENSHOT"])
             logs = [e for e in driver.get_log("browser") if e["level"] == "SEVERE" and "422" not in e["message"]]
             assert logs == [], logs
+        finally:
+            driver.quit()
+
+
+def test_page_samples_sliders_sheet_preview_and_downloads(tmp_path):
+    """In a 1280×900 window: a sample photo is tried without a file of one's own; the head-size slider makes a
+    larger head within the spec's range (the report still passes it); the print sheet shows before it is
+    downloaded; both downloads save real files; a refused sample's reason shows within the window."""
+    webdriver, Service, browser, driver_path = chromium()
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--window-size=1280,900",
+                "--lang=en-US", f"--user-data-dir={tmp_path / 'profile'}"):
+        options.add_argument(arg)
+    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                              "download.prompt_for_download": False})
+    from idphoto.service import load_model
+
+    # the shipped model (its OpenCV export): the slider's effect is measured on a real matte, and the README's
+    # picture of the page is this test's screenshot
+    with live_server(create_app(load_model(None, "cpu", 1), ServerConfig(workers=1))) as url:
+        driver = webdriver.Chrome(service=Service(driver_path), options=options)
+        try:
+            driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+            driver.set_page_load_timeout(60)
+            driver.get(url + "/")
+            wait = WebDriverWait(driver, 120)
+            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#samples button[data-sample]"))
+            samples = {b.get_attribute("data-sample"): b for b in driver.find_elements(By.CSS_SELECTOR, "#samples button")}
+            assert {"astronaut.jpg", "astronaut_cut_at_chin.jpg"} <= set(samples)
+            samples["astronaut.jpg"].click()
+            wait.until(lambda d: "astronaut.jpg" in d.find_element(By.ID, "file-name").text)
+            Select(driver.find_element(By.ID, "spec")).select_by_value("1inch")
+            Select(driver.find_element(By.ID, "layout")).select_by_value("6inch")
+            out = driver.find_element(By.ID, "head-size-out")
+            assert out.text.startswith("auto (55.7 %–67.1 %")                  # the spec's range, before a move
+
+            def make():
+                driver.execute_script("document.getElementById('out-idphoto').removeAttribute('src')")
+                driver.find_element(By.ID, "make").click()
+                wait.until(lambda d: d.execute_script(
+                    "const i = document.getElementById('out-idphoto'); return i.complete && i.naturalWidth > 0")
+                    or d.find_element(By.ID, "refusal").is_displayed())
+                rows = {r.find_elements(By.TAG_NAME, "td")[0].text: r for r in
+                        driver.find_elements(By.CSS_SELECTOR, "#report tbody tr")}
+                head = rows["head height (chin to crown)"]
+                assert "pass" in head.get_attribute("class"), head.text
+                return float(head.find_elements(By.TAG_NAME, "td")[1].text.split()[0])
+
+            auto = make()
+            sheet = driver.find_element(By.ID, "out-sheet")               # the sheet, seen before downloading it
+            assert driver.find_element(By.ID, "sheet-figure").is_displayed()
+            assert sorted(driver.execute_script("const i = arguments[0]; return [i.naturalWidth, i.naturalHeight]",
+                                                sheet)) == [1200, 1800]  # 4×6 in at 300 DPI
+            driver.find_element(By.ID, "head-size").send_keys(Keys.END)   # the largest head 1inch allows
+            assert out.text.startswith("66.0 %") and "auto" not in out.get_attribute("class")   # 0.1 of the range inside
+            largest = make()
+            assert largest > auto + 3, (auto, largest)                     # in pixels of the 413-px photo
+            driver.find_element(By.ID, "head-size").send_keys(Keys.HOME)
+            smallest = make()
+            assert smallest < auto - 3, (auto, smallest)
+            for link in ("dl-idphoto", "dl-sheet"):
+                driver.find_element(By.ID, link).click()
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not ({"idphoto.jpg", "sheet.jpg"} <= {p.name for p in downloads.iterdir()}):
+                time.sleep(0.1)
+            with Image.open(downloads / "idphoto.jpg") as im:
+                assert im.size == (295, 413)
+            with Image.open(downloads / "sheet.jpg") as im:
+                assert sorted(im.size) == [1200, 1800]
+            shot = os.environ.get("APP_SHEET_SCREENSHOT")  # the README's picture of the sliders and the sheet
+            driver.execute_script("window.scrollTo(0, 0)")
+            driver.save_screenshot(shot or str(tmp_path / "sheet.png"))
+            samples = {b.get_attribute("data-sample"): b for b in driver.find_elements(By.CSS_SELECTOR, "#samples button")}
+            samples["astronaut_cut_at_chin.jpg"].click()
+            wait.until(lambda d: "astronaut_cut_at_chin" in d.find_element(By.ID, "file-name").text)
+            driver.find_element(By.ID, "make").click()
+            wait.until(lambda d: d.find_element(By.ID, "refusal").is_displayed())
+            refusal = driver.find_element(By.ID, "refusal")
+            assert refusal.text.startswith("No ID photo made from this photo:"), refusal.text
+            box = driver.execute_script("const r = arguments[0].getBoundingClientRect(); "
+                                        "return [r.top, r.bottom, window.innerHeight]", refusal)
+            assert -1 <= box[0] and box[1] <= box[2] + 1, box             # in the window: seen without scrolling
         finally:
             driver.quit()
 

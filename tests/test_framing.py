@@ -151,3 +151,43 @@ def test_warp_down_keeps_the_detail_of_a_photo_placed_between_pixels():
         lap = lambda a: cv2.Laplacian(a, cv2.CV_64F)[inner].var()
         assert lap(out) > 0.75 * lap(shrunk), (dx, dy)
 
+
+@pytest.mark.parametrize("name", ["1inch", "us-passport", "icao", "cn-passport"])
+def test_head_size_and_top_margin_move_within_the_specs_ranges(name):
+    """The page's sliders: 0 the least the spec allows, 100 the most; every rule still met."""
+    spec = get_spec(name)
+    face = synthetic_face(crown=100.0, eye=220.0, chin=330.0)
+    w, h = spec.size_px
+
+    def measure(prefer):
+        plan = plan_by_rules(face, 100.0, spec.size_px, spec, prefer=prefer)
+        assert plan.gave_way == []
+        p = plan.placement
+        top = p.apply(0, 100.0)[1]
+        return p.apply(0, face.chin_y)[1] - top, top
+
+    lo, hi = spec.rule_px("head")
+    small, _ = measure({"head": 0.0})
+    middle, _ = measure({})
+    large, _ = measure({"head": 1.0})
+    assert lo - 0.5 <= small < middle < large <= hi + 0.5
+    assert large - small > 0.5 * (hi - lo)            # most of the range is reachable (the eye line may limit it)
+    _, near = measure({"top": 0.0})
+    _, far = measure({"top": 1.0})
+    assert near < far - 0.01 * h
+    rule = spec.rule_px("top")
+    if rule is not None:
+        assert rule[0] - 0.5 <= near and far <= rule[1] + 0.5
+    else:
+        assert near >= 0.03 * h - 0.5                 # never on the edge
+
+
+def test_head_size_options_are_checked_against_the_spec():
+    from idphoto.options import IDPhotoOptions, OptionsError
+
+    assert IDPhotoOptions(head_size=25, top_margin=100).prefer() == {"head": 0.25, "top": 1.0}
+    for bad, words in ((dict(head_size=101), "between 0 and 100"), (dict(top_margin=-1), "between 0 and 100"),
+                       (dict(head_size=50, spec="cn-id-card"), "no range for the head height"),
+                       (dict(head_size=50, spec="none"), "choose a spec")):
+        with pytest.raises(OptionsError, match=words):
+            IDPhotoOptions(**bad).validate()

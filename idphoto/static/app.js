@@ -31,6 +31,10 @@ const TEXT = {
     strict: "Strict: refuse a photo that fails a rule of the standard", face_detector: "Face detector",
     auto: "auto", landmarks: "landmarks", haar: "Haar cascade", check: "Compliance check", na: "n/a",
     passed: "all rules met", failed: "rule(s) missed: usable, but check before handing it in", levelled: "levelled by",
+    try_sample: "No photo at hand? Try one:", head_size: "Head size", top_margin: "Room above the head",
+    auto_framing: "Automatic framing", slider_hint: "Within the standard's own limits: the compliance report stays green.",
+    of_height: "of the height", no_rule: "the standard sets no range", sheet: "Print sheet",
+    scale: "Work size (faces found)", retry: "Matted whole again",
   },
   zh: {
     title: "证件照制作", subtitle: "拖入照片，选择尺寸和底色，下载证件照。照片不会离开本服务器。",
@@ -60,11 +64,30 @@ const TEXT = {
     strict: "严格：不符合规格的任何一条即不生成", face_detector: "人脸检测",
     auto: "自动", landmarks: "关键点", haar: "Haar 级联", check: "合规检查", na: "无法判断",
     passed: "全部符合", failed: "条未达标：可用，提交前请核对", levelled: "已摆正",
+    try_sample: "手头没有照片？试试示例：", head_size: "头部大小", top_margin: "头顶留白",
+    auto_framing: "自动构图", slider_hint: "只在规格允许的范围内调整：合规检查保持通过。",
+    of_height: "占高度", no_rule: "该规格未规定范围", sheet: "排版照",
+    scale: "确定处理尺寸（检测人脸）", retry: "整张重新抠图",
   },
 };
 
 const $ = (id) => document.getElementById(id);
-let lang = localStorage.getItem("lang") || ((navigator.language || "").toLowerCase().startsWith("zh") ? "zh" : "en");
+
+// Whether the browser has a font with Chinese characters: a character no font has draws as the same empty box
+// as "证" does when none has it. Without one the page is English only, rather than boxes.
+function hasCJK() {
+  const c = document.createElement("canvas");
+  c.width = 40; c.height = 40;
+  const g = c.getContext("2d");
+  if (!g) return true;
+  const draw = (ch) => { g.clearRect(0, 0, 40, 40); g.font = `32px ${getComputedStyle(document.body).fontFamily}`;
+                         g.fillText(ch, 2, 32); return g.getImageData(0, 0, 40, 40).data.join(","); };
+  const missing = draw("\u{10FFFD}");
+  return draw("证") !== missing && draw("照") !== missing;
+}
+const CJK = hasCJK();
+const stripCJK = (text) => CJK ? text : text.replace(/[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]+/g, "").replace(/\s+/g, " ").trim();
+let lang = !CJK ? "en" : localStorage.getItem("lang") || ((navigator.language || "").toLowerCase().startsWith("zh") ? "zh" : "en");
 let catalogue = null;
 let file = null;
 let last = null;  // the last JSON answer, re-rendered on a language switch
@@ -76,7 +99,8 @@ function applyLanguage() {
   document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
   document.querySelectorAll("[data-i18n-placeholder]").forEach((el) => { el.placeholder = t(el.dataset.i18nPlaceholder); });
   $("lang").textContent = lang === "zh" ? "English" : "中文";
-  if (catalogue) fillCatalogue();
+  $("lang").hidden = !CJK;
+  if (catalogue) { fillCatalogue(); showSliders(); }
   if (last) render(last);
 }
 
@@ -91,7 +115,7 @@ function fillCatalogue() {
   const chosen = spec.value || catalogue.defaults.spec, chosenFraming = framing.value || catalogue.defaults.spec;
   spec.replaceChildren(); framing.replaceChildren();
   for (const s of catalogue.specs) {
-    spec.append(option(s.name, `${s.name} · ${s.description || s.region} (${s.width_px}×${s.height_px} px)`));
+    spec.append(option(s.name, `${s.name} · ${stripCJK(s.description || "") || s.region} (${s.width_px}×${s.height_px} px)`));
     framing.append(option(s.name, `${s.name} (${Math.round(s.head_ratio * 100)} %)`));
   }
   spec.append(option("custom", t("custom_size")));
@@ -135,6 +159,54 @@ async function loadCatalogue() {
   $("no-face-ok").checked = !!catalogue.defaults.no_face_ok;
   $("matte-files").checked = !!catalogue.defaults.matte_files;
   fillCatalogue();
+  showSamples();
+  showSliders();
+}
+
+// Sample photos the server offers: a click makes one the photo, as a chosen file would be.
+function showSamples() {
+  const box = $("samples");
+  box.querySelectorAll("button").forEach((b) => b.remove());
+  for (const s of catalogue.samples || []) {
+    const b = document.createElement("button");
+    b.type = "button"; b.title = s.description; b.dataset.sample = s.name;
+    b.innerHTML = "<img alt=''>";
+    b.querySelector("img").src = s.url;
+    b.addEventListener("click", async () => {
+      const r = await fetch(s.url);
+      if (!r.ok) { status(`${t("network")}: HTTP ${r.status}`, true); return; }
+      setFile(new File([await r.blob()], s.name, { type: "image/jpeg" }));
+    });
+    box.append(b);
+  }
+  box.hidden = !(catalogue.samples || []).length;
+}
+
+// The spec the framing follows: the chosen one, the one a custom size is framed like, or none.
+function framingSpec() {
+  const name = $("spec").value === "custom" ? $("framing").value : $("spec").value;
+  return catalogue.specs.find((s) => s.name === name) || null;
+}
+
+// Head size and top margin: places in the spec's ranges (0 near its least, 100 near its most: a tenth of the range
+// inside, as the framing keeps them, idphoto.framing.PREFER_INSET), sent only once moved.
+const INSET = 0.1;
+const SLIDERS = [["head-size", "head", "head_size"], ["top-margin", "top", "top_margin"]];
+const pct = (v) => `${(100 * v).toFixed(1)} %`;
+function showSliders() {
+  const spec = framingSpec();
+  for (const [id, rule] of SLIDERS) {
+    const input = $(id), out = $(`${id}-out`);
+    const range = spec && spec[rule];
+    const twoSided = range && range[0] !== null && range[1] !== null;
+    input.disabled = !spec || (rule === "head" && !twoSided);   // a top margin without a rule still has a place
+    out.classList.toggle("auto", !input.dataset.moved);
+    if (input.disabled) { out.textContent = spec ? t("no_rule") : "–"; continue; }
+    const where = twoSided ? `${pct(range[0])}–${pct(range[1])} ${t("of_height")}` : "";
+    if (!input.dataset.moved) { out.textContent = `${t("auto")}${where ? ` (${where})` : ""}`; continue; }
+    const v = INSET + (1 - 2 * INSET) * input.value / 100;
+    out.textContent = twoSided ? `${pct(range[0] + v * (range[1] - range[0]))} (${where})` : `${input.value} %`;
+  }
 }
 
 function setFile(f) {
@@ -171,6 +243,9 @@ function formData() {
   fd.append("matting", $("matting").value);
   fd.append("tta", $("tta").value);
   fd.append("face_detector", $("face-detector").value);
+  for (const [id, , field] of SLIDERS) {
+    if ($(id).dataset.moved && !$(id).disabled) fd.append(field, $(id).value);
+  }
   for (const [id, field] of [["brightness", "brightness"], ["contrast", "contrast"], ["saturation", "saturation"],
                              ["sharpness", "sharpness"], ["smooth-skin", "smooth_skin"]]) {
     fd.append(field, $(id).value);
@@ -200,6 +275,9 @@ function render(res) {
     sheet.href = dataUrl(res.images.sheet, "sheet");
     sheet.textContent = `${t("dl_sheet")} (${res.copies} ${t("copies")})`;
   }
+  $("sheet-figure").hidden = !res.images.sheet;    // the sheet as it will print, before it is downloaded
+  $("out-sheet").src = dataUrl(res.images.sheet, "sheet");
+  $("sheet-info").textContent = res.images.sheet ? `${res.copies} ${t("copies")}` : "";
   const notes = $("notes");
   notes.replaceChildren(...res.notes.map((n) => { const li = document.createElement("li"); li.textContent = n; return li; }));
 
@@ -276,7 +354,13 @@ function setUp() {
   for (const name of ["dragenter", "dragover"]) drop.addEventListener(name, (e) => { e.preventDefault(); drop.classList.add("over"); });
   for (const name of ["dragleave", "drop"]) drop.addEventListener(name, () => drop.classList.remove("over"));
   drop.addEventListener("drop", (e) => { e.preventDefault(); if (e.dataTransfer.files.length) setFile(e.dataTransfer.files[0]); });
-  $("spec").addEventListener("change", () => { $("custom").hidden = $("spec").value !== "custom"; });
+  $("spec").addEventListener("change", () => { $("custom").hidden = $("spec").value !== "custom"; showSliders(); });
+  $("framing").addEventListener("change", showSliders);
+  for (const [id] of SLIDERS) $(id).addEventListener("input", () => { $(id).dataset.moved = "1"; showSliders(); });
+  $("framing-auto").addEventListener("click", () => {
+    for (const [id] of SLIDERS) { delete $(id).dataset.moved; $(id).value = 50; }
+    showSliders();
+  });
   $("bg-colour").addEventListener("input", () => { $("bg-custom").checked = true; });
   $("form").addEventListener("submit", submit);
   applyLanguage();
