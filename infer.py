@@ -87,7 +87,8 @@ def process_one(path: Path, stem: str, pipeline, args, spec, bg) -> dict:
         text = str(exc)
         raise IDPhotoError(f"{text if text.startswith(str(path)) else f'{path}: {text}'}; nothing written") from None
     timings = {"load": load_s + out.timings.pop("decode", 0.0), **out.timings}
-    made = {"trimap": out.trimap, "alpha": out.alpha, "cutout": out.cutout, "idphoto": out.idphoto, "sheet": out.sheet,
+    made = {"trimap": out.trimap, "alpha": out.alpha, "cutout": out.cutout, "idphoto": out.idphoto,
+            "idphoto_hd": out.idphoto_hd, "sheet": out.sheet,
             "report": None if out.report is None else out.report.to_json()}
     paths = {k: p for k, p in output_paths(args.out_dir, stem, args.layout, report=spec is not None).items()
              if made[k] is not None}   # the matte files only with --matte-files or --spec none

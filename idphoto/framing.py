@@ -420,10 +420,11 @@ def _landing_box(m: np.ndarray, size: tuple[int, int], shape: tuple[int, ...]) -
 
 
 def _place(crops: list[np.ndarray], x0: int, y0: int, m: np.ndarray, size: tuple[int, int],
-           borders: list[tuple[int, float | tuple]]) -> list[np.ndarray]:
+           borders: list[tuple[int, float | tuple]], shrunk_interp: int = cv2.INTER_LINEAR) -> list[np.ndarray]:
     """``crops`` (equal in size, cut from a photo at ``x0``, ``y0``) mapped by the photo's 2×3 affine ``m``
     (scale and shift) onto a ``size`` canvas: area-averaged first where ``m`` shrinks them, so nothing aliases,
-    then placed by one bicubic warp; each with its (border mode, border value)."""
+    then placed by one warp (``shrunk_interp`` after shrinking, bicubic when enlarging); each with its
+    (border mode, border value)."""
     ch, cw = crops[0].shape[:2]
     s = math.sqrt(abs(np.linalg.det(m[:, :2])))
     fx = fy = 1.0
@@ -433,9 +434,7 @@ def _place(crops: list[np.ndarray], x0: int, y0: int, m: np.ndarray, size: tuple
         fx, fy = nw / cw, nh / ch
     # a pixel r of a resized crop is the photo's x0 + (r + 0.5)/f − 0.5
     back = np.array([[1 / fx, 0, x0 + 0.5 / fx - 0.5], [0, 1 / fy, y0 + 0.5 / fy - 0.5]])
-    # bicubic: the crop is already at the canvas's scale, and the canvas's pixels fall between its own; a
-    # bilinear shift by half a pixel halves fine detail's contrast (a face's skin texture at ID-photo size)
-    placed, interp = compose(m, back), cv2.INTER_CUBIC
+    placed, interp = compose(m, back), shrunk_interp if s < 1.0 else cv2.INTER_CUBIC
     return [cv2.warpAffine(c, placed, size, flags=interp, borderMode=mode, borderValue=value)
             for c, (mode, value) in zip(crops, borders)]
 
@@ -461,7 +460,10 @@ def warp_down(src: np.ndarray, m: np.ndarray, size: tuple[int, int]) -> np.ndarr
         # a pixel q of the turned crop is the crop's turnᵀ(q + lo), the photo's (x0, y0) + that
         shift = m[:, 2] + s * (turn @ np.array([x0, y0], float) + lo)
         return warp_down(turned, np.array([[s, 0, shift[0]], [0, s, shift[1]]]), size)
-    return _place([crop], x0, y0, m, size, [(cv2.BORDER_REPLICATE, 0)])[0]
+    # bicubic: the crop is already at the canvas's scale, and the canvas's pixels fall between its own; a
+    # bilinear shift by half a pixel halves fine detail's contrast (a face's skin texture at ID-photo size).
+    # (render's alpha keeps bilinear: at a photo's cut edge, bicubic's wider reach would fade two pixels)
+    return _place([crop], x0, y0, m, size, [(cv2.BORDER_REPLICATE, 0)], cv2.INTER_CUBIC)[0]
 
 
 def render(foreground: np.ndarray, alpha: np.ndarray, placement: Placement, size: tuple[int, int],

@@ -45,6 +45,7 @@ class IDPhoto:
     levelling: np.ndarray | None = None  # the 2×3 rotation from the photo to the levelled photo (None: not turned)
     head: tuple[float, float] | None = None  # (crown, chin) rows on the canvas, as the framing read them
     uncovered: bool | None = None        # no hand found on the face in the photo (None: not looked for)
+    photo_scale: float | None = None     # canvas pixels per pixel of the photo itself (not of a smaller copy)
 
     def shown_corners(self) -> np.ndarray | None:
         """The canvas corners in the pixels of the photo it was made from (4×2), or None with spec none."""
@@ -150,8 +151,8 @@ def make_id_photo(image_bgr: np.ndarray, alpha: np.ndarray, foreground: np.ndarr
     ``faces`` may be passed when already detected. An (almost) empty alpha — TNet saw no person — is an
     :class:`IDPhotoError` with any spec, ``None`` included: the result would be a plain-colour picture.
     ``bg_style``: solid, gradient or radial; ``keep_background`` places the original photo instead.
-    ``original``: a larger copy of the photo when ``image_bgr`` is a smaller one (:func:`work_scale`'s
-    ``source``); the person's opaque colours are then taken from it, resampled once. ``prefer``: where in
+    ``original``: the photo, or a larger copy of it when ``image_bgr`` is a smaller one (:func:`work_scale`'s
+    ``source``); the person's opaque colours are then taken from it, resampled once and placed bicubically. ``prefer``: where in
     the spec's ranges the head height and top margin should fall (:func:`plan_by_rules`).
     """
     if float((alpha >= 0.5).mean()) < MIN_PERSON_SHARE:
@@ -229,7 +230,9 @@ def make_id_photo(image_bgr: np.ndarray, alpha: np.ndarray, foreground: np.ndarr
             placement = place_centre(alpha.shape, size)
     background = None if keep_background else make_background(size, background_bgr, bg_style)
     sharp = None
-    if original is not None and not keep_background:
+    # from the original where it is shrunk onto the canvas (resampled once, and bicubically placed); a canvas
+    # that enlarges the photo has nothing to gain from it, and takes the foreground's colours as always
+    if original is not None and not keep_background and placement.scale * image_bgr.shape[1] < original.shape[1]:
         oh, ow = original.shape[:2]
         kx, ky = image_bgr.shape[1] / ow, image_bgr.shape[0] / oh   # before levelling: the copy's own size
         to_copy = np.array([[kx, 0, 0.5 * kx - 0.5], [0, ky, 0.5 * ky - 0.5]])  # pixel centres kept

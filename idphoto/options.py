@@ -161,6 +161,11 @@ class IDPhotoOptions:
               "without a rule on it: from just below the top edge to the usual 30 %% of the free height); default: the "
               "framing's own choice. Kept inside every rule of the spec", group="idphoto", kind="number",
         metavar="PCT")
+    hd: bool = _option(
+        False, "also make a high-resolution copy (<name>_idphoto_hd.jpg): the same framing at twice the pixels "
+               "(at the photo's own resolution when it has fewer; none when it has no more than the standard "
+               "photo), checked by the same rules; the standard photo stays the one the spec asks for",
+        group="idphoto", kind="boolean")
     layout: str | None = _option(
         None, f"also make a print sheet (6inch = 4×6 in, 5inch = 3.5×5 in, a4) tiled with as many copies as fit "
               f"(the sheet turned when more fit that way), with cut lines (photos of at least {MIN_SHEET_PHOTO_MM} "
@@ -325,6 +330,8 @@ class IDPhotoOptions:
             for name in ("head_size", "top_margin"):
                 if getattr(self, name) is not None:
                     error(f"{self.flag(name)}: --spec none keeps the photo's framing; choose a spec")
+            if self.hd:
+                error("--hd: --spec none keeps the photo's own size already; choose a spec")
             return Resolved(None, bg, self.dpi)
         if self.size_px and not MIN_SIDE_PX <= min(self.size_px) <= max(self.size_px) <= MAX_SIDE_PX:
             error(f"--size-px: {MIN_SIDE_PX} to {MAX_SIDE_PX} px a side")

@@ -184,6 +184,7 @@ def output_paths(out_dir: str | os.PathLike, stem: str, layout: str | None, repo
         "alpha": out_dir / f"{stem}_alpha.png",
         "cutout": out_dir / f"{stem}_cutout.png",
         "idphoto": out_dir / f"{stem}_idphoto.jpg",
+        "idphoto_hd": out_dir / f"{stem}_idphoto_hd.jpg",
     }
     if layout:
         paths["sheet"] = out_dir / f"{stem}_sheet_{layout}.jpg"

@@ -355,7 +355,7 @@ def create_app(model, config: ServerConfig | None = None, defaults: IDPhotoOptio
         result, queued, total = await run_work(lambda: make_idphoto(photo, opts, pipeline, config.max_pixels))
         timings = {"queue": queued, **result.timings, "total": total}
         save("idphoto", {"input": photo, "idphoto.jpg": result.idphoto, "cutout.png": result.cutout,
-                         "sheet.jpg": result.sheet})
+                         "sheet.jpg": result.sheet, "idphoto_hd.jpg": result.idphoto_hd})
         if "application/json" not in request.headers.get("accept", ""):
             compliance = "none" if result.report is None else "passed" if result.report.passed else "failed"
             return Response(result.idphoto, media_type="image/jpeg",
@@ -369,9 +369,9 @@ def create_app(model, config: ServerConfig | None = None, defaults: IDPhotoOptio
             "timings": {k: round(v, 4) for k, v in timings.items()}, "notes": result.notes,
             "report": json.loads(result.report.to_json()) if result.report is not None else None,
             "media_types": {"idphoto": "image/jpeg", "cutout": "image/png", "trimap": "image/png",
-                            "alpha": "image/png", "sheet": "image/jpeg"},
+                            "alpha": "image/png", "sheet": "image/jpeg", "idphoto_hd": "image/jpeg"},
             "images": {"idphoto": b64(result.idphoto), "cutout": b64(result.cutout), "trimap": b64(result.trimap),
-                       "alpha": b64(result.alpha), "sheet": b64(result.sheet)},
+                       "alpha": b64(result.alpha), "sheet": b64(result.sheet), "idphoto_hd": b64(result.idphoto_hd)},
         }
 
     @app.post("/api/matte", summary="A photo → the person as an RGBA PNG",

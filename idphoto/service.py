@@ -6,6 +6,7 @@ touches the disk: uploaded photos are personal data.
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import time
 import warnings
@@ -26,6 +27,7 @@ from .options import WHITE, IDPhotoOptions, Resolved
 from .output import encode_for_spec, encode_jpeg, encode_png, print_sheet, sheet_problem
 from .pipeline import MattingWarning, Pipeline
 from .retouch import apply_retouch
+from .specs import PhotoSpec
 
 DEFAULT_MAX_PIXELS = 40_000_000  # decoded size limit: a 40-megapixel photo is already 120 MB as BGR
 
@@ -84,6 +86,7 @@ class ServiceResult:
     copies: int                     # photos on the sheet (0 without one)
     spec_name: str
     input_size: tuple[int, int]     # the photo's (width, height), upright
+    idphoto_hd: bytes | None = None  # with options.hd: the same framing at up to twice the pixels, if the photo has them
     timings: dict = field(default_factory=dict)   # stage → seconds
     notes: list[str] = field(default_factory=list)  # warnings worth showing (several faces, matting trouble)
 
@@ -109,9 +112,11 @@ def process_image(image: np.ndarray | Pyramid, options: IDPhotoOptions, pipeline
     spec = resolved.spec
     timings = {}
     whole = options.matte_files or spec is None
+    pyramid = image if isinstance(image, Pyramid) else Pyramid(image)   # decoded once for every photo made
+    hd_notes: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", MattingWarning)
-        result, photo = matte_and_frame(image, options, resolved, pipeline, timings, whole)
+        result, photo = matte_and_frame(pyramid, options, resolved, pipeline, timings, whole)
         retouch = options.retouch()
         if not retouch.is_off:  # the person only, before encoding: the report measures the retouched photo
             t = time.perf_counter()
@@ -131,6 +136,12 @@ def process_image(image: np.ndarray | Pyramid, options: IDPhotoOptions, pipeline
                 raise RefusedError(report)
             if options.strict and not report.passed:
                 raise StrictError(report)
+        hd = None
+        if options.hd and spec is not None:
+            t = time.perf_counter()
+            hd, note = high_resolution(pyramid, photo, options, resolved, pipeline)
+            hd_notes.append(note)
+            timings["hd"] = time.perf_counter() - t
         t = time.perf_counter()
         sheet, copies = None, 0
         if options.layout:
@@ -141,13 +152,52 @@ def process_image(image: np.ndarray | Pyramid, options: IDPhotoOptions, pipeline
             trimap=encode_png(result.trimap) if whole else None,
             alpha=encode_png((result.alpha * 255 + 0.5).astype("uint8")) if whole else None, sheet=sheet, report=report,
             size=(photo.image.shape[1], photo.image.shape[0]), dpi=photo.dpi, quality=quality, copies=copies,
-            spec_name=resolved.spec_name,
-            input_size=image.size if isinstance(image, Pyramid) else (image.shape[1], image.shape[0]))
+            spec_name=resolved.spec_name, input_size=pyramid.size, idphoto_hd=hd)
         timings["encode"] += time.perf_counter() - t
     out.timings = timings
     out.notes = photo.warnings + [str(w.message).splitlines()[0] for w in caught
-                                  if issubclass(w.category, MattingWarning)]
+                                  if issubclass(w.category, MattingWarning)] + hd_notes
     return out
+
+
+HD_FACTOR = 2.0     # the high-resolution copy has up to this many times the standard photo's pixels a side
+HD_LEAST = 1.25     # and at least this many: a copy barely larger than the standard one is no use
+
+
+def high_resolution_spec(spec: PhotoSpec, factor: float) -> PhotoSpec:
+    """``spec`` at ``factor`` times its pixels a side: the same millimetres at a higher DPI (the same pixel
+    rules, a pixel spec's pixels scaled), with no file-size limit (that limit is for the standard photo)."""
+    if spec.px is not None:
+        w, h = spec.px
+        return spec.with_size_px(round(w * factor), round(h * factor), dpi=round(spec.dpi * factor))
+    return dataclasses.replace(spec, dpi=round(spec.dpi * factor), kb=None)
+
+
+def high_resolution(pyramid: Pyramid, photo, options: IDPhotoOptions, resolved: Resolved,
+                    pipeline: Pipeline) -> tuple[bytes | None, str]:
+    """(the high-resolution copy's JPEG or None, a note saying what was made or why not). The copy is made like
+    the standard photo, for the same spec at up to ``HD_FACTOR`` times its pixels, as many as the photo has
+    (the rules are shares of the photo's height, so the framing is the same), and checked by the same rules."""
+    if photo.photo_scale is None:
+        return None, "no high-resolution copy: the standard photo was not framed on a face"
+    factor = min(HD_FACTOR, 1.0 / photo.photo_scale)
+    if factor < HD_LEAST:
+        return None, (f"no high-resolution copy: the photo has no more than {factor:.2f}× the standard photo's "
+                      "pixels (a larger copy would only be blurred)")
+    spec = high_resolution_spec(resolved.spec, factor)
+    _, hd = matte_and_frame(pyramid, options, Resolved(spec, resolved.bg, spec.dpi), pipeline, {}, False)
+    retouch = options.retouch()
+    if not retouch.is_off:
+        hd.image = apply_retouch(hd.image, hd.alpha, retouch)
+    jpeg, _ = encode_for_spec(hd.image, hd.dpi, None, None, options.quality)
+    report = check_photo(hd.image, spec, jpeg, hd.alpha, options.face_detector, hd.levelled_degrees, hd.gave_way,
+                         face_required=hd.face is not None, uncovered=hd.uncovered)
+    w, h = spec.size_px
+    if report.hard_failed:
+        return None, f"no high-resolution copy: at {w}×{h} px {report.summary(report.hard_failed)}"
+    missed = [c.rule for c in report.checks if c.passed is False]
+    return jpeg, (f"high-resolution copy: {w}×{h} px at {spec.dpi} DPI, "
+                  + (f"rules missed: {', '.join(missed)}" if missed else "every rule met"))
 
 
 def matte_and_frame(image: np.ndarray | Pyramid, options: IDPhotoOptions, resolved: Resolved, pipeline: Pipeline,
@@ -174,8 +224,10 @@ def matte_and_frame(image: np.ndarray | Pyramid, options: IDPhotoOptions, resolv
     photo = make_id_photo(work, result.alpha, result.foreground, spec, resolved.bg or WHITE, options.no_face_ok,
                           resolved.dpi, faces, level_eyes=not options.no_level, bg_style=options.bg_style,
                           keep_background=resolved.bg is None, detector=options.face_detector,
-                          original=source if source is not work else None, prefer=options.prefer())
+                          original=source, prefer=options.prefer())   # the opaque colours, sharp
     timings["idphoto"] = time.perf_counter() - t
+    if photo.placement is not None:
+        photo.photo_scale = photo.placement.scale * work.shape[1] / pyramid.size[0]
     if not whole and not made_well(photo, work, pyramid.size, region):
         # the frame fell where the face's first reading did not expect it: the whole photo's matte after all
         timings["retry"] = sum(timings.values())

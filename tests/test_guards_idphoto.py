@@ -837,7 +837,8 @@ def test_png_and_output_names():
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and (cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) == img).all()
     paths = O.output_paths("out", "me", None)
     assert paths == {"trimap": Path("out/me_trimap.png"), "alpha": Path("out/me_alpha.png"),
-                     "cutout": Path("out/me_cutout.png"), "idphoto": Path("out/me_idphoto.jpg")}
+                     "cutout": Path("out/me_cutout.png"), "idphoto": Path("out/me_idphoto.jpg"),
+                     "idphoto_hd": Path("out/me_idphoto_hd.jpg")}
     more = O.output_paths(Path("o"), "x", "a4", report=True)
     assert more["sheet"] == Path("o/x_sheet_a4.jpg") and more["report"] == Path("o/x_report.json")
 

@@ -191,6 +191,21 @@ def test_twelve_megapixel_photo(capsys, checkpoint, tmp_path, person):
     assert np.abs(made[True] - made[False]).mean() < 3
 
 
+def test_hd_writes_a_high_resolution_copy_when_the_photo_has_the_pixels(capsys, checkpoint, tmp_path, person):
+    big = tmp_path / "big.jpg"
+    Image.open(ASTRONAUT).convert("RGB").resize((2000, 2000), Image.Resampling.BILINEAR).save(big, quality=90)
+    rc, out, err = run_cli(capsys, "--image", big, "--checkpoint", checkpoint, "--out-dir", tmp_path / "o",
+                           "--input-size", 160, "--hd")
+    assert rc == 0, err
+    with Image.open(tmp_path / "o" / "big_idphoto_hd.jpg") as im:
+        assert im.size == (591, 827) and round(im.info["dpi"][0]) == 600
+    assert "big_idphoto_hd.jpg" in out
+    rc, out, err = run_cli(capsys, "--image", ASTRONAUT, "--checkpoint", checkpoint, "--out-dir", tmp_path / "s",
+                           "--input-size", 160, "--hd")   # 512 px: fewer pixels than a 1-inch photo has
+    assert rc == 0 and not (tmp_path / "s" / "astronaut_idphoto_hd.jpg").exists()
+    assert "no high-resolution copy" in out + err
+
+
 def one_line_error(rc, err):
     assert rc != 0
     assert "Traceback" not in err
@@ -284,6 +299,8 @@ def test_custom_size_keeps_the_specs_head_rule(spec, size, head_ratio):
     (["--size-px", "0", "10"], "positive"),
     (["--spec", "none", "--size-px", "200", "200"], "--spec none"),
     (["--matting", "magic"], "invalid choice"),
+    (["--spec", "none", "--hd"], "--hd: --spec none"),
+    (["--head-size", "120"], "--head-size must be between 0 and 100"),
 ])
 def test_usage_mistakes_are_one_line(capsys, photos, args, message):
     with pytest.raises(SystemExit) as info:

@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from idphoto import image_io, maker, service
 from idphoto.errors import IDPhotoError
@@ -139,3 +140,23 @@ def test_a_jpeg_broken_past_its_header_is_refused_in_one_line(big, pipeline):
     data = cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
     with pytest.raises(IDPhotoError, match=r"^cannot decode image \(.*\)$"):
         service.make_idphoto(data[: len(data) // 3], IDPhotoOptions(), pipeline)
+
+
+def test_a_high_resolution_copy_has_the_same_framing_at_twice_the_pixels(big, pipeline):
+    """--hd: the spec at twice its pixels, framed by the same rules (the same photo when shrunk back), checked
+    by them too; a photo with fewer pixels than the standard photo gets none, and says why."""
+    opts = IDPhotoOptions(hd=True)
+    data = cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+    out = service.make_idphoto(data, opts, pipeline)
+    hd = cv2.imdecode(np.frombuffer(out.idphoto_hd, np.uint8), cv2.IMREAD_COLOR)
+    std = cv2.imdecode(np.frombuffer(out.idphoto, np.uint8), cv2.IMREAD_COLOR)
+    assert hd.shape[:2] == (827, 591) and std.shape[:2] == (413, 295)   # 1inch, 25×35 mm, at 600 DPI
+    assert np.abs(cv2.resize(hd, (295, 413), interpolation=cv2.INTER_AREA).astype(float) - std).mean() < 4
+    assert any(n.startswith("high-resolution copy: 591×827 px at 600 DPI") for n in out.notes), out.notes
+    with Image.open(io.BytesIO(out.idphoto_hd)) as im:
+        assert round(im.info["dpi"][0]) == 600
+    small = service.make_idphoto(ASTRONAUT.read_bytes(), opts, pipeline)
+    assert small.idphoto_hd is None
+    assert any("no high-resolution copy: the photo has no more than" in n for n in small.notes), small.notes
+    spec = service.high_resolution_spec(get_spec("us-visa"), 2.0)     # a pixel spec: its pixels doubled
+    assert spec.size_px == (1200, 1200) and spec.kb is None

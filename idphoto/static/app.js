@@ -34,7 +34,8 @@ const TEXT = {
     try_sample: "No photo at hand? Try one:", head_size: "Head size", top_margin: "Room above the head",
     auto_framing: "Automatic framing", slider_hint: "Within the standard's own limits: the compliance report stays green.",
     of_height: "of the height", no_rule: "the standard sets no range", sheet: "Print sheet",
-    scale: "Work size (faces found)", retry: "Matted whole again",
+    scale: "Work size (faces found)", retry: "Matted whole again", hd: "Also a high-resolution copy (twice the pixels, when the photo has them)",
+    dl_hd: "Download high resolution",
   },
   zh: {
     title: "证件照制作", subtitle: "拖入照片，选择尺寸和底色，下载证件照。照片不会离开本服务器。",
@@ -67,7 +68,8 @@ const TEXT = {
     try_sample: "手头没有照片？试试示例：", head_size: "头部大小", top_margin: "头顶留白",
     auto_framing: "自动构图", slider_hint: "只在规格允许的范围内调整：合规检查保持通过。",
     of_height: "占高度", no_rule: "该规格未规定范围", sheet: "排版照",
-    scale: "确定处理尺寸（检测人脸）", retry: "整张重新抠图",
+    scale: "确定处理尺寸（检测人脸）", retry: "整张重新抠图", hd: "同时生成高清版（像素加倍，原图足够大时）",
+    dl_hd: "下载高清版",
   },
 };
 
@@ -158,6 +160,7 @@ async function loadCatalogue() {
   $("strict").checked = !!catalogue.defaults.strict;
   $("no-face-ok").checked = !!catalogue.defaults.no_face_ok;
   $("matte-files").checked = !!catalogue.defaults.matte_files;
+  $("hd").checked = !!catalogue.defaults.hd;
   fillCatalogue();
   showSamples();
   showSliders();
@@ -239,6 +242,7 @@ function formData() {
   fd.append("no_level", $("level").checked ? "false" : "true");
   fd.append("no_face_ok", $("no-face-ok").checked ? "true" : "false");
   fd.append("matte_files", $("matte-files").checked ? "true" : "false");
+  fd.append("hd", $("hd").checked ? "true" : "false");
   fd.append("strict", $("strict").checked ? "true" : "false");
   fd.append("matting", $("matting").value);
   fd.append("tta", $("tta").value);
@@ -269,6 +273,9 @@ function render(res) {
   $("idphoto-info").textContent = `${res.width}×${res.height} px · ${res.dpi} DPI · ${res.kb} KB · ${t("quality")} ${res.quality}`;
   $("dl-idphoto").href = dataUrl(res.images.idphoto, "idphoto");
   $("dl-cutout").href = dataUrl(res.images.cutout, "cutout");
+  const hd = $("dl-hd");
+  hd.hidden = !res.images.idphoto_hd;
+  hd.href = dataUrl(res.images.idphoto_hd, "idphoto_hd");
   const sheet = $("dl-sheet");
   sheet.hidden = !res.images.sheet;
   if (res.images.sheet) {
