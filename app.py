@@ -16,7 +16,7 @@ import socket
 import sys
 from pathlib import Path
 
-from cli import EXIT_OK, OneLineParser, guarded
+from core.cli import EXIT_OK, OneLineParser, guarded
 
 
 def build_parser() -> argparse.ArgumentParser:

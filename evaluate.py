@@ -9,7 +9,7 @@ photo) against the ground-truth trimap (per-class IoU, mean IoU, pixel accuracy)
 refined trimap (erode/dilate, as infer.py; its unknown band is wider, so it is the matting's input but not
 what TNet was trained to predict), the person-mask IoU of TNet (argmax foreground + unknown) and of the
 pipeline's alpha (alpha ≥ 0.5, matted from the refined trimap), and — when the ground truth is a soft
-matte — SAD, MSE, gradient and connectivity errors (matting_metrics.py). Writes <out-dir>/per_image.csv
+matte — SAD, MSE, gradient and connectivity errors (core/metrics.py). Writes <out-dir>/per_image.csv
 and <out-dir>/summary.json (atomically) and prints a table. Usage mistakes are reported in one line with a
 non-zero exit.
 """
@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from cli import EXIT_ERROR, EXIT_OK, OneLineParser, check_writable_dir, guarded
+from core.cli import EXIT_ERROR, EXIT_OK, OneLineParser, check_writable_dir, guarded
 from core.errors import EvalError
 from core.evaluation import (SOFT_MIN_SHARE, evaluate_samples, format_table, samples_from_folders,
                              samples_from_lists, write_outputs)
@@ -103,7 +103,7 @@ def run(args, parser) -> int:
         parser.error(str(exc))
     set_threads(args.threads)
     t = time.perf_counter()
-    model, checkpoint = load_model(args.checkpoint, device)
+    model, checkpoint = load_model(args.checkpoint, device, args.threads, args.input_size)
     t_model = time.perf_counter() - t
 
     acc, warned = evaluate_samples(samples, model, args, device, args.quiet)
@@ -129,12 +129,16 @@ def find_samples(args) -> tuple[list, list[str], str]:
     return samples, notes, f"{args.images} + {args.masks}"
 
 
-def load_model(checkpoint: Path | None, device: str):
-    """(TNet, its path): --checkpoint, or the shipped weights."""
-    from models import DEFAULT_WEIGHTS, WeightsError, load_tnet
+def load_model(checkpoint: Path | None, device: str, threads: int = 0, input_size: int | None = None):
+    """(TNet, its path): --checkpoint, or the shipped weights, loaded as infer.py loads them
+    (:func:`idphoto.runner.load_trimap_model`: on the CPU its cached OpenCV export), so that the scores are
+    those of the model infer.py runs."""
+    from idphoto.runner import load_trimap_model
+    from models import DEFAULT_WEIGHTS, WeightsError
 
     try:
-        return load_tnet(checkpoint or DEFAULT_WEIGHTS, device), checkpoint or DEFAULT_WEIGHTS
+        path = checkpoint or DEFAULT_WEIGHTS
+        return load_trimap_model(path, device, threads, input_size), path
     except WeightsError as exc:
         hint = " (the default; pass --checkpoint results/best_tnet.pth or another train.py checkpoint)" \
             if checkpoint is None else ""
@@ -143,7 +147,7 @@ def load_model(checkpoint: Path | None, device: str):
 
 def describe(args, data: str, checkpoint: Path, model, device: str) -> dict:
     """What was evaluated and how: the head of summary.json."""
-    from idphoto.pipeline import model_input_size
+    from idphoto.runner import model_input_size
 
     return {"data": data, "checkpoint": str(checkpoint), "backbone": model.arch["backbone"],
             "decoder": model.arch.get("decoder", "psp"), "device": str(device),

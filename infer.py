@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from cli import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, OneLineParser, check_writable_dir, guarded
+from core.cli import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, OneLineParser, check_writable_dir, guarded
 from core.runtime import pick_device  # --device: a malformed name is a ValueError (exit 2), a missing GPU exit 1
 
 from idphoto.options import IDPhotoOptions, OptionsError  # light: no torch yet

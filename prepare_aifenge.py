@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from cli import EXIT_ERROR, EXIT_OK, OneLineParser, check_writable_dir, guarded
+from core.cli import EXIT_ERROR, EXIT_OK, OneLineParser, check_writable_dir, guarded
 from core.errors import PrepareError
 from core.fileio import atomic_path, atomic_write_bytes, read_image, write_image
 from core.runtime import SerialPool

@@ -25,7 +25,7 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 
-from cli import EXIT_INTERRUPTED, OneLineParser, check_writable_dir, guarded
+from core.cli import EXIT_INTERRUPTED, OneLineParser, check_writable_dir, guarded
 from core.checkpoints import SWA
 from core.errors import TrainError
 from models.catalog import BACKBONES, DECODERS

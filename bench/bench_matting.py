@@ -90,7 +90,7 @@ def main(argv=None) -> int:
 
     from idphoto.matting import closed_form_alpha, estimate_foreground_ml
     from idphoto.pipeline import import_pymatting
-    from matting_metrics import mse, sad
+    from core.metrics import mse, sad
     from core.trimaps import make_trimap
 
     pymatting = import_pymatting()  # compiled (or loaded) before any timing

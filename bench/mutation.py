@@ -62,10 +62,10 @@ MODULES: dict[str, Module] = {
     "transforms": Module(["datasets/transforms.py"], ["tests/test_transforms.py", "tests/test_guards_transforms.py"],
                          about="datasets/transforms.py"),
     "loss": Module(["loss.py"], ["tests/test_loss.py", "tests/test_guards_core.py"], about="loss.py"),
-    "metrics": Module(["matting_metrics.py", "core/metrics.py"],
+    "metrics": Module(["core/metrics.py"],
                       ["tests/test_evaluate.py", "tests/test_utils.py", "tests/test_guards_core.py",
                        "-k", f"{SUBPROCESS_TESTS} and not write and not cli"],
-                      about="matting_metrics.py; core/metrics.py: ConfusionMatrix, AverageMeter"),
+                      about="core/metrics.py: ConfusionMatrix, AverageMeter, the matting errors"),
     # pymatting's methods are tested in the suite, not here: its numba kernels hang in mutmut's forked test processes
     "pipeline": Module(["idphoto/pipeline.py"],
                        ["tests/test_idphoto.py", "tests/test_matting.py", "tests/test_guards_idphoto.py", "-k",

@@ -1,6 +1,6 @@
 """The one base class of the mistakes a user can fix, and the training, evaluation and preparation ones.
 
-Every script runs its body through :func:`cli.guarded`, which reports any :class:`UserError` in one line
+Every script runs its body through :func:`core.cli.guarded`, which reports any :class:`UserError` in one line
 on stderr with exit code 1 (``--debug`` shows the traceback of everything else). The packages derive
 their own from it: :class:`idphoto.errors.IDPhotoError`, :class:`models.weights.WeightsError`,
 :class:`idphoto.specs.SpecError` and :class:`core.runtime.DeviceUnavailable`.

@@ -188,7 +188,7 @@ def score_image(name: str, raw: np.ndarray, refined: np.ndarray, gt_trimap: np.n
     the GT trimap and alpha (uint8), and the pipeline's ``alpha`` in [0, 1] (None: no matting)."""
     import torch
 
-    from matting_metrics import mask_iou, matting_errors, soft_share
+    from core.metrics import mask_iou, matting_errors, soft_share
 
     from .metrics import ConfusionMatrix
 
@@ -216,7 +216,7 @@ def evaluate_one(sample: Sample, model, options, device) -> Evaluated:
     ``options`` carries evaluate.py's settings: ``input_size``, ``tta``, ``refine_kernel``, ``no_matting``,
     ``matting``, ``max_side`` and ``soft_min_share``."""
     import idphoto  # looked up at each call, so a test can stand in for the network or the matting
-    from idphoto.pipeline import model_input_size
+    from idphoto.runner import model_input_size
 
     t0 = time.perf_counter()
     try:

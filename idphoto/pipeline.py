@@ -30,6 +30,7 @@ import numpy as np
 from core.trimaps import erode_dilate, trimap_to_image
 
 from .matting import closed_form_alpha, estimate_foreground_ml
+from .runner import model_input_size, trimap_logits
 
 MATTING_METHODS = {
     "cf": "closed-form matting (Levin et al.), the design's choice",
@@ -49,16 +50,6 @@ class MattingWarning(UserWarning):
 
 
 # ------------------------------------------------------------------------------------------------ trimap
-DEFAULT_INPUT_SIZE = 400  # for checkpoints that don't say at what size they were trained
-
-
-def model_input_size(model) -> int:
-    """The square input side a model was trained for (its weights file's ``meta``, or the fixed size of an ONNX
-    export), else 400."""
-    fixed = getattr(model, "input_size", None)
-    return int(fixed or (getattr(model, "meta", None) or {}).get("input_size") or DEFAULT_INPUT_SIZE)
-
-
 def predict_trimap(model, image_bgr: np.ndarray, input_size: int = 400, device="cpu", refine_kernel: int = 10, flip: bool = False) -> np.ndarray:
     """TNet's trimap of ``image_bgr`` at the photo's full size: H×W uint8 with values in {0, 128, 255}.
 
@@ -93,26 +84,10 @@ def class_probabilities(model, image_bgr: np.ndarray, input_size: int = 400, dev
     ``flip``: test-time augmentation — the photo and its mirror image go through the network as one batch
     and their class probabilities are averaged (about twice the network time)."""
     small = cv2.cvtColor(cv2.resize(image_bgr, (input_size, input_size), interpolation=cv2.INTER_CUBIC), cv2.COLOR_BGR2RGB)
-    from .runner import CvTNet
-
-    if isinstance(model, CvTNet):  # the TNet without PyTorch: NumPy in and out
-        logits = model.logits(np.stack([small, small[:, ::-1]]) if flip else small[None])
-        e = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probs = e / e.sum(axis=1, keepdims=True)
-        probs = (probs[0] + probs[1][:, :, ::-1]) / 2 if flip else probs[0]
-    else:
-        import torch
-
-        from datasets.transforms import image_to_tensor
-
-        x = image_to_tensor(small).unsqueeze(0).to(device)
-        with torch.inference_mode():
-            if flip:
-                both = model(torch.cat([x, x.flip(-1)])).float().softmax(1)
-                probs = (both[0] + both[1].flip(-1)) / 2
-            else:
-                probs = model(x).float().softmax(1)[0]
-        probs = probs.cpu().numpy()
+    logits = trimap_logits(model, np.stack([small, small[:, ::-1]]) if flip else small[None], device)
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs = e / e.sum(axis=1, keepdims=True)
+    probs = (probs[0] + probs[1][:, :, ::-1]) / 2 if flip else probs[0]
     return np.ascontiguousarray(probs.transpose(1, 2, 0), dtype=np.float32)
 
 

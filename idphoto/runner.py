@@ -58,6 +58,32 @@ def sha256_of(data_or_path) -> str:
     return h.hexdigest()
 
 
+DEFAULT_INPUT_SIZE = 400  # for checkpoints that don't say at what size they were trained
+
+
+def model_input_size(model) -> int:
+    """The square input side a model was trained for (its weights file's ``meta``, or the fixed size of an ONNX
+    export), else 400."""
+    fixed = getattr(model, "input_size", None)
+    return int(fixed or (getattr(model, "meta", None) or {}).get("input_size") or DEFAULT_INPUT_SIZE)
+
+
+def trimap_logits(model, rgb: np.ndarray, device="cpu") -> np.ndarray:
+    """The one way a trimap model is run: N×S×S×3 uint8 RGB photos (at its input size) → N×3×S×S float32
+    logits (background, unknown, person). A runtime with a ``logits`` method (:class:`CvTNet`, NumPy in and
+    out, no PyTorch) runs itself; a PyTorch module gets the training's normalisation (PyTorch imported only
+    then)."""
+    if hasattr(model, "logits"):
+        return np.asarray(model.logits(rgb), np.float32)
+    import torch
+
+    from datasets.transforms import image_to_tensor
+
+    x = torch.stack([image_to_tensor(np.ascontiguousarray(photo)) for photo in rgb]).to(device)
+    with torch.inference_mode():
+        return model(x).float().cpu().numpy()
+
+
 class CvTNet:
     """A TNet exported by :func:`models.onnx_model.export_for_opencv`, run by ``cv2.dnn``: :meth:`logits` takes
     N×S×S×3 uint8 RGB photos (resized to the input size) and gives N×3×S×S float32 logits.
@@ -199,8 +225,6 @@ def _worth_exporting(folder: Path, digest: str, model, input_size: int | None) -
 
     from models.tnet import TNet
 
-    from .pipeline import model_input_size
-
     if not isinstance(model, TNet) or input_size not in (None, model_input_size(model)):
         return False
     try:
@@ -230,8 +254,6 @@ def _export(folder: Path, digest: str, model) -> CvTNet | None:
 
     from models.onnx_model import export_for_opencv
     from core.fileio import atomic_write_bytes
-
-    from .pipeline import model_input_size
 
     size = model_input_size(model)
     entry = {"format": CACHE_FORMAT, "weights_sha256": digest, "input_size": size,

@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cli import guarded
+from core.cli import guarded
 
 from .specs import load_catalogue, markdown_table, text_table
 

@@ -20,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-from cli import OneLineParser, guarded
+from core.cli import OneLineParser, guarded
 from core.checkpoints import save_checkpoint
 
 from .weights import WeightsError, read_tnet

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .weights import WeightsError
+from .catalog import WeightsError
 
 from core.errors import clip
 

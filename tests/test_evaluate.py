@@ -1,4 +1,4 @@
-"""matting_metrics.py on hand-computable cases, and evaluate.py end to end (synthetic data, random compact TNet)."""
+"""core/metrics.py's matting errors on hand-computable cases, and evaluate.py end to end (synthetic data, random compact TNet)."""
 from __future__ import annotations
 
 import csv
@@ -15,7 +15,7 @@ import pytest
 import scipy.ndimage
 
 import evaluate
-import matting_metrics as mm
+import core.metrics as mm
 from conftest import REPO, shared_path, synthetic_portrait
 from core import evaluation
 from utils import erode_dilate, make_trimap, read_image

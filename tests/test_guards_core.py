@@ -115,7 +115,7 @@ def test_class_weights_given_as_ints_or_numpy(weights):
 # ------------------------------------------------------------------------------------------------ metrics
 import scipy.ndimage  # noqa: E402
 
-import matting_metrics as mm  # noqa: E402
+import core.metrics as mm  # noqa: E402
 from utils import AverageMeter, ConfusionMatrix  # noqa: E402
 
 

@@ -387,7 +387,8 @@ def test_flip_tta_averages_the_photo_and_its_mirror():
     probabilities are symmetric), and a model that only sees one half of the photo becomes symmetric."""
     import torch
 
-    from idphoto.pipeline import model_input_size, predict_trimap_pair
+    from idphoto.pipeline import predict_trimap_pair
+    from idphoto.runner import model_input_size
 
     class LeftOnly(torch.nn.Module):      # 'person' wherever x < half the width: foreground logits there
         def forward(self, x):

@@ -163,7 +163,7 @@ def test_export_writes_fp16_weights_that_load(tmp_path):
     assert saved["meta"]["epoch"] == 7 and saved["meta"]["recipe"] == {"patch": 256}
     assert saved["meta"]["input_size"] == 256 and load_tnet(out).meta["input_size"] == 256
     # the training checkpoint itself is inferred at its training patch too, not at the 400 of files that don't say
-    from idphoto.pipeline import model_input_size
+    from idphoto.runner import model_input_size
     assert model_input_size(load_tnet(ckpt)) == 256
     save_checkpoint({"arch": model.arch, "model": model.state_dict()}, tmp_path / "bare.pth")
     assert model_input_size(load_tnet(tmp_path / "bare.pth")) == 400

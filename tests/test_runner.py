@@ -18,7 +18,8 @@ import torch
 from conftest import REPO
 
 from idphoto import runner
-from idphoto.pipeline import model_input_size, predict_trimap
+from idphoto.pipeline import predict_trimap
+from idphoto.runner import model_input_size
 from idphoto.runner import CvTNet, load_trimap_model
 from models import DEFAULT_WEIGHTS, load_tnet
 from utils import save_checkpoint

@@ -121,7 +121,7 @@ def test_a_failed_write_names_the_target_not_the_temporary_file(tmp_path):
 
 
 def test_cli_one_line_and_out_dir_checks(tmp_path):
-    import cli
+    import core.cli as cli
 
     worker = OSError("Caught OSError in DataLoader worker process 0.\nOriginal Traceback (most recent call last):\n"
                      '  File "x.py", line 1, in f\nOSError: cannot read the image /d/a.jpg\n')
