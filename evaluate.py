@@ -22,7 +22,7 @@ from pathlib import Path
 
 from core.cli import EXIT_ERROR, EXIT_OK, OneLineParser, check_writable_dir, guarded
 from core.errors import EvalError
-from core.evaluation import (SOFT_MIN_SHARE, evaluate_samples, format_table, samples_from_folders,
+from tnet.evaluation import (SOFT_MIN_SHARE, evaluate_samples, format_table, samples_from_folders,
                              samples_from_lists, write_outputs)
 from core.runtime import pick_device, set_threads
 from idphoto.options import IDPhotoOptions, OptionsError  # light: no torch yet

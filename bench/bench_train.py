@@ -43,16 +43,17 @@ def parse_args(argv=None):
 def measure(args, device, amp: bool, channels_last: bool, batch_size: int) -> dict:
     import torch
 
-    from loss import ClassificationLoss
-    from models import TNet
     from core.runtime import autocast, grad_scaler, optimizer_step
+    from models import TNet
+    from tnet.config import DEFAULTS   # the training recipe's optimiser settings
+    from tnet.losses import ClassificationLoss
 
     torch.manual_seed(0)
     model = TNet(backbone=args.backbone, decoder=args.decoder).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     model.train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.999), weight_decay=5e-4)
+    optimizer = torch.optim.Adam(model.parameters(), lr=DEFAULTS.lr, betas=(0.9, 0.999), weight_decay=DEFAULTS.weight_decay)
     scaler = grad_scaler(device, amp)
     criterion = ClassificationLoss(dice_weight=args.dice_weight).to(device)
     image = torch.randn(batch_size, 3, args.patch, args.patch, device=device)

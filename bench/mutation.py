@@ -61,7 +61,7 @@ MODULES: dict[str, Module] = {
                      about="core/trimaps.py: erode_dilate, make_trimap, trimap_to_image/classes"),
     "transforms": Module(["datasets/transforms.py"], ["tests/test_transforms.py", "tests/test_guards_transforms.py"],
                          about="datasets/transforms.py"),
-    "loss": Module(["loss.py"], ["tests/test_loss.py", "tests/test_guards_core.py"], about="loss.py"),
+    "loss": Module(["tnet/losses.py"], ["tests/test_loss.py", "tests/test_guards_core.py"], about="tnet/losses.py"),
     "metrics": Module(["core/metrics.py"],
                       ["tests/test_evaluate.py", "tests/test_utils.py", "tests/test_guards_core.py",
                        "-k", f"{SUBPROCESS_TESTS} and not write and not cli"],

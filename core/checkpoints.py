@@ -61,7 +61,7 @@ def checkpoint_state(model, optimizer, scaler, epoch: int, best: float, global_s
     bare = unwrap(model)
     return {"epoch": epoch, "global_step": global_step, "best_metric": best, "interrupted": interrupted,
             "run_id": run_id, "arch": bare.arch, "model": bare.state_dict(), "optimizer": optimizer.state_dict(),
-            "scaler": scaler.state_dict() if scaler is not None else None, "args": vars(args)}
+            "scaler": scaler.state_dict() if scaler is not None else None, "args": settings_of(args)}
 
 
 # --------------------------------------------------------------------------------------- the run folder
@@ -143,3 +143,12 @@ class RunLock:
         if self.file is not None:
             self.file.close()
         return False
+
+
+def settings_of(args) -> dict:
+    """A run's settings as a dict: a dataclass (``tnet.config.TrainConfig``), parsed arguments or a dict."""
+    import dataclasses
+
+    if isinstance(args, dict):
+        return dict(args)
+    return dataclasses.asdict(args) if dataclasses.is_dataclass(args) else dict(vars(args))

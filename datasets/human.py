@@ -10,6 +10,7 @@ import cv2
 import torch.utils.data
 
 from core.fileio import read_image
+from tnet.config import AUGMENTATION_KEYS, PATCH  # TrainConfig's augmentation fields, its patch
 
 KINDS = ("img", "alpha", "trimap")
 
@@ -104,8 +105,6 @@ class HumanDataset(torch.utils.data.Dataset):
         return self.transforms(sample) if self.transforms else sample
 
 
-AUGMENTATION_KEYS = ("scale_prob", "scale_range", "crop_prob", "portrait_crop_prob", "rotate_prob", "rotate_degrees",
-                     "bg_prob", "color_prob", "blur_prob", "noise_prob", "jpeg_prob")
 
 
 def recipe_transforms(recipe: dict, sets: list[HumanDataset], patch: int | None = None):
@@ -123,4 +122,4 @@ def recipe_transforms(recipe: dict, sets: list[HumanDataset], patch: int | None 
         kwargs["vflip"] = False
     if kwargs.get("bg_prob", 0) > 0:
         kwargs["backgrounds"] = RandomBackgrounds([p for ds in sets for p in ds.images], [p for ds in sets for p in ds.alphas])
-    return train_transforms(patch or r.get("patch") or 400, **kwargs)
+    return train_transforms(patch or r.get("patch") or PATCH, **kwargs)

@@ -13,6 +13,8 @@ import cv2
 import numpy as np
 import torch
 
+from tnet.config import DEFAULTS as _D, PATCH
+
 # The backbones are ImageNet models, so they get what ImageNet training fed them: RGB input normalised by
 # ImageNet's mean and std (BGR, or a mean subtracted alone, would shift every pretrained filter's response).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -47,7 +49,7 @@ class RandomPatch:
     """A ``size``×``size`` patch: with probability ``p`` a random crop (or a resize when the image is not
     larger than ``size`` on both sides); otherwise the whole image resized to ``size``×``size``."""
 
-    def __init__(self, size: int = 400, p: float = 0.5):
+    def __init__(self, size: int = PATCH, p: float = 0.5):
         self.size, self.p = size, p
 
     def __call__(self, sample: dict) -> dict:
@@ -62,7 +64,7 @@ class RandomPatch:
 class Resize:
     """Deterministic resize to ``size``×``size`` (validation)."""
 
-    def __init__(self, size: int = 400):
+    def __init__(self, size: int = PATCH):
         self.size = size
 
     def __call__(self, sample: dict) -> dict:
@@ -293,12 +295,15 @@ class Compose:
         return sample
 
 
-def train_transforms(patch: int = 400, vflip: bool = True, scale_prob: float = 0.5, scale_range=(0.75, 1.25),
-                     crop_prob: float = 0.5, portrait_crop_prob: float = 0.0, rotate_prob: float = 0.0,
-                     rotate_degrees: float = 10.0, bg_prob: float = 0.0, backgrounds=None, color_prob: float = 0.0,
-                     blur_prob: float = 0.0, noise_prob: float = 0.0, jpeg_prob: float = 0.0) -> Compose:
-    """The augmentation pipeline. Its defaults are the design's (rescale, patch, flips); the other
-    augmentations are off unless their probability is set (the compact model's recipe sets them all).
+def train_transforms(patch: int = _D.patch, vflip: bool = not _D.no_vflip, scale_prob: float = _D.scale_prob,
+                     scale_range=_D.scale_range, crop_prob: float = _D.crop_prob,
+                     portrait_crop_prob: float = _D.portrait_crop_prob, rotate_prob: float = _D.rotate_prob,
+                     rotate_degrees: float = _D.rotate_degrees, bg_prob: float = _D.bg_prob, backgrounds=None,
+                     color_prob: float = _D.color_prob, blur_prob: float = _D.blur_prob,
+                     noise_prob: float = _D.noise_prob, jpeg_prob: float = _D.jpeg_prob) -> Compose:
+    """The augmentation pipeline. Its defaults are :class:`tnet.config.TrainConfig`'s, which are the design's
+    (rescale, patch, flips); the other augmentations are off unless their probability is set (the compact
+    model's recipe sets them all).
 
     Order: framing crop and rotation on the full photo, then rescale and patch, then the background swap
     (at patch size, where it is cheap), then photometric changes of the whole composite, then flips."""
@@ -311,5 +316,5 @@ def train_transforms(patch: int = 400, vflip: bool = True, scale_prob: float = 0
     return Compose([t for t in steps if not (isinstance(t, optional) and t.p <= 0)])
 
 
-def val_transforms(size: int = 400) -> Compose:
+def val_transforms(size: int = PATCH) -> Compose:
     return Compose([Resize(size), ToTensor()])

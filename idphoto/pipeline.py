@@ -30,7 +30,7 @@ import numpy as np
 from core.trimaps import erode_dilate, trimap_to_image
 
 from .matting import closed_form_alpha, estimate_foreground_ml
-from .runner import model_input_size, trimap_logits
+from .runner import DEFAULT_INPUT_SIZE, model_input_size, trimap_logits
 
 MATTING_METHODS = {
     "cf": "closed-form matting (Levin et al.), the design's choice",
@@ -50,7 +50,7 @@ class MattingWarning(UserWarning):
 
 
 # ------------------------------------------------------------------------------------------------ trimap
-def predict_trimap(model, image_bgr: np.ndarray, input_size: int = 400, device="cpu", refine_kernel: int = 10, flip: bool = False) -> np.ndarray:
+def predict_trimap(model, image_bgr: np.ndarray, input_size: int = DEFAULT_INPUT_SIZE, device="cpu", refine_kernel: int = 10, flip: bool = False) -> np.ndarray:
     """TNet's trimap of ``image_bgr`` at the photo's full size: H×W uint8 with values in {0, 128, 255}.
 
     Resize to ``input_size``² (bicubic) → RGB, ImageNet-normalised (the training normalisation) →
@@ -62,7 +62,7 @@ def predict_trimap(model, image_bgr: np.ndarray, input_size: int = 400, device="
     return _refined(probs, image_bgr.shape[:2], refine_kernel)
 
 
-def predict_trimap_pair(model, image_bgr: np.ndarray, input_size: int = 400, device="cpu",
+def predict_trimap_pair(model, image_bgr: np.ndarray, input_size: int = DEFAULT_INPUT_SIZE, device="cpu",
                         refine_kernel: int = 10, flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(raw, refined) trimaps from one forward pass, both at the photo's size: TNet's own trimap (what it was
     trained to predict, so what evaluation scores) and the refined one of :func:`predict_trimap` (its
@@ -77,7 +77,7 @@ def predict_trimap_pair(model, image_bgr: np.ndarray, input_size: int = 400, dev
     return raw, _refined(probs, (h, w), refine_kernel)
 
 
-def class_probabilities(model, image_bgr: np.ndarray, input_size: int = 400, device="cpu",
+def class_probabilities(model, image_bgr: np.ndarray, input_size: int = DEFAULT_INPUT_SIZE, device="cpu",
                         flip: bool = False) -> np.ndarray:
     """TNet's background / unknown / person probabilities at its input size: ``input_size``² × 3 float32.
 

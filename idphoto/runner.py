@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tnet.config import PATCH
+
 CACHE_ENV = "IDPHOTO_CACHE_DIR"
 CACHE_FORMAT = 1           # bump when the export or its check changes: older entries are then made again
 MAX_LOGIT_DIFF = 1e-3      # largest |logit difference| between the export and PyTorch on the check photo
@@ -58,7 +60,7 @@ def sha256_of(data_or_path) -> str:
     return h.hexdigest()
 
 
-DEFAULT_INPUT_SIZE = 400  # for checkpoints that don't say at what size they were trained
+DEFAULT_INPUT_SIZE = PATCH  # for checkpoints that don't say at what size they were trained: the design's patch
 
 
 def model_input_size(model) -> int:

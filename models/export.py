@@ -20,15 +20,12 @@ import os
 import sys
 from pathlib import Path
 
-from core.cli import OneLineParser, guarded
 from core.checkpoints import save_checkpoint
+from core.cli import OneLineParser, guarded
+from tnet.config import PATCH, RECIPE_KEYS  # the settings a weights file records: TrainConfig's recipe fields
 
 from .weights import WeightsError, read_tnet
 
-RECIPE_KEYS = ("config", "backbone", "decoder", "pretrained", "patch", "batch_size", "epochs", "lr", "weight_decay",
-               "cosine", "dice_weight", "class_weights", "scale_prob", "scale_range", "crop_prob", "no_vflip",
-               "portrait_crop_prob", "rotate_prob", "rotate_degrees", "bg_prob", "color_prob", "blur_prob", "noise_prob",
-               "jpeg_prob", "dataname", "repeat", "seed", "amp", "channels_last", "lovasz_weight", "swa_start")
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "astronaut.jpg"
 
 
@@ -73,7 +70,7 @@ def export_tnet_onnx(src: str | os.PathLike, dst: str | os.PathLike, size: int, 
         images.append(image)
     model, obj = read_tnet(src)
     meta = checkpoint_meta(obj, "float32", size)
-    size = meta.setdefault("input_size", 400)
+    size = meta.setdefault("input_size", PATCH)
     export_onnx(model, dst, size, meta)
     try:
         check = compare_with_torch(model, dst, images, size) if images else None

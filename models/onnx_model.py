@@ -27,12 +27,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.errors import clip
+from tnet.config import PATCH
+
 from .catalog import WeightsError
 
-from core.errors import clip
-
 INPUT, OUTPUT = "image", "logits"
-DEFAULT_SIZE = 400
+DEFAULT_SIZE = PATCH
 
 
 def _require(module: str, purpose: str):

@@ -17,7 +17,7 @@ import scipy.ndimage
 import evaluate
 import core.metrics as mm
 from conftest import REPO, shared_path, synthetic_portrait
-from core import evaluation
+from tnet import evaluation
 from utils import erode_dilate, make_trimap, read_image
 
 FAST = ["--input-size", "64", "--threads", "1", "--quiet"]

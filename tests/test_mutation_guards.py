@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+import tnet.training as training
 import train
 from utils import load_checkpoint
 
@@ -20,10 +21,10 @@ def test_best_checkpoint_holds_the_weights_and_epoch_of_the_best_validation(prep
     weights = []
 
     def controlled_validation(model, loaders, device, args, *rest, **kw):
-        weights.append({k: v.detach().clone() for k, v in train.unwrap(model).state_dict().items()})
+        weights.append({k: v.detach().clone() for k, v in training.unwrap(model).state_dict().items()})
         return {"mIoU": metrics[len(weights) - 1], "person_IoU": 0.5}, None
 
-    monkeypatch.setattr(train, "validate_all", controlled_validation)
+    monkeypatch.setattr(training, "validate_all", controlled_validation)
     assert train.main(args_for(prepared, tmp_path, "--epochs", "3", "--log-images", "0")) == 0
     assert len(weights) == 3
     out = tmp_path / "results"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from conftest import REPO
 
-LIBRARIES = ("core", "datasets", "idphoto", "models")
+LIBRARIES = ("core", "datasets", "idphoto", "models", "tnet")
 
 
 def is_script(path: Path) -> bool:

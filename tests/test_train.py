@@ -7,6 +7,7 @@ import sys
 import pytest
 import torch
 
+import tnet.training as training
 import train
 from conftest import REPO
 from utils import load_checkpoint, save_checkpoint
@@ -56,7 +57,7 @@ def test_training_learns_checkpoints_and_resumes(prepared, tmp_path):
 
 def test_ctrl_c_saves_a_resumable_checkpoint(prepared, tmp_path, monkeypatch):
     calls = {"n": 0}
-    real = train.ClassificationLoss.forward
+    real = training.ClassificationLoss.forward
 
     def interrupt_on_third(self, logits, target):
         calls["n"] += 1
@@ -64,14 +65,14 @@ def test_ctrl_c_saves_a_resumable_checkpoint(prepared, tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(self, logits, target)
 
-    monkeypatch.setattr(train.ClassificationLoss, "forward", interrupt_on_third)
+    monkeypatch.setattr(training.ClassificationLoss, "forward", interrupt_on_third)
     assert train.main(args_for(prepared, tmp_path, "--epochs", "3")) == 130
     ckpt = load_checkpoint(tmp_path / "results" / "checkpoint_tnet.pth")
     assert ckpt["interrupted"] and ckpt["epoch"] == 0 and ckpt["global_step"] == 2
 
 
 def test_nan_loss_stops_with_a_clear_message(prepared, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(train.ClassificationLoss, "forward", lambda self, logits, target: logits.sum() * float("nan"))
+    monkeypatch.setattr(training.ClassificationLoss, "forward", lambda self, logits, target: logits.sum() * float("nan"))
     assert train.main(args_for(prepared, tmp_path, "--epochs", "1")) == 1
     err = capsys.readouterr().err
     assert "loss became nan" in err and "--lr" in err
@@ -150,12 +151,12 @@ def test_init_fine_tunes_from_weights_with_a_fresh_run(prepared, tmp_path, capsy
 
 
 def test_learning_rate_schedule():
-    assert train.get_lr(0, 100, 1e-3, cosine=False) == train.get_lr(99, 100, 1e-3, cosine=False) == 1e-3
-    assert train.get_lr(0, 100, 1e-3, cosine=True) == pytest.approx(1e-3)
-    assert train.get_lr(50, 100, 1e-3, cosine=True) == pytest.approx(5e-4)
-    assert train.get_lr(25, 100, 1e-3, cosine=True) == pytest.approx(1e-3 * 0.5 * (1 + 2 ** -0.5))
-    assert train.get_lr(100, 100, 1e-3, cosine=True) == pytest.approx(0, abs=1e-12)
-    assert train.get_lr(150, 100, 1e-3, cosine=True) == pytest.approx(0, abs=1e-12)   # past the horizon: stays at 0
+    assert training.get_lr(0, 100, 1e-3, cosine=False) == training.get_lr(99, 100, 1e-3, cosine=False) == 1e-3
+    assert training.get_lr(0, 100, 1e-3, cosine=True) == pytest.approx(1e-3)
+    assert training.get_lr(50, 100, 1e-3, cosine=True) == pytest.approx(5e-4)
+    assert training.get_lr(25, 100, 1e-3, cosine=True) == pytest.approx(1e-3 * 0.5 * (1 + 2 ** -0.5))
+    assert training.get_lr(100, 100, 1e-3, cosine=True) == pytest.approx(0, abs=1e-12)
+    assert training.get_lr(150, 100, 1e-3, cosine=True) == pytest.approx(0, abs=1e-12)   # past the horizon: stays at 0
 
 
 # -------------------------------------------------------------------------------------------- recipes (--config)
@@ -253,13 +254,13 @@ def test_a_finished_run_is_never_overwritten_without_resume_or_overwrite(prepare
 
     # a new run into the same folder, even one stopped by Ctrl-C at once, leaves both files alone
     steps = {"n": 0}
-    real = train.ClassificationLoss.forward
+    real = training.ClassificationLoss.forward
 
     def interrupt_at_once(self, logits, target):
         steps["n"] += 1
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(train.ClassificationLoss, "forward", interrupt_at_once)
+    monkeypatch.setattr(training.ClassificationLoss, "forward", interrupt_at_once)
     assert train.main(args_for(prepared, tmp_path, "--max-steps", "1")) == 1
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "--overwrite" in err and f"--resume {ckpt}" in err
@@ -268,7 +269,7 @@ def test_a_finished_run_is_never_overwritten_without_resume_or_overwrite(prepare
     save_checkpoint({"arch": load_checkpoint(ckpt)["arch"], "model": load_checkpoint(ckpt)["model"]}, init)
     assert train.main(args_for(prepared, tmp_path, "--init", str(init), "--max-steps", "1")) == 1  # --init: a new run
     assert {p: p.read_bytes() for p in (ckpt, best)} == before
-    monkeypatch.setattr(train.ClassificationLoss, "forward", real)
+    monkeypatch.setattr(training.ClassificationLoss, "forward", real)
 
     # another run's checkpoint resumed into this folder is refused too
     other = tmp_path / "other"
@@ -289,7 +290,7 @@ def test_a_finished_run_is_never_overwritten_without_resume_or_overwrite(prepare
 def test_overwrite_interrupted_at_once_leaves_no_best_of_the_old_run(prepared, tmp_path, monkeypatch):
     out = tmp_path / "results"
     assert train.main(args_for(prepared, tmp_path, "--max-steps", "1")) == 0
-    monkeypatch.setattr(train.ClassificationLoss, "forward", lambda self, logits, target: (_ for _ in ()).throw(KeyboardInterrupt))
+    monkeypatch.setattr(training.ClassificationLoss, "forward", lambda self, logits, target: (_ for _ in ()).throw(KeyboardInterrupt))
     assert train.main(args_for(prepared, tmp_path, "--overwrite", "--max-steps", "1")) == 130
     ckpt = load_checkpoint(out / "checkpoint_tnet.pth")
     assert ckpt["interrupted"] and ckpt["global_step"] == 0
@@ -297,7 +298,7 @@ def test_overwrite_interrupted_at_once_leaves_no_best_of_the_old_run(prepared, t
 
 
 def test_a_run_in_progress_locks_its_folder(prepared, tmp_path, capsys):
-    with train.RunLock(tmp_path / "results"):
+    with training.RunLock(tmp_path / "results"):
         assert train.main(args_for(prepared, tmp_path, "--max-steps", "1")) == 1
     err = capsys.readouterr().err
     assert "in use by another train.py" in err and len(err.strip().splitlines()) == 1
@@ -329,7 +330,7 @@ def test_bad_lists_fail_in_one_line_before_the_first_step(prepared, tmp_path, ca
                    alpha=[str((prepared / p).resolve()) for p in json.loads((prepared / "synth_alpha.json").read_text())],
                    trimap=[str((prepared / p).resolve()) for p in json.loads((prepared / "synth_trimap.json").read_text())])
     steps = {"n": 0}
-    monkeypatch.setattr(train.ClassificationLoss, "forward", lambda *a: steps.__setitem__("n", steps["n"] + 1))
+    monkeypatch.setattr(training.ClassificationLoss, "forward", lambda *a: steps.__setitem__("n", steps["n"] + 1))
     args = args_for(prepared, tmp_path, "--epochs", "1")
     args[args.index("--data-dir") + 1], args[args.index("--dataname") + 1] = str(lists), "bad"
     assert train.main(args) == 1
@@ -398,7 +399,7 @@ def test_a_full_disk_while_saving_is_one_line_naming_the_checkpoint(prepared, tm
 
 def test_threads_flag_sets_torch_threads(prepared, tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(train.torch, "set_num_threads", calls.append)
+    monkeypatch.setattr(training.torch, "set_num_threads", calls.append)
     assert train.main(args_for(prepared, tmp_path, "--threads", "1", "--max-steps", "1")) == 0
     assert calls == [1]
     help_text = subprocess.run([sys.executable, str(REPO / "train.py"), "--help"], capture_output=True, text=True).stdout
@@ -420,7 +421,7 @@ def test_out_that_is_a_file_is_one_line_not_file_exists(prepared, tmp_path, caps
     (True, False, "cuda", False),   # --sync-bn without torchrun has no effect (train.py says so)
 ])
 def test_sync_bn_default_is_on_under_ddp_on_cuda(flag, distributed, device, expect):
-    assert train.use_sync_bn(flag, distributed, torch.device(device)) is expect
+    assert training.use_sync_bn(flag, distributed, torch.device(device)) is expect
 
 
 def test_sync_bn_on_the_cpu_is_refused_in_one_line(prepared, tmp_path, capsys):
@@ -428,8 +429,8 @@ def test_sync_bn_on_the_cpu_is_refused_in_one_line(prepared, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "--sync-bn needs CUDA" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "results").exists()  # refused before anything was written
-    with pytest.raises(train.TrainError):
-        train.use_sync_bn(True, True, torch.device("cpu"))
+    with pytest.raises(training.TrainError):
+        training.use_sync_bn(True, True, torch.device("cpu"))
 
 
 def test_a_sync_bn_model_saves_the_plain_tnet_state():

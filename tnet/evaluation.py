@@ -30,9 +30,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import EvalError
-from .fileio import UnreadableImage, atomic_write_bytes, decode_image, read_image
-from .trimaps import make_trimap, trimap_to_classes
+from core.errors import EvalError
+from core.fileio import UnreadableImage, atomic_write_bytes, decode_image, read_image
+from core.trimaps import make_trimap, trimap_to_classes
 
 SOFT_MIN_SHARE = 0.01  # share of 0 < α < 255 pixels above which a ground truth counts as a soft matte
 STAGES = ("t_read", "t_trimap", "t_alpha", "t_metrics")
@@ -190,7 +190,7 @@ def score_image(name: str, raw: np.ndarray, refined: np.ndarray, gt_trimap: np.n
 
     from core.metrics import mask_iou, matting_errors, soft_share
 
-    from .metrics import ConfusionMatrix
+    from core.metrics import ConfusionMatrix
 
     gt_classes = torch.from_numpy(trimap_to_classes(gt_trimap))
     cm, cm_refined = ConfusionMatrix(3), ConfusionMatrix(3)
@@ -268,7 +268,7 @@ class EvalAccumulator:
     ground truth is a soft matte."""
 
     def __init__(self, matting: bool = True, soft_min_share: float = SOFT_MIN_SHARE, refine_kernel: int = 10):
-        from .metrics import ConfusionMatrix
+        from core.metrics import ConfusionMatrix
 
         self.matting, self.soft_min_share, self.refine_kernel = matting, soft_min_share, refine_kernel
         self.rows: list[ImageScores] = []
