@@ -13,6 +13,14 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+import scipy.ndimage  # noqa: E402
+import torch  # noqa: E402
+
+import models  # noqa: E402
+
+from core.trimaps import erode_dilate  # noqa: E402
+from idphoto.face import FaceBox  # noqa: E402
+from idphoto.landmarks import Landmarks  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -119,3 +127,100 @@ def checkpoint(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("ckpt") / "tnet.pth"
     save_checkpoint({"arch": model.arch, "model": model.state_dict()}, path)
     return path
+
+
+# ---------------------------------------------------------------------- helpers shared by several test modules
+ASTRONAUT = REPO / "examples" / "astronaut.jpg"
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """The CPU is shared (CI, training jobs): one thread avoids OpenMP oversubscription; restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+class KnownTNet(torch.nn.Module):
+    """Stands in for a trained TNet: its logits make a fixed 'person' (head + shoulders, in relative coordinates
+    chosen to hold the astronaut's face) the foreground, or — ``person=False`` — everything background."""
+
+    def __init__(self, person: bool = True):
+        super().__init__()
+        self.person = person
+        self.dummy = torch.nn.Parameter(torch.zeros(1))  # so .to(device) works
+
+    def forward(self, x):
+        n, _, h, w = x.shape
+        classes = torch.zeros(n, h, w, dtype=torch.long)
+        if self.person:
+            classes[:] = torch.from_numpy(person_mask(h, w) // 255).long() * 2
+        return torch.nn.functional.one_hot(classes, 3).permute(0, 3, 1, 2).float() * 5.0
+
+
+def person_mask(h: int, w: int) -> np.ndarray:
+    """0/255 mask: head ellipse about the astronaut's face, body ellipse rising from the bottom edge."""
+    mask = np.zeros((h, w), np.uint8)
+    cv2.ellipse(mask, (round(0.435 * w), round(0.21 * h)), (round(0.13 * w), round(0.16 * h)), 0, 0, 360, 255, -1)
+    cv2.ellipse(mask, (round(0.45 * w), h), (round(0.4 * w), round(0.66 * h)), 0, 180, 360, 255, -1)  # joins the head
+    return mask
+
+
+def use_known_tnet(monkeypatch, person: bool = True):
+    """infer.py loads (and checks) the checkpoint as usual, but segments with :class:`KnownTNet`."""
+    real = models.load_tnet
+
+    def load(path, device="cpu"):
+        real(path, device)
+        return KnownTNet(person)
+
+    monkeypatch.setattr(models, "load_tnet", load)
+
+
+def synthetic_face(crown=100.0, eye=220.0, chin=330.0, cx=300.0, width=170.0) -> FaceBox:
+    marks = Landmarks((cx - 45, eye), (cx + 45, eye), (cx, eye + 40), (cx - 30, eye + 70), (cx + 30, eye + 70),
+                      (cx, chin), "mesh", width)
+    return FaceBox(cx - 90, eye - 40, 180, chin - eye + 40, marks, 1.0, "landmarks")
+
+
+def disk_scene(h=120, w=100, fg=(40, 40, 220), bg=(60, 200, 60)):
+    """A soft-edged disk (a 'person') of colour fg on bg: (image BGR uint8, true alpha float, trimap)."""
+    yy, xx = np.mgrid[:h, :w]
+    r = np.hypot(yy - h * 0.55, xx - w / 2)
+    alpha = np.clip((w * 0.3 - r) / 3 + 0.5, 0, 1).astype(np.float32)  # ~3 px soft edge
+    image = (alpha[..., None] * np.array(fg) + (1 - alpha[..., None]) * np.array(bg)).round().astype(np.uint8)
+    trimap = erode_dilate(np.where(alpha > 0.5, 255, 0).astype(np.uint8), 10)
+    return image, alpha, trimap
+
+
+def class_logits(classes: torch.Tensor):
+    """A spy 'TNet' whose logits make ``classes`` (H×W of 0/1/2, resized to its input) win the argmax."""
+    def model(x):
+        c = torch.nn.functional.interpolate(classes[None, None].float(), size=x.shape[-2:], mode="nearest")[0, 0].long()
+        return torch.nn.functional.one_hot(c, 3).permute(2, 0, 1)[None].float() * 5.0
+    return model
+
+
+def reference_gradient_error(pred, gt, sigma=1.4):
+    """The widely used Python port of the DIM MATLAB code (2-D kernel, scipy convolve, 'nearest' borders)."""
+    eps = 1e-2
+    half = int(np.ceil(sigma * np.sqrt(-2 * np.log(np.sqrt(2 * np.pi) * sigma * eps))))
+    x = np.arange(-half, half + 1)
+    gauss = np.exp(-x**2 / (2 * sigma**2)) / (sigma * np.sqrt(2 * np.pi))
+    hx = np.outer(gauss, -x * gauss / sigma**2)
+    hx /= np.sqrt((np.abs(hx) ** 2).sum())
+
+    def mag(a):
+        gx = scipy.ndimage.convolve(a, hx, mode="nearest")
+        gy = scipy.ndimage.convolve(a, hx.T, mode="nearest")
+        return np.sqrt(gx**2 + gy**2)
+
+    return ((mag(pred) - mag(gt)) ** 2).sum() / 1000
+
+
+def args_for(prepared, tmp_path, *extra):
+    return ["--data-dir", str(prepared), "--dataname", "synth", "--backbone", "mobilenetv3", "--pretrained", "none",
+            "--patch", "64", "--batch-size", "4", "--workers", "0", "--device", "cpu", "--lr", "2e-3", "--cosine",
+            "--out", str(tmp_path / "results"), "--logdir", str(tmp_path / "runs"), "--run-name", "t",
+            "--no-vflip", "--log-images", "2", *extra]

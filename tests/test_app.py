@@ -34,7 +34,9 @@ import infer
 from conftest import REPO
 from idphoto.options import PHOTO, PROCESS, IDPhotoOptions, OptionsError, api_names
 from idphoto.server import ServerConfig, create_app
-from test_infer import ASTRONAUT, KnownTNet, one_torch_thread, use_known_tnet  # noqa: F401 (an autouse fixture)
+from conftest import ASTRONAUT, KnownTNet, use_known_tnet
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 with warnings.catch_warnings():  # starlette's notice about its future HTTP client, not about this project
     warnings.filterwarnings("ignore", message=".*httpx.*")

@@ -12,11 +12,10 @@ import sys
 import cv2
 import numpy as np
 import pytest
-import scipy.ndimage
 
 import evaluate
 import core.metrics as mm
-from conftest import REPO, shared_path, synthetic_portrait
+from conftest import REPO, reference_gradient_error, shared_path, synthetic_portrait
 from tnet import evaluation
 from utils import erode_dilate, make_trimap, read_image
 
@@ -76,23 +75,6 @@ def test_gradient_kernel_matches_the_reference_construction():
     hx = np.outer(g, dg)
     assert np.sqrt((hx**2).sum()) == pytest.approx(1.0)
     assert dg[4] == 0.0 and dg[0] == pytest.approx(-dg[-1])
-
-
-def reference_gradient_error(pred, gt, sigma=1.4):
-    """The widely used Python port of the DIM MATLAB code (2-D kernel, scipy convolve, 'nearest' borders)."""
-    eps = 1e-2
-    half = int(np.ceil(sigma * np.sqrt(-2 * np.log(np.sqrt(2 * np.pi) * sigma * eps))))
-    x = np.arange(-half, half + 1)
-    gauss = np.exp(-x**2 / (2 * sigma**2)) / (sigma * np.sqrt(2 * np.pi))
-    hx = np.outer(gauss, -x * gauss / sigma**2)
-    hx /= np.sqrt((np.abs(hx) ** 2).sum())
-
-    def mag(a):
-        gx = scipy.ndimage.convolve(a, hx, mode="nearest")
-        gy = scipy.ndimage.convolve(a, hx.T, mode="nearest")
-        return np.sqrt(gx**2 + gy**2)
-
-    return ((mag(pred) - mag(gt)) ** 2).sum() / 1000
 
 
 def test_gradient_error_matches_the_reference_port():

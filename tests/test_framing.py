@@ -12,7 +12,7 @@ from idphoto.framing import (MAX_TOP_CUT, PhotoEdges, body_bottom, level, level_
                              side_room, top_cut)
 from idphoto.maker import make_id_photo
 from idphoto.specs import get_spec
-from test_rules import synthetic_face
+from conftest import synthetic_face
 
 
 def textured_person(h=800, w=600, crown=120, chin=380):

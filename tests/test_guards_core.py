@@ -181,7 +181,7 @@ def test_gradient_error_follows_sigma():
     rng = np.random.default_rng(1)
     gt = cv2.GaussianBlur(rng.random((30, 40)), (0, 0), 2)
     pred = np.clip(gt + 0.2 * rng.standard_normal(gt.shape), 0, 1)
-    from test_evaluate import reference_gradient_error
+    from conftest import reference_gradient_error
 
     for sigma in (0.8, 1.6, 2.0, 3.0):
         assert mm.gradient_error(pred, gt, sigma=sigma) == pytest.approx(reference_gradient_error(pred, gt, sigma), rel=1e-9)

@@ -13,7 +13,7 @@ import torch
 import idphoto.pipeline as P
 from idphoto import IDPhotoError, MattingWarning
 from idphoto.matting import estimate_foreground_ml
-from test_idphoto import class_logits, disk_scene
+from conftest import class_logits, disk_scene
 from utils import erode_dilate
 
 
@@ -315,7 +315,7 @@ def test_foreground_full_size_solves_only_the_soft_box():
 from idphoto.framing import (Placement, composite, level, level_rotation, make_background,  # noqa: E402
                              place_by_mask, place_centre, plan_by_rules, render)
 from idphoto.specs import get_spec  # noqa: E402
-from test_rules import synthetic_face  # noqa: E402
+from conftest import synthetic_face  # noqa: E402
 
 
 def test_composite_is_foreground_times_alpha_over_the_background():

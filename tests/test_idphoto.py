@@ -20,7 +20,7 @@ from idphoto.framing import Placement, place_by_face, place_by_mask
 from idphoto.output import write_all
 from idphoto.specs import custom_spec
 from models import TNet
-from utils import erode_dilate
+from conftest import class_logits, disk_scene
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -28,14 +28,6 @@ DEMO = SHARED / "data" / "unlabeled_portraits" / "hivision_idphotos_demo" / "tes
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-def disk_scene(h=120, w=100, fg=(40, 40, 220), bg=(60, 200, 60)):
-    """A soft-edged disk (a 'person') of colour fg on bg: (image BGR uint8, true alpha float, trimap)."""
-    yy, xx = np.mgrid[:h, :w]
-    r = np.hypot(yy - h * 0.55, xx - w / 2)
-    alpha = np.clip((w * 0.3 - r) / 3 + 0.5, 0, 1).astype(np.float32)  # ~3 px soft edge
-    image = (alpha[..., None] * np.array(fg) + (1 - alpha[..., None]) * np.array(bg)).round().astype(np.uint8)
-    trimap = erode_dilate(np.where(alpha > 0.5, 255, 0).astype(np.uint8), 10)
-    return image, alpha, trimap
 
 
 # ------------------------------------------------------------------------------------------------ loading
@@ -102,14 +94,6 @@ def test_predict_trimap_shape_values_and_rgb_normalisation(monkeypatch):
     # channel 0 must be R (ImageNet normalised: (1 - 0.485) / 0.229), channel 2 B ((0 - 0.406) / 0.225)
     assert x[0, 0].mean().item() == pytest.approx((1 - 0.485) / 0.229, abs=1e-3)
     assert x[0, 2].mean().item() == pytest.approx(-0.406 / 0.225, abs=1e-3)
-
-
-def class_logits(classes: torch.Tensor):
-    """A spy 'TNet' whose logits make ``classes`` (H×W of 0/1/2, resized to its input) win the argmax."""
-    def model(x):
-        c = torch.nn.functional.interpolate(classes[None, None].float(), size=x.shape[-2:], mode="nearest")[0, 0].long()
-        return torch.nn.functional.one_hot(c, 3).permute(2, 0, 1)[None].float() * 5.0
-    return model
 
 
 def test_predict_trimap_maps_unknown_to_128():

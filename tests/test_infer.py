@@ -17,55 +17,12 @@ import models
 from idphoto.specs import get_spec
 from models import TNet
 from utils import save_checkpoint
+from conftest import ASTRONAUT, person_mask, use_known_tnet
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 REPO = Path(__file__).resolve().parents[1]
-ASTRONAUT = REPO / "examples" / "astronaut.jpg"
 OUTPUT_NAMES = ("trimap.png", "alpha.png", "cutout.png", "idphoto.jpg")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """The CPU is shared (CI, training jobs): one thread avoids OpenMP oversubscription; restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-class KnownTNet(torch.nn.Module):
-    """Stands in for a trained TNet: its logits make a fixed 'person' (head + shoulders, in relative coordinates
-    chosen to hold the astronaut's face) the foreground, or — ``person=False`` — everything background."""
-
-    def __init__(self, person: bool = True):
-        super().__init__()
-        self.person = person
-        self.dummy = torch.nn.Parameter(torch.zeros(1))  # so .to(device) works
-
-    def forward(self, x):
-        n, _, h, w = x.shape
-        classes = torch.zeros(n, h, w, dtype=torch.long)
-        if self.person:
-            classes[:] = torch.from_numpy(person_mask(h, w) // 255).long() * 2
-        return torch.nn.functional.one_hot(classes, 3).permute(0, 3, 1, 2).float() * 5.0
-
-
-def person_mask(h: int, w: int) -> np.ndarray:
-    """0/255 mask: head ellipse about the astronaut's face, body ellipse rising from the bottom edge."""
-    mask = np.zeros((h, w), np.uint8)
-    cv2.ellipse(mask, (round(0.435 * w), round(0.21 * h)), (round(0.13 * w), round(0.16 * h)), 0, 0, 360, 255, -1)
-    cv2.ellipse(mask, (round(0.45 * w), h), (round(0.4 * w), round(0.66 * h)), 0, 180, 360, 255, -1)  # joins the head
-    return mask
-
-
-def use_known_tnet(monkeypatch, person: bool = True):
-    """infer.py loads (and checks) the checkpoint as usual, but segments with :class:`KnownTNet`."""
-    real = models.load_tnet
-
-    def load(path, device="cpu"):
-        real(path, device)
-        return KnownTNet(person)
-
-    monkeypatch.setattr(models, "load_tnet", load)
 
 
 @pytest.fixture

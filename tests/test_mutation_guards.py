@@ -15,7 +15,7 @@ from utils import load_checkpoint
 def test_best_checkpoint_holds_the_weights_and_epoch_of_the_best_validation(prepared, tmp_path, monkeypatch):
     """Validation mIoU 0.3, 0.9, 0.5 over three epochs (validation replaced, the training is real):
     best_tnet.pth is epoch 2's model — its epoch, its metric and its weights — not the last or the first."""
-    from test_train import args_for
+    from conftest import args_for
 
     metrics = [0.3, 0.9, 0.5]
     weights = []
@@ -75,7 +75,7 @@ def spec_of(name: str):
 def test_every_specs_head_target_lies_in_its_stated_range(name):
     """The head height a spec aims for (``head_ratio``, and the head the framing plans for a face) is inside
     the range the catalogue states for it; so is the crown's target below the top edge (``top_ratio``)."""
-    from test_rules import synthetic_face
+    from conftest import synthetic_face
 
     from idphoto.framing import plan_by_rules
 

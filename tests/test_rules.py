@@ -13,9 +13,9 @@ from idphoto import IDPhotoError, load_image, make_id_photo, print_sheet
 from idphoto.compliance import check_photo
 from idphoto.face import FaceBox, detect_faces
 from idphoto.framing import Placement, make_background, plan_by_rules, render
-from idphoto.landmarks import Landmarks
 from idphoto.output import encode_jpeg
 from idphoto.specs import CATALOGUE, SPECS, SpecError, get_spec, load_catalogue, parse_entry
+from conftest import synthetic_face
 
 REPO = Path(__file__).resolve().parents[1]
 ASTRONAUT = REPO / "examples" / "astronaut.jpg"
@@ -121,10 +121,6 @@ def test_readme_table_is_generated_from_the_catalogue(capsys):
 
 
 # ------------------------------------------------------------------------------------------------ framing
-def synthetic_face(crown=100.0, eye=220.0, chin=330.0, cx=300.0, width=170.0) -> FaceBox:
-    marks = Landmarks((cx - 45, eye), (cx + 45, eye), (cx, eye + 40), (cx - 30, eye + 70), (cx + 30, eye + 70),
-                      (cx, chin), "mesh", width)
-    return FaceBox(cx - 90, eye - 40, 180, chin - eye + 40, marks, 1.0, "landmarks")
 
 
 @pytest.mark.parametrize("name", ["icao", "us-passport", "cn-passport", "cn-id-card", "1inch", "us-visa", "nz-passport"])

@@ -135,3 +135,12 @@ def test_one_device_picker_one_atomic_writer_one_image_reader():
 
     assert [str(p.relative_to(REPO)) for p in sources() if p.parent.name != "bench" and reads_files(p)] == \
         ["core/fileio.py"]
+
+
+def test_no_test_module_imports_another():
+    """What several test modules share lives in conftest.py: a test module imported by another would also run
+    its module-level fixtures there, and a change to one would silently change the other's tests."""
+    tests = {p.stem for p in (REPO / "tests").glob("test_*.py")}
+    offenders = [f"{p.name} imports {name}" for p in sorted((REPO / "tests").glob("test_*.py"))
+                 for name in sorted(imported(p) & tests)]
+    assert offenders == []

@@ -178,7 +178,7 @@ def test_sunglasses_hide_the_eyes_and_are_refused():
     from idphoto.face import detect_faces
     from idphoto.image_io import load_image
     from idphoto.subject import MIN_EYE_CONTRAST
-    from test_infer import ASTRONAUT
+    from conftest import ASTRONAUT
 
     img = load_image(ASTRONAUT)
     face = detect_faces(img)[0]
@@ -200,7 +200,7 @@ def test_a_mask_over_the_mouth_is_refused():
     from idphoto.face import detect_faces
     from idphoto.image_io import load_image
     from idphoto.subject import MIN_MOUTH_CONTRAST
-    from test_infer import ASTRONAUT
+    from conftest import ASTRONAUT
 
     img = load_image(ASTRONAUT)
     face = detect_faces(img)[0]

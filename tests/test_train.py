@@ -9,15 +9,8 @@ import torch
 
 import tnet.training as training
 import train
-from conftest import REPO
+from conftest import REPO, args_for
 from utils import load_checkpoint, save_checkpoint
-
-
-def args_for(prepared, tmp_path, *extra):
-    return ["--data-dir", str(prepared), "--dataname", "synth", "--backbone", "mobilenetv3", "--pretrained", "none",
-            "--patch", "64", "--batch-size", "4", "--workers", "0", "--device", "cpu", "--lr", "2e-3", "--cosine",
-            "--out", str(tmp_path / "results"), "--logdir", str(tmp_path / "runs"), "--run-name", "t",
-            "--no-vflip", "--log-images", "2", *extra]
 
 
 def test_training_learns_checkpoints_and_resumes(prepared, tmp_path):
