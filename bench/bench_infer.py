@@ -76,9 +76,9 @@ def time_infer(photo: Path, checkpoint: Path, args, out: Path) -> dict:
 
 def time_stages(photo: Path, checkpoint: Path, args) -> dict:
     """infer.py's stages for one photo, timed here from the library: the model load, then load_image, the
-    Pipeline (trimap, alpha, foreground), make_id_photo (``--spec none``) and the JPEG encoding."""
+    Pipeline (trimap, alpha, foreground), compose_id_photo (``--spec none``) and the JPEG encoding."""
     from core.runtime import set_threads
-    from idphoto import Pipeline, encode_jpeg, load_image, make_id_photo
+    from idphoto import Pipeline, encode_jpeg, load_image, compose_id_photo
     from models import load_tnet
 
     set_threads(args.threads)
@@ -93,7 +93,7 @@ def time_stages(photo: Path, checkpoint: Path, args) -> dict:
         result = pipeline.run(image)
     stages.update(result.timings)
     t = time.perf_counter()
-    framed = make_id_photo(image, result.alpha, result.foreground, None, no_face_ok=True)
+    framed = compose_id_photo(image, result.alpha, result.foreground, None, no_face_ok=True)
     stages["idphoto"] = time.perf_counter() - t
     t = time.perf_counter()
     encode_jpeg(framed.image, framed.dpi)

@@ -5,7 +5,7 @@
     python bench/bench_isolate.py --sets pfcn --limit 200 --predicted  # the shipped TNet's matte instead of the mask
 
 For each labelled photo (its hand-drawn or machine-made person mask), the subject is chosen as
-``make_id_photo`` chooses it (:func:`idphoto.subject.choose_subject`, palms included) and
+``compose_id_photo`` chooses it (:func:`idphoto.subject.choose_subject`, palms included) and
 :func:`idphoto.subject.isolate_person` cleans the matte: the hand-drawn mask itself (every pixel it drops
 is a real part of the person: a raised hand, a strand of hair), or with ``--predicted`` the pipeline's
 alpha (the share of the true person it drops). The masks hold every person in the photo, so on photos

@@ -79,6 +79,15 @@ class ConfusionMatrix:
                 **{f"IoU_{name}": v for name, v in zip(("bg", "unknown", "fg"), iou)}}
 
 
+def logit_agreement(reference, candidate) -> dict:
+    """How closely a model's export reproduces its logits (two N×C×H×W arrays): the largest absolute
+    difference, and the pixels whose argmax class differs (their count, and the share that agree)."""
+    ref, got = np.asarray(reference, np.float32), np.asarray(candidate, np.float32)
+    same = ref.argmax(1) == got.argmax(1)
+    return {"images": int(ref.shape[0]), "max_abs_logit_diff": float(np.abs(got - ref).max()),
+            "argmax_mismatch_pixels": int((~same).sum()), "class_agreement": float(same.mean()), "pixels": int(same.size)}
+
+
 # ---------------------------------------------------------------------------------------------- matting errors
 GRADIENT_SIGMA = 1.4
 CONNECTIVITY_STEP = 0.1

@@ -3,7 +3,7 @@
 Public API (used by infer.py, evaluate.py and the benchmarks)::
 
     from idphoto import Pipeline, predict_trimap, estimate_alpha, estimate_foreground
-    from idphoto import load_image, get_spec, make_id_photo
+    from idphoto import load_image, get_spec, compose_id_photo
 
 The names are imported on first use (PEP 562), so ``import idphoto`` or ``idphoto.specs`` costs no
 PyTorch, OpenCV or SciPy start-up: the spec tables and every ``--help`` answer at once.
@@ -17,7 +17,7 @@ __all__, __getattr__, __dir__ = lazy_exports(__name__, {
     "face": ("FaceBox", "detect_faces"),
     "framing": ("Placement", "composite", "place_by_face", "place_by_mask", "render"),
     "image_io": ("IMAGE_EXTENSIONS", "list_images", "load_image"),
-    "maker": ("IDPhoto", "make_id_photo"),
+    "maker": ("IDPhoto", "compose_id_photo"),
     "output": ("COLORS", "encode_jpeg", "encode_jpeg_max_kb", "parse_color", "print_sheet"),
     "pipeline": ("DEFAULT_MAX_SIDE", "MATTING_METHODS", "MattingResult", "MattingWarning", "Pipeline",
                  "estimate_alpha", "estimate_foreground", "predict_trimap", "predict_trimap_pair"),

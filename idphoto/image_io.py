@@ -17,7 +17,7 @@ from core.fileio import decode_image as _decode
 
 from .errors import IDPhotoError
 
-__all__ = ["IMAGE_EXTENSIONS", "MIN_SIDE", "Photo", "decode_image", "is_our_output", "list_images", "load_image",
+__all__ = ["IMAGE_EXTENSIONS", "MIN_SIDE", "Photo", "decode_photo", "is_our_output", "list_images", "load_image",
            "open_photo"]
 
 MIN_SIDE = 32  # smaller than this is no photo of a person
@@ -37,10 +37,10 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     Transparent pixels of an RGBA/LA/palette image are composited over white. Raises
     :class:`IDPhotoError` with a one-line message for a missing, unreadable, truncated or tiny image.
     """
-    return decode_image(path)
+    return decode_photo(path)
 
 
-def decode_image(source, max_pixels: int | None = None, where: str | None = None) -> np.ndarray:
+def decode_photo(source, max_pixels: int | None = None, where: str | None = None) -> np.ndarray:
     """A photo (a path or a binary file object) as H×W×3 BGR uint8, upright; messages start with ``where``
     (by default the path).
 
@@ -57,7 +57,7 @@ def decode_image(source, max_pixels: int | None = None, where: str | None = None
 
 class Photo(EncodedPhoto):
     """A photo file decoded on demand at the sizes asked for (:class:`core.fileio.EncodedPhoto`), with
-    :func:`decode_image`'s errors: a file whose header is fine but whose data is broken is refused in one line
+    :func:`decode_photo`'s errors: a file whose header is fine but whose data is broken is refused in one line
     when first decoded."""
 
     def _decode(self, i: int):
@@ -67,7 +67,7 @@ class Photo(EncodedPhoto):
 
 def open_photo(source, max_pixels: int | None = None, where: str | None = None) -> Photo:
     """A photo (bytes, a path or a binary file object) read as far as its header: its size checked as
-    :func:`decode_image` checks it, its pixels decoded when asked for, at the size asked for."""
+    :func:`decode_photo` checks it, its pixels decoded when asked for, at the size asked for."""
     if isinstance(source, (bytes, bytearray)) and not source:
         raise NotAnImageError(f"{where or ''}empty file")
     where = _where(source, where)

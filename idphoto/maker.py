@@ -132,7 +132,7 @@ def work_scale(photo: np.ndarray | Pyramid, spec: PhotoSpec, detector: str = "au
     return WorkScale(work, scale, matte if matte < 1.0 else None, faces, region, canvas, finest)
 
 
-def make_id_photo(image_bgr: np.ndarray, alpha: np.ndarray, foreground: np.ndarray, spec: PhotoSpec | None,
+def compose_id_photo(image_bgr: np.ndarray, alpha: np.ndarray, foreground: np.ndarray, spec: PhotoSpec | None,
                   background_bgr: tuple[int, int, int] = (255, 255, 255), no_face_ok: bool = False,
                   dpi: int = 300, faces: list[FaceBox] | None = None, *, level_eyes: bool = True,
                   bg_style: str = "solid", keep_background: bool = False, detector: str = "auto",

@@ -264,7 +264,7 @@ def _export(folder: Path, digest: str, model) -> CvTNet | None:
     try:
         data = export_for_opencv(model, size)
         exported = CvTNet(data, entry, onnx_path)
-        check = compare_with_torch(model, exported, size)
+        check = check_export(model, exported, size)
         if check["max_abs_logit_diff"] > MAX_LOGIT_DIFF or check["class_agreement"] < MIN_CLASS_AGREEMENT:
             raise ValueError(f"disagrees with PyTorch: {check}")
     except Exception as exc:  # noqa: BLE001 — any failure: this file keeps running with PyTorch
@@ -284,7 +284,7 @@ def _export(folder: Path, digest: str, model) -> CvTNet | None:
     return exported
 
 
-def check_photo(size: int) -> np.ndarray:
+def check_image(size: int) -> np.ndarray:
     """A generated size×size RGB 'portrait' (smooth colours, a head-and-shoulders blob, fine noise) on which
     the export is compared with PyTorch: deterministic, and with the edges a trimap is about."""
     import cv2
@@ -299,20 +299,15 @@ def check_photo(size: int) -> np.ndarray:
     return np.clip(image + noise, 0, 255).astype(np.uint8)
 
 
-def compare_with_torch(model, exported: CvTNet, size: int) -> dict:
-    """The largest |logit difference| and the share of pixels of the same class, PyTorch against the export,
-    on :func:`check_photo` and its mirror image."""
-    import torch
+def check_export(model, exported: CvTNet, size: int) -> dict:
+    """:func:`core.metrics.logit_agreement` of the PyTorch model and its export, each run the one way a trimap
+    model is run (:func:`trimap_logits`), on :func:`check_image` and its mirror image."""
+    from core.metrics import logit_agreement
 
-    from datasets.transforms import image_to_tensor
-
-    photos = [check_photo(size)]
+    photos = [check_image(size)]
     photos.append(np.ascontiguousarray(photos[0][:, ::-1]))
-    with torch.inference_mode():
-        ref = model(torch.stack([image_to_tensor(p) for p in photos])).numpy()
-    got = exported.logits(np.stack(photos))
-    return {"max_abs_logit_diff": float(np.abs(got - ref).max()),
-            "class_agreement": float((got.argmax(1) == ref.argmax(1)).mean()), "pixels": int(ref[:, 0].size)}
+    batch = np.stack(photos)
+    return logit_agreement(trimap_logits(model, batch), trimap_logits(exported, batch))
 
 
 def _discard(folder: Path, digest: str) -> None:

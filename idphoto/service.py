@@ -22,7 +22,7 @@ from . import image_io
 from .compliance import Report, check_photo
 from .errors import IDPhotoError
 from .image_io import NotAnImageError
-from .maker import MIN_PERSON_SHARE, make_id_photo, work_scale
+from .maker import MIN_PERSON_SHARE, compose_id_photo, work_scale
 from .options import WHITE, IDPhotoOptions, Resolved
 from .output import encode_for_spec, encode_jpeg, encode_png, print_sheet, sheet_problem
 from .pipeline import MattingWarning, Pipeline
@@ -95,12 +95,12 @@ class ServiceResult:
         return len(self.idphoto) / 1024
 
 
-def decode_image(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Uploaded photo bytes → H×W×3 BGR uint8, upright: :func:`idphoto.image_io.decode_image` (the decoding of
+def decode_upload(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Uploaded photo bytes → H×W×3 BGR uint8, upright: :func:`idphoto.image_io.decode_photo` (the decoding of
     ``infer.py``'s files), with the server's pixel limit checked from the header before decoding."""
     if not data:
         raise NotAnImageError("empty file")
-    return image_io.decode_image(io.BytesIO(data), max_pixels)
+    return image_io.decode_photo(io.BytesIO(data), max_pixels)
 
 
 def process_image(image: np.ndarray | Pyramid, options: IDPhotoOptions, pipeline: Pipeline,
@@ -221,7 +221,7 @@ def matte_and_frame(image: np.ndarray | Pyramid, options: IDPhotoOptions, resolv
     result = pipeline.run(work, matte_scale, region)
     timings.update(result.timings)
     t = time.perf_counter()
-    photo = make_id_photo(work, result.alpha, result.foreground, spec, resolved.bg or WHITE, options.no_face_ok,
+    photo = compose_id_photo(work, result.alpha, result.foreground, spec, resolved.bg or WHITE, options.no_face_ok,
                           resolved.dpi, faces, level_eyes=not options.no_level, bg_style=options.bg_style,
                           keep_background=resolved.bg is None, detector=options.face_detector,
                           original=source, prefer=options.prefer())   # the opaque colours, sharp
@@ -273,7 +273,7 @@ def make_cutout(photo: bytes, options: IDPhotoOptions, pipeline: Pipeline,
     """Photo bytes → (RGBA PNG of the person, timings): the matting alone, no framing."""
     options.check_model()
     t = time.perf_counter()
-    image = decode_image(photo, max_pixels)
+    image = decode_upload(photo, max_pixels)
     timings = {"decode": time.perf_counter() - t}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MattingWarning)
@@ -291,7 +291,7 @@ def make_sheet(photo: bytes, layout: str, dpi: int | None = None,
                max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[bytes, int, int]:
     """An ID photo's bytes → (JPEG print sheet, copies, DPI used). ``dpi`` None: the photo's own DPI
     (from its JPEG/PNG header), else 300."""
-    image = decode_image(photo, max_pixels)
+    image = decode_upload(photo, max_pixels)
     if dpi is None:
         with Image.open(io.BytesIO(photo)) as im:
             stored = im.info.get("dpi")

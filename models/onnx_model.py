@@ -127,12 +127,11 @@ def compare_with_torch(model: torch.nn.Module, onnx_path: str | os.PathLike, ima
 
     batch = torch.stack([image_to_tensor(cv2.cvtColor(cv2.resize(im, (size, size), interpolation=cv2.INTER_CUBIC),
                                                       cv2.COLOR_BGR2RGB)) for im in images_bgr])
+    from core.metrics import logit_agreement
+
     with torch.inference_mode():
         ref = model.float().cpu().eval()(batch)
-    got = OnnxTNet(onnx_path)(batch)
-    return {"images": len(images_bgr), "max_abs_logit_diff": float((got - ref).abs().max()),
-            "argmax_mismatch_pixels": int((got.argmax(1) != ref.argmax(1)).sum()),
-            "pixels": int(ref[:, 0].numel())}
+    return logit_agreement(ref.numpy(), OnnxTNet(onnx_path)(batch).numpy())
 
 
 # ------------------------------------------------------------------------------------------ for OpenCV's dnn

@@ -1,4 +1,4 @@
-"""idphoto.framing and make_id_photo: no pixel is invented. A photo ending at the chest or with hair at its
+"""idphoto.framing and compose_id_photo: no pixel is invented. A photo ending at the chest or with hair at its
 top edge is framed with what it holds, or refused with the reason; levelled photos leave nothing stretched."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from idphoto.errors import IDPhotoError
 from idphoto.face import FaceBox
 from idphoto.framing import (MAX_TOP_CUT, PhotoEdges, body_bottom, level, level_rotation, plan_by_rules,
                              side_room, top_cut)
-from idphoto.maker import make_id_photo
+from idphoto.maker import compose_id_photo
 from idphoto.specs import get_spec
 from conftest import synthetic_face
 
@@ -36,7 +36,7 @@ def test_a_photo_ending_at_the_chest_is_framed_with_the_body_meeting_the_bottom_
     face = synthetic_face(crown=120, eye=240, chin=380, cx=300)
     spec = get_spec("1inch")
     end = 560                                        # 0.69 head heights below the chin: enough for 1inch
-    photo = make_id_photo(img[:end], alpha[:end], img[:end] / 255.0, spec, faces=[face])
+    photo = compose_id_photo(img[:end], alpha[:end], img[:end] / 255.0, spec, faces=[face])
     w, h = spec.size_px
     p = photo.placement
     assert p.apply(0, end)[1] >= h - 0.5             # the photo reaches the canvas's bottom edge
@@ -50,7 +50,7 @@ def test_the_rules_give_way_before_pixels_are_invented():
     face = synthetic_face(crown=120, eye=240, chin=380, cx=300)
     spec = get_spec("1inch")
     end = 380 + int(0.30 * 260)                      # 0.30 head heights: the tightest 1inch framing
-    photo = make_id_photo(img[:end], alpha[:end], img[:end] / 255.0, spec, faces=[face])
+    photo = compose_id_photo(img[:end], alpha[:end], img[:end] / 255.0, spec, faces=[face])
     assert photo.placement.apply(0, end)[1] >= spec.size_px[1] - 0.5
     free = plan_by_rules(face, 120, spec.size_px, spec)
     assert photo.placement.scale > free.placement.scale   # the head grew (its rule gave way) to reach the edge
@@ -61,7 +61,7 @@ def test_a_photo_ending_under_the_chin_is_refused_with_the_figure(heads, refused
     img, alpha = textured_person()
     face = synthetic_face(crown=120, eye=240, chin=380, cx=300)
     end = 380 + int(heads * 260)
-    run = lambda: make_id_photo(img[:end], alpha[:end], img[:end] / 255.0, get_spec("1inch"), faces=[face])  # noqa: E731
+    run = lambda: compose_id_photo(img[:end], alpha[:end], img[:end] / 255.0, get_spec("1inch"), faces=[face])  # noqa: E731
     if refused:
         with pytest.raises(IDPhotoError, match=rf"ends {heads:.2f} head heights below the chin: .* shoulders"):
             run()
@@ -78,7 +78,7 @@ def test_hair_cut_a_little_by_the_top_edge_is_filled_and_a_cut_head_is_refused()
     small = 120 + int(0.5 * MAX_TOP_CUT * 260)       # half the allowed cut
     shifted = [FaceBox(face.x, face.y - small, face.w, face.h,
                        face.landmarks.transformed(np.array([[1, 0, 0], [0, 1, -small]], float)), 1.0, "landmarks")]
-    photo = make_id_photo(img[small:], alpha[small:], img[small:] / 255.0, spec, bg, faces=shifted)
+    photo = compose_id_photo(img[small:], alpha[small:], img[small:] / 255.0, spec, bg, faces=shifted)
     top_row = int(np.ceil(photo.placement.ty))       # the photo's top edge on the canvas
     assert top_row > 0 and (photo.image[:top_row - 1] == bg).all()   # above it: the background, no repeated hair
     assert any("cuts about" in w for w in photo.warnings)
@@ -86,7 +86,7 @@ def test_hair_cut_a_little_by_the_top_edge_is_filled_and_a_cut_head_is_refused()
     shifted = [FaceBox(face.x, face.y - big, face.w, face.h,
                        face.landmarks.transformed(np.array([[1, 0, 0], [0, 1, -big]], float)), 1.0, "landmarks")]
     with pytest.raises(IDPhotoError, match=r"the top of the head is cut off .* % of the head is missing"):
-        make_id_photo(img[big:], alpha[big:], img[big:] / 255.0, spec, bg, faces=shifted)
+        compose_id_photo(img[big:], alpha[big:], img[big:] / 255.0, spec, bg, faces=shifted)
 
 
 def test_top_cut_reads_the_alpha_under_the_edge():

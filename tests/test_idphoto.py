@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from idphoto import (IDPhotoError, Pipeline, detect_faces, encode_jpeg, encode_jpeg_max_kb, estimate_alpha,
-                     estimate_foreground, get_spec, load_image, make_id_photo, parse_color, predict_trimap,
+                     estimate_foreground, get_spec, load_image, compose_id_photo, parse_color, predict_trimap,
                      predict_trimap_pair, print_sheet, render)
 from idphoto.face import FaceBox
 from idphoto.framing import Placement, place_by_face, place_by_mask
@@ -241,10 +241,10 @@ def test_make_id_photo_without_face():
     fg = image.astype(np.float32) / 255
     spec = get_spec("1inch")
     with pytest.raises(IDPhotoError, match="no face"):
-        make_id_photo(image, alpha, fg, spec, faces=[])
-    photo = make_id_photo(image, alpha, fg, spec, no_face_ok=True, faces=[])
+        compose_id_photo(image, alpha, fg, spec, faces=[])
+    photo = compose_id_photo(image, alpha, fg, spec, no_face_ok=True, faces=[])
     assert photo.image.shape == (413, 295, 3) and photo.warnings
-    photo = make_id_photo(image, alpha, fg, None, parse_color("red"), faces=[])
+    photo = compose_id_photo(image, alpha, fg, None, parse_color("red"), faces=[])
     assert photo.image.shape == (200, 160, 3) and tuple(photo.image[0, 0]) == (0, 0, 255)
 
 
@@ -256,10 +256,10 @@ def test_make_id_photo_without_person_is_an_error(spec_name):
     face = [FaceBox(60, 80, 40, 40)]  # a face found on the raw photo does not make up for an empty segmentation
     for alpha in (np.zeros((200, 160), np.float32), np.where(np.arange(200 * 160) < 200, 1.0, 0.0).reshape(200, 160)):
         with pytest.raises(IDPhotoError, match="no person found"):
-            make_id_photo(image, alpha.astype(np.float32), fg, spec, no_face_ok=True, faces=face)
+            compose_id_photo(image, alpha.astype(np.float32), fg, spec, no_face_ok=True, faces=face)
     small = np.zeros((200, 160), np.float32)
     small[80:100, 60:80] = 1.0  # 400 px = 1.25 %: a (small) person
-    assert make_id_photo(image, small, fg, spec, no_face_ok=True, faces=[]).image.dtype == np.uint8
+    assert compose_id_photo(image, small, fg, spec, no_face_ok=True, faces=[]).image.dtype == np.uint8
 
 
 @pytest.mark.skipif(not DEMO.is_file(), reason="needs ../shared/data (real portraits)")
@@ -271,7 +271,7 @@ def test_haar_fallback_still_frames_by_the_head_rule(spec_name):
     assert len(faces) == 1 and faces[0].landmarks is None
     spec = get_spec(spec_name)
     alpha = np.ones(image.shape[:2], np.float32)  # a mask reaching the top edge: the crown comes from the box rule
-    photo = make_id_photo(image, alpha, image.astype(np.float32) / 255, spec, faces=faces, detector="haar")
+    photo = compose_id_photo(image, alpha, image.astype(np.float32) / 255, spec, faces=faces, detector="haar")
     w, h = spec.size_px
     assert photo.image.shape == (h, w, 3)
     face, p = photo.face, photo.placement
@@ -360,10 +360,10 @@ def test_faces_off_the_person_are_ignored():
     on = FaceBox(62, 87, 36, 36)       # centre (80, 105) on the disk (the head, 95 px wide; a face of a third of
                                        # that or less is a false detection, see idphoto.headcheck)
     off = FaceBox(0, 0, 60, 60)        # larger, but on the background
-    photo = make_id_photo(image, alpha, fg, get_spec("1inch"), faces=[off, on], detector="haar")
+    photo = compose_id_photo(image, alpha, fg, get_spec("1inch"), faces=[off, on], detector="haar")
     assert photo.face == on
     with pytest.raises(IDPhotoError, match="touches the subject's"):   # two faces on the person: not one person
-        make_id_photo(image, alpha, fg, get_spec("1inch"), faces=[FaceBox(60, 85, 40, 40), on], detector="haar")
+        compose_id_photo(image, alpha, fg, get_spec("1inch"), faces=[FaceBox(60, 85, 40, 40), on], detector="haar")
 
 
 def test_flip_tta_averages_the_photo_and_its_mirror():
@@ -468,10 +468,10 @@ def test_make_id_photo_refuses_to_frame_on_a_false_face():
     fg = image.astype(np.float32) / 255
     cheek, face = FaceBox(330, 300, 64, 64), FaceBox(200, 200, 200, 200)
     with pytest.raises(IDPhotoError, match="no face found; rejected a 64×64 px detection"):
-        make_id_photo(image, alpha, fg, get_spec("1inch"), faces=[cheek], detector="haar")
-    photo = make_id_photo(image, alpha, fg, get_spec("1inch"), faces=[cheek], no_face_ok=True, detector="haar")
+        compose_id_photo(image, alpha, fg, get_spec("1inch"), faces=[cheek], detector="haar")
+    photo = compose_id_photo(image, alpha, fg, get_spec("1inch"), faces=[cheek], no_face_ok=True, detector="haar")
     assert photo.face is None and "rejected a 64×64" in photo.warnings[0]
-    photo = make_id_photo(image, alpha, fg, get_spec("1inch"), faces=[cheek, face], detector="haar")  # the real one
+    photo = compose_id_photo(image, alpha, fg, get_spec("1inch"), faces=[cheek, face], detector="haar")  # the real one
     assert photo.face == face and not any("rejected" in w for w in photo.warnings)
 
 
@@ -488,4 +488,4 @@ def test_a_real_close_up_is_not_framed_on_a_cheek():
     faces = detect_faces(image, method="haar")
     assert len(faces) == 1 and faces[0].w < 100
     with pytest.raises(IDPhotoError, match="rejected a"):
-        make_id_photo(image, alpha, image.astype(np.float32) / 255, get_spec("1inch"), faces=faces)
+        compose_id_photo(image, alpha, image.astype(np.float32) / 255, get_spec("1inch"), faces=faces)

@@ -130,7 +130,7 @@ def test_a_jpeg_is_decoded_only_at_the_size_its_id_photo_needs(pipeline):
     photo = image_io.open_photo(data)
     _, lazy = service.matte_and_frame(photo, opts, resolved, pipeline, {}, False)
     assert 0 not in photo.made                       # never decoded whole
-    _, decoded = service.matte_and_frame(image_io.decode_image(io.BytesIO(data)), opts, resolved, pipeline, {}, False)
+    _, decoded = service.matte_and_frame(image_io.decode_photo(io.BytesIO(data)), opts, resolved, pipeline, {}, False)
     face = (slice(100, 300), slice(80, 220))
     assert detail(lazy.image[face]) > 0.9 * detail(decoded.image[face])
     assert np.abs(lazy.image.astype(float) - decoded.image.astype(float)).mean() < 2

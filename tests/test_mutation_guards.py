@@ -136,13 +136,13 @@ def test_a_real_portrait_framed_for_every_spec_measures_inside_its_ranges(name, 
     """The astronaut (a real photo) framed for each spec: on the finished JPEG, measured as the report measures
     it (landmarks found again on the output), the head height — and the eye line, top margin and face width
     where the spec has them — lie inside the ranges the catalogue states, within 2 px."""
-    from idphoto import make_id_photo
+    from idphoto import compose_id_photo
     from idphoto.compliance import check_photo
     from idphoto.output import encode_jpeg
 
     img, alpha, faces = portrait
     spec = spec_of(name)
-    photo = make_id_photo(img, alpha, img / 255.0, spec, faces=faces)
+    photo = compose_id_photo(img, alpha, img / 255.0, spec, faces=faces)
     assert photo.image.shape[:2] == spec.size_px[::-1] and photo.gave_way == []
     report = check_photo(photo.image, spec, encode_jpeg(photo.image, spec.dpi), photo.alpha)
     measured = {c.rule.split()[0]: c.value for c in report.checks}

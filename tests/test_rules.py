@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from idphoto import IDPhotoError, load_image, make_id_photo, print_sheet
+from idphoto import IDPhotoError, load_image, compose_id_photo, print_sheet
 from idphoto.compliance import check_photo
 from idphoto.face import FaceBox, detect_faces
 from idphoto.framing import Placement, make_background, plan_by_rules, render
@@ -169,8 +169,8 @@ def test_too_little_below_the_chin_is_refused():
     face = synthetic_face(crown=120, eye=240, chin=380, cx=300)
     cut = slice(0, 390)  # the photo stops 10 px under the chin
     with pytest.raises(IDPhotoError, match="shoulders"):
-        make_id_photo(img[cut], alpha[cut], img[cut] / 255.0, get_spec("icao"), faces=[face])
-    photo = make_id_photo(img, alpha, img / 255.0, get_spec("icao"), faces=[face])  # whole photo: fine
+        compose_id_photo(img[cut], alpha[cut], img[cut] / 255.0, get_spec("icao"), faces=[face])
+    photo = compose_id_photo(img, alpha, img / 255.0, get_spec("icao"), faces=[face])  # whole photo: fine
     assert photo.image.shape == (531, 413, 3)
 
 
@@ -180,7 +180,7 @@ def test_no_room_above_is_filled_with_the_background():
     top = slice(100, 800)  # hair 20 px from the photo's top: the canvas reaches above the photo
     shifted = FaceBox(face.x, face.y - 100, face.w, face.h, face.landmarks.transformed(np.array([[1, 0, 0], [0, 1, -100.0]])),
                       1.0, "landmarks")
-    photo = make_id_photo(img[top], alpha[top], img[top] / 255.0, get_spec("cn-passport"), (219, 142, 67), faces=[shifted])
+    photo = compose_id_photo(img[top], alpha[top], img[top] / 255.0, get_spec("cn-passport"), (219, 142, 67), faces=[shifted])
     assert tuple(photo.image[2, 2]) == (219, 142, 67) and tuple(photo.image[2, 200]) == (219, 142, 67)
 
 
@@ -198,7 +198,7 @@ def test_background_styles_and_keep():
     rng = np.random.default_rng(0)
     img[alpha < 0.5] = rng.integers(0, 255, (int((alpha < 0.5).sum()), 3))  # a busy background, kept as it is
     face = synthetic_face(crown=120, eye=240, chin=380, cx=300)
-    kept = make_id_photo(img, alpha, img / 255.0, get_spec("1inch"), faces=[face], keep_background=True)
+    kept = compose_id_photo(img, alpha, img / 255.0, get_spec("1inch"), faces=[face], keep_background=True)
     p = kept.placement
     x, y = 5, 5  # a canvas pixel on the background maps back to the original photo's pixel
     sx, sy = (x - p.tx) / p.scale, (y - p.ty) / p.scale
@@ -206,7 +206,7 @@ def test_background_styles_and_keep():
     assert np.std(kept.image[:20, :20]) > 20  # noise kept, not a plain colour
     if ref is not None:
         assert np.abs(kept.image[y, x].astype(int) - ref.astype(int)).max() <= 40
-    plain = make_id_photo(img, alpha, img / 255.0, get_spec("1inch"), faces=[face])
+    plain = compose_id_photo(img, alpha, img / 255.0, get_spec("1inch"), faces=[face])
     assert (plain.image[:20, :20] == 255).all()
 
 
@@ -249,12 +249,12 @@ def test_a_portrait_rotated_7_degrees_is_levelled(degrees):
     seen = detect_faces(tilted)[0].landmarks.roll_degrees
     assert abs(seen - (upright - degrees)) < 1.0  # the tilt is measured to within 1°
     spec = get_spec("icao")
-    photo = make_id_photo(tilted, alpha, tilted / 255.0, spec)
+    photo = compose_id_photo(tilted, alpha, tilted / 255.0, spec)
     assert abs(photo.levelled_degrees - seen) < 1e-6 and abs(photo.levelled_degrees) >= 1
     assert any("levelled the eyes" in w for w in photo.warnings)
     again = detect_faces(photo.image)[0].landmarks.roll_degrees  # measured on the output itself
     assert abs(again) < 1.0
-    kept = make_id_photo(tilted, alpha, tilted / 255.0, spec, level_eyes=False)
+    kept = compose_id_photo(tilted, alpha, tilted / 255.0, spec, level_eyes=False)
     assert abs(detect_faces(kept.image)[0].landmarks.roll_degrees) > 3
 
 
@@ -265,7 +265,7 @@ def test_report_passes_a_good_photo_and_flags_a_bad_one():
     cv2.ellipse(alpha, (224, 125), (78, 95), 0, 0, 360, 1.0, -1)  # head with hair
     cv2.ellipse(alpha, (230, 512), (210, 330), 0, 180, 360, 1.0, -1)  # suit
     spec = get_spec("icao")
-    photo = make_id_photo(img, alpha, img / 255.0, spec)
+    photo = compose_id_photo(img, alpha, img / 255.0, spec)
     jpeg = encode_jpeg(photo.image, spec.dpi)
     good = check_photo(photo.image, spec, jpeg, photo.alpha)
     assert good.passed, good.lines()
@@ -308,7 +308,7 @@ def test_real_portraits_meet_the_rules_of_several_specs(folder, stem):
     faces = detect_faces(img)
     for name in ("icao", "us-passport", "cn-passport", "1inch", "us-visa"):
         spec = get_spec(name)
-        photo = make_id_photo(img, alpha, img / 255.0, spec, faces=faces)
+        photo = compose_id_photo(img, alpha, img / 255.0, spec, faces=faces)
         jpeg = encode_jpeg(photo.image, spec.dpi)
         report = check_photo(photo.image, spec, jpeg, photo.alpha)
         for c in report.checks:

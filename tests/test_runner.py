@@ -210,7 +210,7 @@ def test_a_failed_export_is_remembered_and_pytorch_runs(cache, loads, monkeypatc
 
 def test_an_export_that_disagrees_with_pytorch_is_not_used(cache, loads, monkeypatch):
     pytest.importorskip("onnx")
-    monkeypatch.setattr(runner, "compare_with_torch",
+    monkeypatch.setattr(runner, "check_export",
                         lambda model, exported, size: {"max_abs_logit_diff": 0.5, "class_agreement": 0.98, "pixels": 1})
     model = load_trimap_model(shipped())
     assert not isinstance(model, CvTNet) and "disagrees" in json.loads(next(cache.glob("*.json")).read_text())["failed"]
@@ -281,7 +281,7 @@ def test_the_shipped_export_is_the_shipped_weights_and_needs_no_pytorch(tmp_path
     assert entry["weights_sha256"] == digest and entry["check"]["max_abs_logit_diff"] <= runner.MAX_LOGIT_DIFF
     exported = runner._load_export(runner.SHIPPED, digest, None, read_only=True)
     assert isinstance(exported, CvTNet)
-    stats = runner.compare_with_torch(load_tnet(DEFAULT_WEIGHTS, "cpu").eval(), exported, entry["input_size"])
+    stats = runner.check_export(load_tnet(DEFAULT_WEIGHTS, "cpu").eval(), exported, entry["input_size"])
     assert stats["max_abs_logit_diff"] <= runner.MAX_LOGIT_DIFF and stats["class_agreement"] >= runner.MIN_CLASS_AGREEMENT
     block = tmp_path / "block"                    # a torch that can't be imported, first on the path
     (block / "torch").mkdir(parents=True)

@@ -144,3 +144,16 @@ def test_no_test_module_imports_another():
     offenders = [f"{p.name} imports {name}" for p in sorted((REPO / "tests").glob("test_*.py"))
                  for name in sorted(imported(p) & tests)]
     assert offenders == []
+
+
+def test_no_two_public_names_in_the_libraries():
+    """A public function or class is defined once across the libraries: two of one name (three decode_image, two
+    check_photo) made readers guess which one a call meant. Entry points (``main``) are the exception."""
+    places: dict[str, list[str]] = {}
+    for package in LIBRARIES:
+        for path in sorted((REPO / package).rglob("*.py")):
+            for node in ast.parse(path.read_text(encoding="utf-8")).body:
+                if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
+                    places.setdefault(node.name, []).append(str(path.relative_to(REPO)))
+    twice = {name: where for name, where in places.items() if len(where) > 1 and name != "main"}
+    assert twice == {}

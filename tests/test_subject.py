@@ -13,7 +13,7 @@ from idphoto.errors import IDPhotoError
 from idphoto.face import FaceBox
 from idphoto.framing import Placement
 from idphoto.landmarks import Landmarks
-from idphoto.maker import make_id_photo
+from idphoto.maker import compose_id_photo
 from idphoto.specs import get_spec
 from idphoto.subject import (MAX_ROLL_DEGREES, MAX_YAW_DEGREES, check_hands, check_other_faces, choose_subject,
                              isolate_person)
@@ -161,7 +161,7 @@ def test_real_photos_are_refused_with_the_reason(name, reason, shipped_pipeline)
     image = load_image(CASES / name)
     res = shipped_pipeline.run(image)
     with pytest.raises(IDPhotoError, match=reason):
-        make_id_photo(image, res.alpha, res.foreground, get_spec("icao"))
+        compose_id_photo(image, res.alpha, res.foreground, get_spec("icao"))
 
 
 @pytest.fixture(scope="module")
