@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 import cv2
 import numpy as np
 
-from .face import detect_faces
+from .face import crown_from_alpha, detect_faces
 from .specs import MM_PER_INCH, PhotoSpec
 
 TOLERANCE_PX = 1.0          # rounding: a rule is met within 1 px of its range
@@ -173,9 +173,7 @@ def check_photo(image_bgr: np.ndarray, spec: PhotoSpec, jpeg: bytes | None = Non
         x0, x1 = int(max(cx - half, 0)), int(min(cx + half + 1, w))
         y_max = int(min(max(face.eye_y if face.eye_y is not None else face.y, 1), h))
         if alpha is not None:
-            column = alpha[:y_max, x0:x1] > 0.5
-            rows = np.flatnonzero(column.mean(1) > 0.3) if column.size else []
-            crown = float(rows[0]) if len(rows) else None
+            crown = crown_from_alpha(alpha, x0, x1, y_max)
         else:
             crown = crown_from_pixels(image_bgr, x0, x1, y_max)
     chin = marks.chin[1] if marks is not None and marks.chin is not None else None

@@ -23,6 +23,17 @@ CROWN_ABOVE = 0.31         # crown = box top − CROWN_ABOVE × box height (when
 CHIN_BELOW = 0.05          # chin = box bottom + CHIN_BELOW × box height
 
 
+def crown_from_alpha(alpha: np.ndarray, x0: float, x1: float, below: float) -> float | None:
+    """The top of the head in the person's alpha: the first row above ``below`` where the columns ``x0``–``x1``
+    (over the middle of the face) are mostly person (over 30 % of them at alpha > 0.5); None when none is.
+    The one rule for the crown, for framing and for the report alike."""
+    h, w = alpha.shape[:2]
+    x0, x1, y1 = int(max(x0, 0)), int(min(x1, w)), int(min(max(below, 0), h))
+    column = alpha[:y1, x0:x1] > 0.5
+    rows = np.flatnonzero(column.mean(1) > 0.3) if column.size else []
+    return float(rows[0]) if len(rows) else None
+
+
 @dataclass(frozen=True)
 class FaceBox:
     x: float
@@ -79,15 +90,10 @@ class FaceBox:
             return self._crown_from_landmarks(alpha)
         guess = self.y - CROWN_ABOVE * self.h
         if alpha is not None:
-            x0, x1 = int(max(self.x + self.w / 4, 0)), int(min(self.x + 3 * self.w / 4, alpha.shape[1]))
-            y1 = int(min(max(self.y + self.h / 2, 0), alpha.shape[0]))
-            column = alpha[:y1, x0:x1] > 0.5
-            rows = np.flatnonzero(column.mean(1) > 0.3) if column.size else []
-            if len(rows):
-                top = float(rows[0])
-                # hair above the face; a mask reaching the photo's top edge (or far above) tells nothing
-                if top > 0 and self.y - 0.8 * self.h <= top <= self.y - 0.05 * self.h:
-                    return top
+            top = crown_from_alpha(alpha, self.x + self.w / 4, self.x + 3 * self.w / 4, self.y + self.h / 2)
+            # hair above the face; a mask reaching the photo's top edge (or far above) tells nothing
+            if top is not None and top > 0 and self.y - 0.8 * self.h <= top <= self.y - 0.05 * self.h:
+                return top
         return guess
 
     def _crown_from_landmarks(self, alpha: np.ndarray | None) -> float:
@@ -100,14 +106,9 @@ class FaceBox:
         if alpha is None or lower <= 0:
             return guess
         half = max(self.landmarks.eye_distance * 0.5, 2.0)
-        x0, x1 = int(max(eye_x - half, 0)), int(min(eye_x + half + 1, alpha.shape[1]))
-        y1 = int(min(max(eye_y, 0), alpha.shape[0]))
-        column = alpha[:y1, x0:x1] > 0.5
-        rows = np.flatnonzero(column.mean(1) > 0.3) if column.size else []
-        if len(rows):
-            top = float(rows[0])
-            if top > 0 and 0.5 * lower <= eye_y - top <= 2.2 * lower:
-                return top
+        top = crown_from_alpha(alpha, eye_x - half, eye_x + half + 1, eye_y)
+        if top is not None and top > 0 and 0.5 * lower <= eye_y - top <= 2.2 * lower:
+            return top
         return guess
 
 
