@@ -69,37 +69,6 @@ def resolve_options(args, parser):
     return resolved.spec, resolved.bg
 
 
-def process_one(path: Path, stem: str, pipeline, args, spec, bg) -> dict:
-    """Everything for one photo, in memory first (:func:`idphoto.service.process_image`, the work the API
-    does per request); then all files are written (or none). Returns a report."""
-    from idphoto.errors import IDPhotoError
-    from idphoto.image_io import open_photo
-    from idphoto.options import Resolved
-    from idphoto.output import output_paths, write_all
-    from idphoto.service import process_image
-
-    t = time.perf_counter()
-    try:  # read as far as its header: the pixels are decoded at the size the ID photo needs
-        image = open_photo(path)
-        load_s = time.perf_counter() - t
-        out = process_image(image, IDPhotoOptions.from_args(args), pipeline, Resolved(spec, bg, args.dpi))
-    except IDPhotoError as exc:  # refused: every line names its photo, and says that nothing was written
-        text = str(exc)
-        raise IDPhotoError(f"{text if text.startswith(str(path)) else f'{path}: {text}'}; nothing written") from None
-    timings = {"load": load_s + out.timings.pop("decode", 0.0), **out.timings}
-    made = {"trimap": out.trimap, "alpha": out.alpha, "cutout": out.cutout, "idphoto": out.idphoto,
-            "idphoto_hd": out.idphoto_hd, "sheet": out.sheet,
-            "report": None if out.report is None else out.report.to_json()}
-    paths = {k: p for k, p in output_paths(args.out_dir, stem, args.layout, report=spec is not None).items()
-             if made[k] is not None}   # the matte files only with --matte-files or --spec none
-    files = {path: made[k] for k, path in paths.items()}
-    t = time.perf_counter()
-    write_all(files)
-    timings["write"] = time.perf_counter() - t
-    return {"paths": paths, "timings": timings, "notes": out.notes, "quality": out.quality, "copies": out.copies,
-            "size": out.size, "dpi": out.dpi, "kb": out.kb, "input": image.size[::-1], "report": out.report}
-
-
 def format_times(timings: dict) -> str:
     return ", ".join(f"{k} {v:.2f} s" for k, v in timings.items())
 
@@ -121,43 +90,6 @@ def print_report(report: dict, spec_name: str, out=None) -> None:
     if report.get("report") is not None:
         for line in report["report"].lines():
             print(f"         {line}", file=out)
-
-
-def _key(path: Path) -> tuple[str, str]:
-    """A file's identity for collisions: its real folder and its name without case (on Windows and macOS
-    ``photo.JPG`` and ``photo.jpg`` are one file)."""
-    return str(path.parent.resolve()), path.name.casefold()
-
-
-def unique_stems(files: list[Path], out_dir: Path, layout: str | None = None) -> list[str]:
-    """One output name stem per input, never shared and never naming an input photo, decided before any work.
-
-    A photo keeps its own stem when no other input has it (case ignored); photos sharing a stem add their
-    extension (``a.jpg`` → ``a_jpg``, ``a.png`` → ``a_png``). A stem still taken — by another photo, or
-    because one of its outputs would be an input photo (``a.jpg`` beside ``a_idphoto.jpg`` in --out-dir) —
-    gets ``_2``, ``_3``…: plain stems are served first, then the others in file-name order.
-    """
-    from collections import Counter
-
-    from idphoto.output import output_paths
-
-    inputs = {_key(f) for f in files}
-    shared = Counter(f.stem.casefold() for f in files)
-    wanted = [f.stem if shared[f.stem.casefold()] == 1 else f"{f.stem}_{f.suffix.lstrip('.').lower()}" for f in files]
-    taken: set[str] = set()
-    stems: list[str] = [""] * len(files)
-    for i in sorted(range(len(files)), key=lambda i: (wanted[i] != files[i].stem, files[i].name)):
-        stem, n = wanted[i], 1
-        while stem.casefold() in taken or any(_key(p) in inputs for p in output_paths(out_dir, stem, layout).values()):
-            n += 1
-            stem = f"{wanted[i]}_{n}"
-        taken.add(stem.casefold())
-        stems[i] = stem
-    # the guarantee itself, checked: every output path is distinct and none is an input
-    planned = [_key(p) for stem in stems for p in output_paths(out_dir, stem, layout).values()]
-    if len(set(planned)) != len(planned) or inputs & set(planned):
-        raise RuntimeError("output names collide; refusing to write anything")
-    return stems
 
 
 def run(args, parser) -> int:
@@ -193,11 +125,15 @@ def run(args, parser) -> int:
             raise IDPhotoError(f"{args.input_dir}: no images (.jpg .png .webp .bmp .tif) in this folder"
                                + (" other than this tool's own outputs" if ours else ""))
     check_writable_dir(args.out_dir)  # before the model and the photos: not after the last photo
-    stems = [args.image.stem] if args.image is not None else unique_stems(files, args.out_dir, args.layout)
+    from idphoto.batch import batch_workers, make_files, process_photos, unique_stems
+    from idphoto.options import Resolved
 
+    options, resolved = IDPhotoOptions.from_args(args), Resolved(spec, bg, args.dpi)
+    stems = [args.image.stem] if args.image is not None else unique_stems(files, args.out_dir, args.layout)
     workers = batch_workers(args.workers, len(files)) if args.image is None else 1
-    if workers > 1:
-        return run_pool(args, files, stems, others, spec, bg, workers, t_start)
+    if workers > 1:   # each worker process loads the model once; this one loads none
+        results = process_photos(files, stems, options, resolved, args.out_dir, workers)
+        return summarise(results, args, files, stems, others, t_start, workers)
 
     from idphoto.pipeline import Pipeline
     from idphoto.service import load_model
@@ -207,11 +143,11 @@ def run(args, parser) -> int:
         parser.error(str(exc))
     t = time.perf_counter()
     model = load_model(args.checkpoint, device, args.threads, args.input_size)
-    pipeline = Pipeline.from_options(model, IDPhotoOptions.from_args(args), device)
+    pipeline = Pipeline.from_options(model, options, device)
     t_model = time.perf_counter() - t
 
     if args.image is not None:
-        report = process_one(args.image, args.image.stem, pipeline, args, spec, bg)
+        report = make_files(args.image, args.image.stem, pipeline, options, resolved, args.out_dir)
         if not args.quiet:
             for note in report["notes"]:
                 print(f"warning: {args.image}: {note}", file=sys.stderr)
@@ -223,22 +159,8 @@ def run(args, parser) -> int:
             print(f"written, rules missed: {args.image}: {report['report'].summary(missed)}", file=sys.stderr)
         return EXIT_OK
 
-    results = ((path, photo_result(path, stem, pipeline, args, spec, bg)) for path, stem in zip(files, stems))
+    results = process_photos(files, stems, options, resolved, args.out_dir, 1, pipeline)
     return summarise(results, args, files, stems, others, t_start)
-
-
-def photo_result(path: Path, stem: str, pipeline, args, spec, bg) -> tuple[str, object]:
-    """("done", report) or ("skipped", one-line reason): one bad photo must not stop the batch."""
-    from idphoto.errors import IDPhotoError
-
-    try:
-        return "done", process_one(path, stem, pipeline, args, spec, bg)
-    except OSError as exc:  # the out-dir can't be written (a full disk): every later photo would fail too
-        raise OSError(exc.errno, exc.strerror or str(exc), exc.filename or str(args.out_dir)) from None
-    except IDPhotoError as exc:
-        return "skipped", str(exc)
-    except Exception as exc:  # noqa: BLE001 — reported, and the batch goes on
-        return "skipped", f"{path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
 def summarise(results, args, files: list[Path], stems: list[str], others: list[Path], t_start: float,
@@ -310,101 +232,6 @@ def list_results(results, bar, args, totals: dict) -> list:
     except KeyboardInterrupt:
         raise KeyboardInterrupt(pairs) from None
     return pairs
-
-
-# ------------------------------------------------------------------------------------------ batch in parallel
-def batch_workers(requested: int, n_files: int) -> int:
-    """How many processes --input-dir uses: ``requested``, or one per CPU core this process may use."""
-    import os
-
-    if requested:
-        return max(1, min(requested, n_files))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(cores, n_files))
-
-
-_WORKER: dict = {}
-
-
-def _worker_start(args, threads: int) -> None:
-    """Pool initialiser: one model per worker process. A failure is kept and reported by the first photo."""
-    import os
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, str(threads))  # before NumPy/SciPy load: the cores are shared by the workers
-    try:
-        import cv2
-
-        from idphoto.pipeline import Pipeline
-        from idphoto.service import load_model
-
-        cv2.setNumThreads(threads)
-        device = pick_device(args.device)
-        model = load_model(args.checkpoint, device, threads, args.input_size)
-        _WORKER["pipeline"] = Pipeline.from_options(model, IDPhotoOptions.from_args(args), device)
-    except Exception as exc:  # noqa: BLE001 — e.g. a bad checkpoint: the parent stops with this line
-        _WORKER["fatal"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-
-
-def _worker_photo(path: Path, stem: str, args, spec, bg) -> tuple[str, object]:
-    if "fatal" in _WORKER:
-        return "fatal", _WORKER["fatal"]
-    return photo_result(path, stem, _WORKER["pipeline"], args, spec, bg)
-
-
-def run_pool(args, files: list[Path], stems: list[str], others: list[Path], spec, bg, workers: int, t_start: float) -> int:
-    """--input-dir on ``workers`` processes (spawned: safe with PyTorch's threads, and portable). The parent
-    loads no model; each worker loads it once and takes photos as it finishes the previous one."""
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
-
-    from idphoto.errors import IDPhotoError
-
-    if args.matting != "cf":  # compile (or load) pymatting's kernels once here, not in every worker at once
-        from idphoto.pipeline import import_pymatting
-
-        import_pymatting()
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start,
-                               initargs=(args, args.threads or 1))
-    todo = list(zip(files, stems))
-
-    def results():
-        """Photos are handed out one per free worker (none queued ahead), so that Ctrl-C stops the batch at
-        once: the photos in flight finish (each written whole), no other starts."""
-        running = {}
-        try:
-            while todo or running:
-                while todo and len(running) < workers:
-                    path, stem = todo.pop(0)
-                    running[pool.submit(_worker_photo, path, stem, args, spec, bg)] = path
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    path = running.pop(future)
-                    try:
-                        status, value = future.result()
-                    except BrokenProcessPool:
-                        raise IDPhotoError("a worker process died (out of memory?); try --workers 1") from None
-                    if status == "fatal":
-                        raise IDPhotoError(value)
-                    yield path, (status, value)
-        except KeyboardInterrupt:
-            todo.clear()
-            for future, path in list(running.items()):  # the photos in flight finish, whole
-                try:
-                    status, value = future.result()
-                except Exception:  # noqa: BLE001 — a worker gone on Ctrl-C: that photo is not made
-                    continue
-                if status != "fatal":
-                    yield path, (status, value)
-            raise
-
-    try:
-        return summarise(results(), args, files, stems, others, t_start, workers)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def main(argv=None) -> int:

@@ -12,7 +12,7 @@ For each tree (this checkout; with ``--before``, the commit exported by ``git ar
   folder: what a fresh machine compiles) and an empty TNet export cache (``IDPHOTO_CACHE_DIR``, likewise:
   the first run exports the weights for OpenCV), and whether it printed the "first run" note;
 * ``later_run`` — the same command again (warm caches), the minimum of ``--repeat``;
-* ``in_process`` — one photo through the pipeline, framing and encoding (infer.py's ``process_one``)
+* ``in_process`` — one photo through the pipeline, framing and encoding (``idphoto.batch.make_files``)
   in a process that has already loaded the model and done one photo, with one thread everywhere
   (PyTorch, OpenCV, BLAS, numba): the median of ``--photos-in-process`` runs, with infer.py's stages;
 * ``batch`` — ``infer.py --input-dir`` over ``--batch`` photos: ``--workers 2`` (one thread each) against
@@ -64,11 +64,18 @@ except ImportError:
     load_model = infer.load_model           # an older tree (--before)
 model = load_model(None, "cpu")
 pipe = Pipeline(model, "cpu", args.input_size, args.matting, args.refine_kernel, args.max_side or None)
-infer.process_one(photo, photo.stem, pipe, args, spec, bg)   # warm-up: first-call costs are not per photo
+try:                                                        # where it lives now
+    from idphoto.batch import make_files
+    from idphoto.options import IDPhotoOptions, Resolved
+    options, resolved = IDPhotoOptions.from_args(args), Resolved(spec, bg, args.dpi)
+    one = lambda: make_files(photo, photo.stem, pipe, options, resolved, Path(out))
+except ImportError:                                         # an older tree (--before)
+    one = lambda: infer.process_one(photo, photo.stem, pipe, args, spec, bg)
+one()   # warm-up: first-call costs are not per photo
 walls, cpus, stages = [], [], []
 for _ in range(n):
     w, c = time.perf_counter(), time.process_time()
-    report = infer.process_one(photo, photo.stem, pipe, args, spec, bg)
+    report = one()
     walls.append(time.perf_counter() - w)
     cpus.append(time.process_time() - c)
     stages.append(report["timings"])

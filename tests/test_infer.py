@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 import infer
+from idphoto import batch
 import models
 from idphoto.specs import get_spec
 from models import TNet
@@ -355,13 +356,6 @@ def test_the_input_folder_as_out_dir_never_overwrites_an_input(capsys, checkpoin
         ["a.jpg", "a_idphoto.jpg"] + [f"{stem}_{n}" for stem in ("a_2", "a_idphoto") for n in OUTPUT_NAMES])
 
 
-def test_unique_stems_plan_is_checked_and_stable(tmp_path):
-    files = [tmp_path / n for n in ("x.jpg", "x.png", "x_png.jpg", "x_png_2.jpg", "y.JPG", "y.jpeg")]
-    stems = infer.unique_stems(files, tmp_path / "o")
-    assert stems == ["x_jpg", "x_png_3", "x_png", "x_png_2", "y_jpg", "y_jpeg"]
-    assert infer.unique_stems(files, tmp_path / "o") == stems  # the same every run
-
-
 def test_batch_skip_lines_and_summary_name_the_files(capsys, checkpoint, photos, tmp_path, person):
     folder = tmp_path / "in"
     folder.mkdir()
@@ -410,7 +404,7 @@ def test_batch_no_person_line_names_the_file(capsys, checkpoint, photos, tmp_pat
 # ------------------------------------------------------------------------- the out-dir, checked first
 def test_out_dir_that_is_a_file_fails_first_in_one_line(capsys, checkpoint, photos, tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(infer, "process_one", lambda *a: calls.append(a))
+    monkeypatch.setattr(batch, "make_files", lambda *a: calls.append(a))
     target = tmp_path / "results"
     target.write_text("a file")
     for out in (target, target / "sub"):
@@ -424,7 +418,7 @@ def test_unwritable_out_dir_is_found_before_any_photo(capsys, checkpoint, photos
     import tempfile
 
     calls = []
-    monkeypatch.setattr(infer, "process_one", lambda *a: calls.append(a))
+    monkeypatch.setattr(batch, "make_files", lambda *a: calls.append(a))
     out = tmp_path / "ro"
     out.mkdir()
 
