@@ -6,7 +6,7 @@
 The model is loaded once and stays warm. Every option of infer.py (idphoto/options.py, one definition for
 both) is accepted too: the model, device, threads and --spec-file are the server's, set here; the others set
 the defaults a request starts from, and each request may change them. The routes and the serving rules are
-in idphoto/server.py.
+in idphoto/web/ (its ServerConfig gives this script's server flags).
 """
 from __future__ import annotations
 
@@ -14,14 +14,13 @@ import argparse
 import os
 import socket
 import sys
-from pathlib import Path
 
 from core.cli import EXIT_OK, OneLineParser, guarded
 
 
 def build_parser() -> argparse.ArgumentParser:
     from idphoto.options import IDPhotoOptions
-    from idphoto.service import DEFAULT_MAX_PIXELS
+    from idphoto.web import config as server
 
     p = OneLineParser(
         prog="app.py",
@@ -34,19 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="address to listen on; only this machine can connect unless you pass e.g. 0.0.0.0 "
                           "(photos then travel unencrypted: put a TLS proxy in front)")
     srv.add_argument("--port", type=int, default=7860, help="TCP port (0: any free port, printed at start)")
-    srv.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N",
-                     help="photos processed at once (default here: the number of CPU cores)")
-    srv.add_argument("--queue", type=int, default=0, metavar="N",
-                     help="requests that may wait for a worker; more are answered 503 with Retry-After "
-                          "(0: twice --workers)")
-    srv.add_argument("--max-upload-mb", type=float, default=15.0, metavar="MB", help="largest request body")
-    srv.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
-                     help="largest photo in decoded pixels (checked before decoding: decompression bombs)")
-    srv.add_argument("--timeout", type=float, default=60.0, metavar="S",
-                     help="per-request time limit in seconds, queue wait included (504 past it)")
-    srv.add_argument("--save-dir", type=Path, default=None, metavar="DIR",
-                     help="keep every upload and its results in DIR. Off by default: photos are personal data "
-                          "and are then never written to disk nor logged")
+    server.add_server_arguments(srv)   # the pool, the limits, --save-dir: idphoto.web.config.ServerConfig's fields
     srv.add_argument("--quiet", action="store_true", help="no access log (one line per request)")
     srv.add_argument("--debug", action="store_true", help="show the Python traceback of an unexpected start-up error")
     IDPhotoOptions.add_arguments(p)
@@ -55,13 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_args(args, parser):
     from idphoto.options import IDPhotoOptions, OptionsError
+    from idphoto.web import config as server
 
     if not 0 <= args.port <= 65535:
         parser.error("--port must be between 0 and 65535")
-    if args.workers < 1 or args.queue < 0:
-        parser.error("--workers must be at least 1 and --queue not negative")
-    if args.max_upload_mb <= 0 or args.max_pixels <= 0 or args.timeout <= 0:
-        parser.error("--max-upload-mb, --max-pixels and --timeout must be positive")
+    for problem in server.server_problems(args)[:1]:
+        parser.error(problem)
     options = IDPhotoOptions.from_args(args)
     try:
         options.load_spec_files()  # served to every request, and listed by GET /api/specs
@@ -103,8 +89,9 @@ def run(args, parser) -> int:
     import uvicorn
 
     from core.runtime import pick_device
-    from idphoto.server import ServerConfig, create_app
     from idphoto.service import load_model
+    from idphoto.web.app import create_app
+    from idphoto.web.config import server_config
 
     try:
         device = pick_device(options.device)
@@ -114,10 +101,8 @@ def run(args, parser) -> int:
     threads = options.threads or max(1, (os.cpu_count() or 1) // args.workers)
     model = load_model(options.checkpoint, device, threads, options.input_size)
     name = getattr(model, "arch", None) or {}
-    config = ServerConfig(workers=args.workers, queue=args.queue, max_upload_mb=args.max_upload_mb,
-                          max_pixels=args.max_pixels, timeout_s=args.timeout, save_dir=args.save_dir, device=device,
-                          model_name=str(options.checkpoint or "shipped compact model")
-                          + (f" ({name.get('backbone')})" if name.get("backbone") else ""))
+    config = server_config(args, device=device, model_name=str(options.checkpoint or "shipped compact model")
+                           + (f" ({name.get('backbone')})" if name.get("backbone") else ""))
     app = create_app(model, config, options)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host

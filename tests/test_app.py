@@ -1,4 +1,4 @@
-"""The web app and HTTP API (app.py, idphoto/server.py, idphoto/service.py, idphoto/options.py).
+"""The web app and HTTP API (app.py, idphoto/web/, idphoto/service.py, idphoto/options.py).
 
 API tests go through FastAPI's TestClient with a stand-in TNet that sees a known person (test_infer's
 KnownTNet), so the matting and framing are real; the browser test drives headless Chromium against a
@@ -33,7 +33,7 @@ from PIL import Image
 import infer
 from conftest import REPO
 from idphoto.options import PHOTO, PROCESS, IDPhotoOptions, OptionsError, api_names
-from idphoto.server import ServerConfig, create_app
+from idphoto.web import ServerConfig, create_app
 from conftest import ASTRONAUT, KnownTNet, use_known_tnet
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -876,8 +876,21 @@ def test_a_client_dropping_mid_upload_is_one_log_line_not_a_traceback(caplog):
              "path": "/api/idphoto", "raw_path": b"/api/idphoto", "query_string": b"", "root_path": "",
              "headers": [(b"content-type", b"multipart/form-data; boundary=x"), (b"content-length", b"100000")],
              "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 7860)}
-    with caplog.at_level(logging.INFO, logger="idphoto.server"):
+    with caplog.at_level(logging.INFO, logger="idphoto.web"):
         asyncio.run(app(scope, receive, send))     # raises nothing: the disconnect is handled
-    lines = [r.getMessage() for r in caplog.records if r.name == "idphoto.server"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "idphoto.web"]
     assert any("client disconnected during the upload to /api/idphoto" in line for line in lines), lines
     assert not any(r.exc_info for r in caplog.records) and "Traceback" not in caplog.text
+
+
+def test_the_server_flags_are_server_config_fields():
+    """app.py's server flags are made from idphoto.web.config.ServerConfig: the same defaults, one definition."""
+    import app
+    from idphoto.web.config import server_config
+
+    parser = app.build_parser()
+    assert server_config(parser.parse_args([])) == ServerConfig()
+    args = parser.parse_args(["--workers", "3", "--timeout", "9", "--max-matting-side", "512", "--save-dir", "s"])
+    config = server_config(args, device="cpu")
+    assert (config.workers, config.queue, config.timeout_s, config.max_matting_side) == (3, 6, 9.0, 512)
+    assert config.save_dir == Path("s")

@@ -93,10 +93,12 @@ def test_pyproject_installs_the_libraries_and_no_generic_top_level_module():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())
     setuptools = project["tool"]["setuptools"]
     modules, packages = set(setuptools["py-modules"]), set(setuptools["packages"])
-    assert packages == {p.parent.name for p in REPO.glob("*/__init__.py")} - {"tests"}
+    found = {".".join(p.parent.relative_to(REPO).parts) for p in REPO.rglob("__init__.py")
+             if p.parent.relative_to(REPO).parts[0] in {q.parent.name for q in REPO.glob("*/__init__.py")}}
+    assert packages == found - {"tests"}   # subpackages too: setuptools installs only the packages listed
     assert modules == set()
     for package in packages:
-        assert (REPO / package / "__init__.py").is_file()
+        assert (REPO.joinpath(*package.split(".")) / "__init__.py").is_file()
     def name(requirement: str) -> str:
         return re.split(r"[<>=\[ ;#]", requirement.strip(), maxsplit=1)[0].lower()
 
