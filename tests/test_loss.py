@@ -1,4 +1,5 @@
 """The trimap loss: cross-entropy, class weights and the soft-Dice term."""
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -111,3 +112,42 @@ def test_lovasz_term_adds_to_the_loss_and_has_a_gradient():
     better = logits.detach().clone()
     better[:, 2][target >= 1] += 3.0
     assert float(lovasz_person_loss(better, target)) < float(lovasz_person_loss(logits.detach(), target))
+
+
+def dice_by_hand(logits: torch.Tensor, target: torch.Tensor) -> float:
+    """1 − mean over classes of (2·Σ p·y + 1) / (Σ p + Σ y + 1), pooled over the batch (numpy, no torch ops)."""
+    p = torch.softmax(logits.double(), 1).numpy()
+    y = np.eye(p.shape[1])[target.numpy()].transpose(0, 3, 1, 2)
+    dice = [(2 * (p[:, c] * y[:, c]).sum() + 1) / (p[:, c].sum() + y[:, c].sum() + 1) for c in range(p.shape[1])]
+    return 1 - float(np.mean(dice))
+
+
+def test_soft_dice_is_the_smoothed_dice_formula_and_stays_in_0_1():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 8, 8)
+    target = torch.randint(0, 3, (2, 8, 8))
+    assert float(soft_dice_loss(logits, target)) == pytest.approx(dice_by_hand(logits, target), abs=1e-5)
+    perfect = torch.nn.functional.one_hot(target, 3).permute(0, 3, 1, 2).float() * 30
+    assert 0 <= float(soft_dice_loss(perfect, target)) < 1e-3
+
+
+def test_dice_of_a_patch_without_foreground():
+    """A training patch with no person at all (only background and band) still gets a Dice loss over the
+    three classes: the absent class counts as predicted absent."""
+    torch.manual_seed(1)
+    target = torch.randint(0, 2, (2, 8, 8))        # classes 0 and 1 only
+    logits = torch.randn(2, 3, 8, 8)
+    loss = soft_dice_loss(logits, target)
+    assert loss.shape == () and 0 < float(loss) < 1
+    assert float(loss) == pytest.approx(dice_by_hand(logits, target), abs=1e-5)
+    both = ClassificationLoss(dice_weight=1.0)(logits, target)
+    assert float(both) > float(ClassificationLoss()(logits, target))
+
+
+@pytest.mark.parametrize("weights", [[1, 3, 1], np.array([1.0, 3.0, 1.0])])
+def test_class_weights_given_as_ints_or_numpy(weights):
+    torch.manual_seed(2)
+    logits, target = torch.randn(2, 3, 6, 6), torch.randint(0, 3, (2, 6, 6))
+    expected = ClassificationLoss([1.0, 3.0, 1.0])(logits, target)
+    assert float(ClassificationLoss(weights)(logits, target)) == pytest.approx(float(expected), rel=1e-6)
+    assert float(expected) != pytest.approx(float(ClassificationLoss()(logits, target)), rel=1e-3)

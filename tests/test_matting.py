@@ -1,7 +1,6 @@
 """idphoto.matting (closed-form alpha, multi-level foreground) against pymatting, and the first-run note."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
+import idphoto.pipeline as P
+from conftest import disk_scene
 from idphoto import pipeline
 from idphoto.matting import closed_form_alpha, estimate_foreground_ml
 
@@ -181,3 +182,37 @@ def test_first_run_note_only_when_the_kernels_are_not_cached(monkeypatch, tmp_pa
     assert not pipeline.pymatting_cache_is_cold()
     pipeline.import_pymatting()
     assert capsys.readouterr().err == ""
+
+
+# -------------------------------------------------------------------------------------------- foreground
+def test_foreground_at_a_working_scale_is_the_small_solve_resized():
+    """Capped at max_side, the foreground is solved on the area-averaged box (exactly on the soft pixels and
+    their neighbours) and resized back; opaque and clear pixels keep the photo's own colours."""
+    image, alpha, _ = disk_scene(150, 120)
+    fg = P.estimate_foreground(image, alpha, max_side=48, margin=3)
+    box = P._box((alpha > 0) & (alpha < 1), 3)
+    img, a = image[box], alpha[box]
+    scale = 48 / max(a.shape)
+    size = (max(1, round(a.shape[1] * scale)), max(1, round(a.shape[0] * scale)))
+    a_w = cv2.resize(a, size, interpolation=cv2.INTER_AREA)
+    every = estimate_foreground_ml(cv2.resize(img, size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0,
+                                   a_w, needed=np.ones(a_w.shape, bool))
+    back = cv2.resize(every, a.shape[::-1], interpolation=cv2.INTER_LINEAR)
+    soft = (a > 0) & (a < 1)
+    assert np.abs(fg[box][soft] - back[soft]).max() < 1e-4
+    hard = ~((alpha > 0) & (alpha < 1))
+    assert (fg[hard] == image[hard] / np.float32(255)).all()
+    assert fg.shape == image.shape and fg.dtype == np.float32
+    red = np.array([40, 40, 220]) / 255
+    assert np.abs(fg[(alpha > 0.2) & (alpha < 0.8)] - red).mean() < 0.1    # no green fringe at the small scale either
+
+
+def test_foreground_full_size_solves_only_the_soft_box():
+    image, alpha, _ = disk_scene(70, 60)
+    fg = P.estimate_foreground(image, alpha, max_side=None, margin=2)
+    box = P._box((alpha > 0) & (alpha < 1), 2)
+    assert box[0].start > 0 and box[1].start > 0                         # the box is smaller than the photo
+    crop = estimate_foreground_ml(image[box].astype(np.float32) / 255.0, alpha[box], needed=np.ones(alpha[box].shape, bool))
+    soft = (alpha > 0) & (alpha < 1)
+    assert np.abs(fg[box][soft[box]] - crop[soft[box]]).max() < 1e-4
+    assert (fg[~soft] == image[~soft] / np.float32(255)).all()

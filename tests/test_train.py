@@ -519,3 +519,31 @@ def test_a_refused_out_dir_describes_its_run_plainly(tmp_path):
     with pytest.raises(TrainError) as refused:
         check_out_dir(out, None, "mine", overwrite=False)
     assert "unreadable" in str(refused.value) and "--resume" not in str(refused.value)
+
+
+def test_best_checkpoint_holds_the_weights_and_epoch_of_the_best_validation(prepared, tmp_path, monkeypatch):
+    """Validation mIoU 0.3, 0.9, 0.5 over three epochs (validation replaced, the training is real):
+    best_tnet.pth is epoch 2's model — its epoch, its metric and its weights — not the last or the first."""
+    from conftest import args_for
+
+    metrics = [0.3, 0.9, 0.5]
+    weights = []
+
+    def controlled_validation(model, loaders, device, args, *rest, **kw):
+        weights.append({k: v.detach().clone() for k, v in training.unwrap(model).state_dict().items()})
+        return {"mIoU": metrics[len(weights) - 1], "person_IoU": 0.5}, None
+
+    monkeypatch.setattr(training, "validate_all", controlled_validation)
+    assert train.main(args_for(prepared, tmp_path, "--epochs", "3", "--log-images", "0")) == 0
+    assert len(weights) == 3
+    out = tmp_path / "results"
+    best = load_checkpoint(out / "best_tnet.pth")
+    last = load_checkpoint(out / "checkpoint_tnet.pth")
+    assert best["epoch"] == 2 and best["best_metric"] == pytest.approx(0.9)
+    assert last["epoch"] == 3 and last["best_metric"] == pytest.approx(0.9)   # the running best, not the last metric
+    assert best["model"].keys() == weights[1].keys()
+    assert all(torch.equal(best["model"][k], weights[1][k]) for k in weights[1])
+    # the weights did move after epoch 2, so the comparison above tells the epochs apart
+    changed = [k for k in weights[1] if weights[1][k].is_floating_point() and not torch.equal(weights[1][k], weights[2][k])]
+    assert changed
+    assert all(torch.equal(last["model"][k], weights[2][k]) for k in weights[2])

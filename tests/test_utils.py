@@ -145,3 +145,62 @@ def test_clip_never_cuts_a_word():
     assert clip("short\nsecond line") == "short"
     long_word = clip("x" * 300, 50)
     assert len(long_word) == 50 and long_word.endswith("…")
+
+
+# the trimap helpers' documented details (found by mutation testing)
+def test_erode_dilate_thresholds_the_mask_at_5_and_250():
+    """Dilation: a pixel above 5 may be person (unknown); erosion: only a block that stays at 250 or more
+    is sure foreground. Regions of 5, 6, 249 and 250 far apart show each threshold."""
+    mask = np.zeros((60, 240), np.uint8)
+    for i, value in enumerate((5, 6, 249, 250)):
+        mask[15:45, 10 + 60 * i: 50 + 60 * i] = value
+    trimap = erode_dilate(mask, 6)
+    centre = [trimap[30, 30 + 60 * i] for i in range(4)]
+    assert centre == [0, 128, 128, 255]
+    assert set(np.unique(trimap)) == {0, 128, 255}
+
+
+def test_erode_dilate_uses_a_round_kernel_and_10_px_by_default():
+    """A single sure-foreground pixel grows into a disc-shaped unknown region (an elliptical kernel), not a
+    square; the default kernel is the design's 10 px."""
+    mask = np.zeros((41, 41), np.uint8)
+    mask[20, 20] = 255
+    trimap = erode_dilate(mask, 9)
+    unknown = trimap == 128
+    assert unknown[20, 16] and unknown[16, 20] and unknown[20, 24]      # the kernel's axes are reached
+    assert not unknown[16, 16] and not unknown[24, 24]                  # its corners are not: round, not square
+    disc = np.zeros((101, 101), np.uint8)
+    cv2.circle(disc, (50, 50), 30, 255, -1)
+    assert (erode_dilate(disc) == erode_dilate(disc, 10)).all()
+    assert not (erode_dilate(disc) == erode_dilate(disc, 12)).all()
+    with pytest.raises(ValueError, match="2-D uint8"):
+        erode_dilate(np.zeros((4, 4), np.float32))
+
+
+def test_make_trimap_passes_its_kernel_on():
+    alpha = np.zeros((101, 101), np.uint8)
+    cv2.circle(alpha, (50, 50), 30, 200, -1)
+    for k in (6, 14):
+        mask = np.where(alpha > 50, 255, 0).astype(np.uint8)
+        assert (make_trimap(alpha, kernel_size=k) == erode_dilate(mask, k)).all()
+    assert (make_trimap(alpha) == make_trimap(alpha, 50, 10)).all()
+    assert (make_trimap(alpha, kernel_size=6) == 128).sum() < (make_trimap(alpha, kernel_size=14) == 128).sum()
+
+
+def test_trimap_to_classes_goes_to_the_nearest_class():
+    values = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    classes = trimap_to_classes(values)
+    assert classes.dtype == np.uint8 and classes.shape == values.shape
+    nearest = np.abs(values[..., None].astype(int) - np.array([0, 128, 255])).argmin(-1)
+    tie = values == 64      # exactly halfway between 0 and 128
+    assert (classes[~tie] == nearest[~tie]).all()
+
+
+def test_trimap_to_image_takes_float_classes_and_tensors_that_need_grad():
+    """Class maps come as numpy ints, floats (an interpolated map) or tensors still attached to a graph."""
+    classes = np.array([[0, 1, 2], [2, 1, 0]])
+    expected = [[0, 128, 255], [255, 128, 0]]
+    assert trimap_to_image(classes.astype(np.float32)).tolist() == expected
+    t = torch.tensor(classes, dtype=torch.float32, requires_grad=True)
+    image = trimap_to_image(t * 1)
+    assert image.dtype == np.uint8 and image.tolist() == expected

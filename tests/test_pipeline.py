@@ -1,0 +1,297 @@
+"""idphoto.pipeline: the trimap stage (what the network sees, the classes it gives) and the matting crop
+and its working scale, with the choices the code documents (found by mutation testing)."""
+from __future__ import annotations
+
+import os
+import warnings
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+import idphoto.pipeline as P
+from idphoto import IDPhotoError, MattingWarning
+from conftest import class_logits, disk_scene
+from utils import erode_dilate
+
+
+
+
+# ------------------------------------------------------------------------------------------ trimap stage
+class Spy(torch.nn.Module):
+    """A 'TNet' that records its inputs and answers with ``classes`` (resized to its input)."""
+
+    def __init__(self, classes=None):
+        super().__init__()
+        self.inputs = []
+        self.classes = torch.zeros(4, 4, dtype=torch.long) if classes is None else classes
+
+    def forward(self, x):
+        self.inputs.append(x.clone())
+        return torch.cat([class_logits(self.classes)(x[i:i + 1]) for i in range(x.shape[0])])
+
+
+def test_the_network_sees_the_photo_resized_bicubically_to_its_input_size():
+    rng = np.random.default_rng(0)
+    image = cv2.GaussianBlur(rng.integers(0, 255, (90, 70, 3), np.uint8), (0, 0), 2)
+    spy = Spy()
+    P.predict_trimap(spy, image)                                      # the default input size: 400
+    assert spy.inputs[0].shape == (1, 3, 400, 400)
+    P.predict_trimap(spy, image, input_size=48)
+    from datasets.transforms import image_to_tensor
+    expected = image_to_tensor(cv2.cvtColor(cv2.resize(image, (48, 48), interpolation=cv2.INTER_CUBIC), cv2.COLOR_BGR2RGB))
+    assert torch.allclose(spy.inputs[1][0], expected, atol=1e-6)
+
+
+def test_trimap_comes_back_at_the_photo_size_with_only_three_values():
+    blob = torch.zeros(12, 12, dtype=torch.long)
+    blob[3:9, 4:10] = 2
+    blob[2, 4:10] = 1
+    image = np.zeros((101, 77, 3), np.uint8)
+    raw, refined = P.predict_trimap_pair(Spy(blob), image, input_size=36, refine_kernel=4)
+    assert raw.shape == refined.shape == (101, 77)
+    assert set(np.unique(raw)) == set(np.unique(refined)) == {0, 128, 255}   # nearest-neighbour, no blends
+    small, _ = P.predict_trimap_pair(Spy(blob), np.zeros((36, 36, 3), np.uint8), input_size=36, refine_kernel=0)
+    assert (P.predict_trimap_pair(Spy(blob), np.zeros((36, 36, 3), np.uint8), input_size=36, refine_kernel=4)[1]
+            == erode_dilate(small, 4)).all()                            # the refinement uses the kernel asked for
+    wide = P.predict_trimap(Spy(blob), image, input_size=36, refine_kernel=12)
+    assert (wide == 128).sum() > (refined == 128).sum()
+
+
+def test_flip_tta_runs_the_mirror_image_and_mirrors_its_answer_back():
+    """A photo whose left half is red: a 'TNet' that calls red pixels foreground. Its answer for the mirrored
+    photo, mirrored back, agrees with the photo's own, so TTA keeps the person on the left."""
+    class Red(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.batches = []
+
+        def forward(self, x):
+            self.batches.append(x.shape[0])
+            red = (x[:, 0] > x[:, 2]).float()                          # RGB input: channel 0 red, 2 blue
+            return torch.stack([(1 - red) * 4, torch.zeros_like(red), red * 4 + 0.1 * torch.arange(x.shape[-1])], 1)
+
+    image = np.zeros((40, 40, 3), np.uint8)
+    image[:, :20] = (0, 0, 255)
+    image[:, 20:] = (255, 0, 0)
+    image[:5, 20:] = (0, 0, 255)                                       # a red corner at the top right: not symmetric
+    model = Red()
+    spy = Spy()
+    P.predict_trimap(spy, image, input_size=40, refine_kernel=0, flip=True)
+    x = spy.inputs[0]
+    assert x.shape[0] == 2 and torch.equal(x[1], x[0].flip(-1))        # the second view is the left-right mirror
+    plain = P.predict_trimap(model, image, input_size=40, refine_kernel=0)
+    tta = P.predict_trimap(model, image, input_size=40, refine_kernel=0, flip=True)
+    assert model.batches == [1, 2]
+    assert (tta == plain).all() and (tta[:, :20] == 255).all() and (tta[10:, 20:] == 0).all()
+    pipe = P.Pipeline(model, input_size=40, flip=True, refine_kernel=0)
+    pipe.run(image)
+    assert model.batches[-1] == 2
+
+
+def test_the_raw_trimap_follows_the_networks_edge_between_its_pixels():
+    """A 'TNet' whose person/background edge lies at x = 3.3 of its 8 columns: on an 80-px-wide photo the
+    raw trimap's edge is at column 38 (bilinear probabilities), not at the 40 of a one-pixel step
+    (nearest neighbour). The refined trimap, the matting's input, keeps the network's pixel grid."""
+    class Ramp(torch.nn.Module):
+        def forward(self, x):
+            n, _, h, w = x.shape
+            col = torch.arange(w, dtype=torch.float32).expand(n, h, w)
+            return torch.stack([torch.zeros_like(col), torch.full_like(col, -20.0), col - 3.3], 1)
+
+    image = np.zeros((40, 80, 3), np.uint8)
+    raw, refined = P.predict_trimap_pair(Ramp(), image, input_size=8, refine_kernel=0)
+    assert set(np.unique(raw)) == {0, 255}
+    assert (raw[:, :38] == 0).all() and (raw[:, 38:] == 255).all()
+    assert (refined[:, :40] == 0).all() and (refined[:, 40:] == 255).all()
+    assert (P.predict_trimap(Ramp(), image, input_size=8, refine_kernel=0) == refined).all()
+    probs = P.class_probabilities(Ramp(), image, input_size=8)
+    assert probs.shape == (8, 8, 3) and probs.dtype == np.float32 and np.allclose(probs.sum(2), 1, atol=1e-6)
+
+
+def test_model_input_size_of_a_fixed_size_export():
+    class Onnx:
+        input_size = 320
+        meta = {"input_size": 256}
+
+    assert P.model_input_size(Onnx()) == 320
+
+
+class FixedModel(torch.nn.Module):
+    input_size = 320
+    path = "tnet.onnx"
+
+    def forward(self, x):
+        return torch.zeros(x.shape[0], 3, *x.shape[-2:])
+
+
+def test_pipeline_settings():
+    with pytest.raises(IDPhotoError, match=r"tnet\.onnx takes 320×320 inputs only: pass --input-size 320"):
+        P.Pipeline(FixedModel(), input_size=256)
+    del FixedModel.path                                                  # a model without a file name
+    try:
+        with pytest.raises(IDPhotoError, match=r"^the model takes 320×320 inputs only"):
+            P.Pipeline(FixedModel(), input_size=256)
+    finally:
+        FixedModel.path = "tnet.onnx"
+    assert P.Pipeline(FixedModel()).input_size == 320 and P.Pipeline(FixedModel(), input_size=320).input_size == 320
+    model = torch.nn.Conv2d(3, 3, 1)
+    model.meta = {"input_size": 192}
+    pipe = P.Pipeline(model)
+    assert pipe.input_size == 192 and pipe.refine_kernel == 10 and pipe.flip is False and not model.training
+    assert P.Pipeline(model, input_size=96).input_size == 96
+    with pytest.raises(ValueError, match="unknown matting method 'nope'; choose one of cf, knn"):
+        P.Pipeline(model, matting="nope")
+
+
+def test_pipeline_hands_its_settings_to_every_stage(monkeypatch):
+    calls = {}
+    real_alpha, real_fg = P.estimate_alpha, P.estimate_foreground
+    monkeypatch.setattr(P, "estimate_alpha", lambda *a, **k: calls.setdefault("alpha", (a, k)) and real_alpha(*a, **k))
+    monkeypatch.setattr(P, "estimate_foreground", lambda *a, **k: calls.setdefault("fg", (a, k)) and real_fg(*a, **k))
+    image, _, trimap = disk_scene(60, 50)
+    classes = torch.from_numpy(np.digitize(trimap, (64, 192)))
+    result = P.Pipeline(Spy(classes), input_size=60, refine_kernel=0, max_side=40).run(image)
+    a_args, f_args = calls["alpha"], calls["fg"]
+    assert (list(a_args[0][2:]) + list(a_args[1].values()))[:2] == ["cf", 40]
+    assert (list(f_args[0][2:]) + list(f_args[1].values()))[0] == 40
+    assert set(result.timings) == {"trimap", "alpha", "foreground"}
+    assert all(isinstance(t, float) and 0 <= t < 600 for t in result.timings.values())
+
+
+def test_cutout_is_the_foreground_and_alpha_in_bytes():
+    fg = np.zeros((2, 2, 3), np.float32)
+    fg[0, 0] = (1.0, 0.5, 0.0)
+    alpha = np.array([[1.0, 0.5], [0.0, 0.25]], np.float32)
+    cut = P.MattingResult(np.zeros((2, 2), np.uint8), alpha, fg).cutout_rgba()
+    assert cut.dtype == np.uint8 and cut.shape == (2, 2, 4)
+    assert tuple(cut[0, 0]) == (255, 128, 0, 255) and cut[:, :, 3].tolist() == [[255, 128], [0, 64]]
+
+
+# ----------------------------------------------------------------------------------------- matting crop
+def test_box_is_the_masks_bounding_box_grown_and_clipped():
+    mask = np.zeros((20, 30), bool)
+    mask[5:9, 10:13] = True
+    assert P._box(mask, 0) == (slice(5, 9), slice(10, 13))
+    assert P._box(mask, 3) == (slice(2, 12), slice(7, 16))
+    assert P._box(mask, 50) == (slice(0, 20), slice(0, 30))
+    mask[:] = False
+    mask[0, 0] = mask[19, 29] = True
+    assert P._box(mask, 2) == (slice(0, 20), slice(0, 30))
+    assert P._box(np.zeros((4, 4), bool), 2) is None
+
+
+def test_working_scale():
+    assert P._working_scale((2000, 1000), 1024) == pytest.approx(1024 / 2000)
+    assert P._working_scale((1000, 2000, 3), 1024) == pytest.approx(1024 / 2000)
+    assert P._working_scale((1024, 300), 1024) == 1.0 and P._working_scale((5000, 300), None) == 1.0
+
+
+def test_estimate_alpha_input_checks_and_messages():
+    image = np.zeros((50, 40, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"image \(50, 40\) and trimap \(50, 41\) differ in size"):
+        P.estimate_alpha(image, np.zeros((50, 41), np.uint8))
+    with pytest.raises(ValueError, match="unknown matting method 'x'; choose one of cf, knn, lkm"):
+        P.estimate_alpha(image, np.zeros((50, 40), np.uint8), "x")
+
+
+@pytest.mark.parametrize("known,value,missing", [(255, 1.0, "sure background"), (0, 0.0, "sure foreground")])
+def test_a_band_with_one_side_known_is_set_to_that_side(known, value, missing):
+    image = np.full((40, 40, 3), 100, np.uint8)
+    trimap = np.full((40, 40), known, np.uint8)
+    trimap[15:25] = 128
+    with pytest.warns(MattingWarning) as record:
+        alpha = P.estimate_alpha(image, trimap)
+    assert (alpha == value).all()
+    message = str(record[0].message)
+    assert message == f"the trimap has no {missing} next to its unknown band; alpha there is set to {int(value)}"
+    assert record[0].filename != P.__file__                           # reported at the caller's line, not inside
+
+
+def scene_with_band(h=80, w=60):
+    image, _, trimap = disk_scene(h, w)
+    return image, trimap
+
+
+def test_the_solver_sees_the_crop_at_the_working_size(monkeypatch):
+    """Capped at max_side, the band's box is solved small: the photo area-averaged (in [0, 1]), the trimap
+    nearest-neighbour; the answer is resized back bilinearly and kept only on the unknown pixels."""
+    image, trimap = scene_with_band(200, 160)
+    seen = {}
+
+    def solver(img, is_fg, is_bg):
+        seen.update(img=img, fg=is_fg, bg=is_bg)
+        h, w = is_fg.shape
+        return np.tile(np.linspace(-0.2, 1.2, w), (h, 1))               # a ramp beyond [0, 1], to be clipped
+
+    monkeypatch.setattr(P, "closed_form_alpha", solver)
+    alpha = P.estimate_alpha(image, trimap, "cf", max_side=50, margin=4)
+    box = P._box((trimap > 64) & (trimap < 192), 4)
+    crop_img, crop_tri = image[box], trimap[box]
+    scale = 50 / max(crop_tri.shape)
+    size = (max(1, round(crop_tri.shape[1] * scale)), max(1, round(crop_tri.shape[0] * scale)))
+    assert max(size) == 50 and seen["fg"].shape == size[::-1]
+    assert np.allclose(seen["img"], cv2.resize(crop_img, size, interpolation=cv2.INTER_AREA) / 255.0)
+    small_tri = cv2.resize(crop_tri, size, interpolation=cv2.INTER_NEAREST)
+    assert (seen["fg"] == (small_tri >= 192)).all() and (seen["bg"] == (small_tri <= 64)).all()
+    ramp = np.clip(np.tile(np.linspace(-0.2, 1.2, size[0]), (size[1], 1)), 0, 1).astype(np.float32)
+    back = cv2.resize(ramp, crop_tri.shape[::-1], interpolation=cv2.INTER_LINEAR)
+    unknown = (crop_tri > 64) & (crop_tri < 192)
+    assert np.allclose(alpha[box][unknown], back[unknown], atol=1e-6)
+    assert (alpha[trimap == 255] == 1).all() and (alpha[trimap == 0] == 0).all()
+    assert alpha.min() == 0 and alpha.max() == 1
+
+
+def test_a_failed_or_broken_solve_falls_back_safely(monkeypatch):
+    image, trimap = scene_with_band()
+    unknown = trimap == 128
+
+    def fails(*a):
+        raise ValueError("singular system")
+
+    monkeypatch.setattr(P, "closed_form_alpha", fails)
+    with pytest.warns(MattingWarning, match=r"cf matting failed \(singular system\); using a blurred trimap as alpha") as record:
+        alpha = P.estimate_alpha(image, trimap, max_side=None, margin=5)
+    assert record[0].filename != P.__file__                               # reported at the caller's line
+    box = P._box(unknown, 5)
+    blurred = cv2.GaussianBlur(trimap[box].astype(np.float32) / 255.0, (0, 0), 2.0)
+    assert np.allclose(alpha[box][unknown[box]], blurred[unknown[box]], atol=1e-6)
+
+    def nan_in_the_middle(img, is_fg, is_bg):
+        a = np.full(is_fg.shape, 0.25)
+        a[::2] = np.nan
+        return a
+
+    monkeypatch.setattr(P, "closed_form_alpha", nan_in_the_middle)
+    alpha = P.estimate_alpha(image, trimap, max_side=None)
+    assert set(np.unique(alpha[unknown])) == {0.25, 0.5}                # NaN becomes ½
+
+
+def test_pymatting_methods_run_quietly_and_find_the_edge(capsys):
+    image, true_alpha, trimap = disk_scene(50, 44)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        alpha = P.estimate_alpha(image, trimap, "lkm")
+    assert capsys.readouterr().out == ""
+    assert alpha.shape == trimap.shape and alpha.dtype == np.float32 and 0 <= alpha.min() and alpha.max() <= 1
+    assert np.abs(alpha - true_alpha)[trimap == 128].mean() < 0.15
+
+
+def test_where_the_matting_kernels_are_looked_for(monkeypatch, tmp_path):
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    dirs = P.pymatting_cache_dirs()
+    assert len(dirs) == 2 and dirs[0].endswith("__pycache__") and dirs[1].startswith(str(tmp_path / "xdg" / "numba" / "laplacian_"))
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert P.pymatting_cache_dirs()[1].startswith(str(tmp_path / "home" / ".cache" / "numba" / "laplacian_"))
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "nc"))
+    empty = P.pymatting_cache_dirs()[0]
+    assert empty.startswith(str(tmp_path / "nc" / "laplacian_"))
+    os.makedirs(empty)
+    assert P.pymatting_cache_is_cold()                                    # the folder exists, but holds no kernel
+    open(os.path.join(empty, "cf_laplacian._cf_laplacian-1.py311.nbi"), "w").close()
+    assert not P.pymatting_cache_is_cold()
+    monkeypatch.setattr(P, "pymatting_cache_dirs", lambda: [])
+    assert not P.pymatting_cache_is_cold()                                # not installed: nothing to announce
