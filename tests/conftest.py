@@ -58,6 +58,18 @@ def synthetic_portrait(seed: int, w: int = 96, h: int = 128) -> tuple[np.ndarray
     return photo, alpha
 
 
+def pairs_folder(root: Path, n: int = 0, name: str = "{i}", mask=None) -> Path:
+    """A 'pairs' layout (``images/`` + ``masks/``) of ``n`` synthetic portraits named ``name.format(i=i)``; each
+    mask is ``mask(alpha)`` (the soft alpha itself by default). Returns ``root``."""
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i in range(n):
+        photo, alpha = synthetic_portrait(i)
+        cv2.imwrite(str(root / "images" / f"{name.format(i=i)}.jpg"), photo)
+        cv2.imwrite(str(root / "masks" / f"{name.format(i=i)}.png"), alpha if mask is None else mask(alpha))
+    return root
+
+
 def make_aisegment_tree(root: Path, groups=(("1803151818", 5), ("1803201916", 3))) -> dict:
     """Raw AISegment layout with soft RGBA mattes, plus one corrupt photo, one photo without matte and
     one matte without alpha channel. Returns the expected counts."""

@@ -8,7 +8,7 @@ import sys
 import cv2
 import pytest
 
-from conftest import REPO, synthetic_portrait
+from conftest import REPO, pairs_folder, synthetic_portrait
 
 COMMON_KEYS = {"bench", "commit", "date", "device", "cpu_count", "torch", "params", "figures"}
 
@@ -91,13 +91,7 @@ def test_bench_train_refuses_a_missing_gpu():
 
 
 def test_bench_prepare_links_a_pairs_folder(tmp_path):
-    src = tmp_path / "pairs"
-    (src / "images").mkdir(parents=True)
-    (src / "masks").mkdir()
-    for i in range(4):
-        photo, alpha = synthetic_portrait(i)
-        cv2.imwrite(str(src / "images" / f"{i}.jpg"), photo)
-        cv2.imwrite(str(src / "masks" / f"{i}.png"), alpha)
+    src = pairs_folder(tmp_path / "pairs", 4)
     r = run_bench("bench_prepare.py", "--src", str(src), "--limit", "3", "--workers", "1")
     assert r["bench"] == "prepare" and r["params"]["pairs"] == 3
     (run,) = r["figures"]["runs"]

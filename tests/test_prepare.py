@@ -14,7 +14,7 @@ import pytest
 
 import prepare_aifenge
 import prepare_aifenge as P
-from conftest import REPO, synthetic_portrait
+from conftest import REPO, pairs_folder, synthetic_portrait
 from datasets import HumanDataset
 from utils import make_trimap
 
@@ -82,13 +82,8 @@ def test_split_is_deterministic(raw_tree, tmp_path):
 
 
 def test_pairs_layout_with_smaller_masks(tmp_path):
-    src = tmp_path / "pairs"
-    (src / "images").mkdir(parents=True)
-    (src / "masks").mkdir()
-    for i in range(3):
-        photo, alpha = synthetic_portrait(i)
-        cv2.imwrite(str(src / "images" / f"{i:05d}.jpg"), photo)
-        cv2.imwrite(str(src / "masks" / f"{i:05d}.png"), cv2.resize(np.where(alpha > 127, 255, 0).astype(np.uint8), (48, 64)))
+    src = pairs_folder(tmp_path / "pairs", 3, "{i:05d}",
+                       lambda alpha: cv2.resize(np.where(alpha > 127, 255, 0).astype(np.uint8), (48, 64)))
     assert run(src, tmp_path, "--val-fraction", "0.34") == 0
     alpha = cv2.imread(str(tmp_path / "out" / "alpha" / "00000.png"), cv2.IMREAD_UNCHANGED)
     assert alpha.shape == (128, 96)  # resized to the photo
@@ -106,9 +101,7 @@ def test_bad_src_is_one_line_error(tmp_path):
 
 def test_pairs_layout_mask_suffix_and_rgba_masks(tmp_path):
     """`<id>_mask.png` pairs with `<id>.jpg`; an RGBA mask gives its alpha channel, not its grey colours."""
-    src = tmp_path / "pairs"
-    (src / "images").mkdir(parents=True)
-    (src / "masks").mkdir()
+    src = pairs_folder(tmp_path / "pairs")
     photo, alpha = synthetic_portrait(1)
     cv2.imwrite(str(src / "images" / "a.jpg"), photo)
     cv2.imwrite(str(src / "masks" / "a_mask.png"), alpha)
@@ -155,9 +148,7 @@ def test_pairs_with_the_same_name_are_one_sample_not_two(tmp_path):
     duplicate sample name, listed in the report, and the first converted once."""
     import prepare_aifenge
 
-    src = tmp_path / "pairs"
-    (src / "images").mkdir(parents=True)
-    (src / "masks").mkdir()
+    src = pairs_folder(tmp_path / "pairs")
     photo, alpha = synthetic_portrait(2)
     cv2.imwrite(str(src / "images" / "a.jpg"), photo)
     cv2.imwrite(str(src / "images" / "a.png"), photo)

@@ -13,6 +13,14 @@ from conftest import REPO, args_for
 from utils import load_checkpoint, save_checkpoint
 
 
+
+def torchrun(processes: int, prepared, tmp_path, *extra) -> subprocess.CompletedProcess:
+    """train.py under torchrun with ``processes`` CPU processes (gloo), one thread each."""
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+                           str(processes), str(REPO / "train.py"), *args_for(prepared, tmp_path, *extra)],
+                          capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                          timeout=300)
+
 def test_training_learns_checkpoints_and_resumes(prepared, tmp_path):
     torch.set_num_threads(2)
     assert train.main(args_for(prepared, tmp_path, "--epochs", "2")) == 0
@@ -102,10 +110,7 @@ def test_user_mistakes_are_one_line(prepared, tmp_path, extra, expect):
 def test_distributed_data_parallel_with_torchrun_on_cpu(prepared, tmp_path):
     """The torchrun path (DistributedSampler, DDP, rank-0 saving) with two CPU processes over gloo; with
     weight averaging, whose closing BatchNorm pass and validation every process takes part in."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                        str(REPO / "train.py"), *args_for(prepared, tmp_path, "--epochs", "1", "--swa-start", "1")],
-                       capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    r = torchrun(2, prepared, tmp_path, "--epochs", "1", "--swa-start", "1")
     assert r.returncode == 0, r.stderr[-2000:]
     assert "DistributedDataParallel over 2 processes" in r.stdout
     ckpt = load_checkpoint(tmp_path / "results" / "checkpoint_tnet.pth")
@@ -438,10 +443,7 @@ def test_a_sync_bn_model_saves_the_plain_tnet_state():
 
 def test_one_process_under_torchrun_is_distributed(prepared, tmp_path):
     """With one GPU, torchrun --nproc_per_node 1 must still run DDP (and NCCL), or the GPU check can't test it."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1",
-                        str(REPO / "train.py"), *args_for(prepared, tmp_path, "--max-steps", "1", "--threads", "1")],
-                       capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    r = torchrun(1, prepared, tmp_path, "--max-steps", "1", "--threads", "1")
     assert r.returncode == 0, r.stderr[-2000:]
     assert "DistributedDataParallel over 1 process;" in r.stdout
     assert load_checkpoint(tmp_path / "results" / "checkpoint_tnet.pth")["global_step"] == 1
