@@ -132,3 +132,17 @@ def test_average_meter_counts_one_sample_by_default():
     m.update(1.0)
     m.update(4.0, 2)
     assert m.count == 3 and m.avg == pytest.approx(3.0)
+
+
+def test_logit_agreement_reports_the_largest_difference_and_the_class_changes():
+    ref = np.zeros((2, 3, 4, 5), np.float32)
+    ref[:, 2] = 1.0                                            # class 2 everywhere
+    same = mm.logit_agreement(ref, ref + 1e-6)
+    assert same == {"images": 2, "max_abs_logit_diff": pytest.approx(1e-6, abs=1e-7), "argmax_mismatch_pixels": 0,
+                    "class_agreement": 1.0, "pixels": 40}
+    moved = ref.copy()
+    moved[1, 0, 0, :2] = 3.0                                   # two pixels of the second image go to class 0
+    got = mm.logit_agreement(ref, moved)
+    assert got["max_abs_logit_diff"] == pytest.approx(3.0) and got["argmax_mismatch_pixels"] == 2
+    assert got["class_agreement"] == pytest.approx(38 / 40) and got["images"] == 2
+    assert mm.logit_agreement(moved, ref)["argmax_mismatch_pixels"] == 2   # symmetric

@@ -214,3 +214,19 @@ def test_output_details_a_user_meets():
     assert O.encode_for_spec(photo, 300, kb=(1, big), quality=70)[1] == 70  # never above the quality asked for
     with pytest.raises(ValueError, match=r"^not a colour: '#12345' \(use white, blue, red, gray or #RRGGBB\)$"):
         O.parse_color("#12345")
+
+
+def test_sheet_problem_names_the_limit_it_breaks():
+    from idphoto.output import MAX_SHEET_PIXELS, MIN_SHEET_PHOTO_MM, sheet_problem
+
+    assert sheet_problem((295, 413), 300, "6inch") is None                 # 25 mm wide at 300 DPI
+    small = sheet_problem((295, 413), 600, "6inch")                        # 12.5 mm: too small to cut
+    assert small.startswith("the photo is 295×413 px at 600 DPI, 12.5 mm on its short side")
+    assert f"at least {MIN_SHEET_PHOTO_MM} mm" in small
+    edge = round(MIN_SHEET_PHOTO_MM / 25.4 * 300)                        # exactly the minimum passes
+    assert sheet_problem((edge + 1, edge + 1), 300, "6inch") is None
+    assert sheet_problem((edge - 2, 900), 300, "6inch") is not None       # the short side counts
+    big = sheet_problem((4000, 5000), 1200, "a4")                         # A4 at 1200 DPI: 139 MP
+    assert big.startswith("the a4 sheet at 1200 DPI would be 139 megapixels") and "lower the DPI" in big
+    assert f"(at most {MAX_SHEET_PIXELS / 1e6:.0f})" in big
+    assert sheet_problem((2000, 2500), 600, "a4") is None                 # A4 at 600 DPI: 35 MP, allowed

@@ -295,3 +295,48 @@ def test_where_the_matting_kernels_are_looked_for(monkeypatch, tmp_path):
     assert not P.pymatting_cache_is_cold()
     monkeypatch.setattr(P, "pymatting_cache_dirs", lambda: [])
     assert not P.pymatting_cache_is_cold()                                # not installed: nothing to announce
+
+
+class LogitsRuntime:
+    """A runtime of the torch-free protocol (``logits``): fixed logits, the second photo's mirrored back."""
+
+    def __init__(self, logits):
+        self.value = np.asarray(logits, np.float32)
+        self.seen = []
+
+    def logits(self, rgb):
+        self.seen.append(np.asarray(rgb).copy())
+        return np.stack([self.value, self.value[:, :, ::-1] + 1.0][: len(rgb)])
+
+
+def test_class_probabilities_are_the_softmax_of_the_runtimes_logits_and_flip_averages_them():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 3, (3, 8, 8)).astype(np.float32) + 500.0     # large: a naive exp would overflow
+    photo = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    runtime = LogitsRuntime(logits)
+    probs = P.class_probabilities(runtime, photo, input_size=8)
+    want = np.exp(logits - logits.max(0)) / np.exp(logits - logits.max(0)).sum(0)
+    assert probs.shape == (8, 8, 3) and probs.dtype == np.float32
+    assert np.allclose(probs, want.transpose(1, 2, 0), atol=1e-6) and np.allclose(probs.sum(2), 1, atol=1e-6)
+    assert runtime.seen[0].shape == (1, 8, 8, 3)                          # RGB at the input size
+    small = cv2.cvtColor(cv2.resize(photo, (8, 8), interpolation=cv2.INTER_CUBIC), cv2.COLOR_BGR2RGB)
+    assert np.array_equal(runtime.seen[0][0], small)
+    flipped = P.class_probabilities(LogitsRuntime(logits), photo, input_size=8, flip=True)
+    assert np.allclose(flipped, want.transpose(1, 2, 0), atol=1e-6)       # the mirror's logits differ by a constant
+
+
+def test_the_matting_region_keeps_the_band_outside_it_at_the_guess():
+    image, alpha, trimap = disk_scene(h=120, w=100)
+    guess = np.full(trimap.shape, 0.25, np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        whole = P.estimate_alpha(image, trimap)
+        left = P.estimate_alpha(image, trimap, region=(0, 0, 50, 120), guess=guess)
+        plain = P.estimate_alpha(image, trimap, region=(0, 0, 50, 120))
+    band = (trimap == 128)
+    inside, outside = band & (np.arange(100)[None, :] < 50), band & (np.arange(100)[None, :] >= 50)
+    assert outside.any() and inside.any()
+    assert np.all(left[outside] == 0.25) and np.all(plain[outside] == 0.5)   # the guess, or ½ without one
+    assert np.abs(left[inside] - whole[inside]).mean() < 0.05              # solved as before inside
+    assert np.array_equal(P._region_mask((4, 6), (-2, 1, 3, 9)),
+                          np.array([[0] * 6] + [[1, 1, 1, 0, 0, 0]] * 3, bool))   # clipped at 0, rows 1-3, cols 0-2
