@@ -526,3 +526,27 @@ def test_a_face_without_landmarks_is_framed_by_its_box():
     plan = plan_by_rules(face, 100.0, spec.size_px, spec)
     lo, hi = spec.rule_px("head")
     assert plan.eyes_px is None and lo - 0.5 <= plan.head_px <= hi + 0.5 and plan.gave_way == []
+
+
+def test_render_takes_the_opaque_colours_from_the_photo_and_blends_them_in_above_opaque_from():
+    """render's ``photo``: where the person is opaque its colours come from the (larger) photo, resampled once;
+    below OPAQUE_FROM the foreground's; in between a linear blend — the matte's edge keeps its own colours."""
+    from idphoto.framing import OPAQUE_FROM, Placement, render
+
+    h, w = 40, 100
+    alpha = np.tile(np.clip(np.linspace(-0.2, 1.2, w), 0, 1).astype(np.float32), (h, 1))   # 0 left, 1 right
+    fg = np.zeros((h, w, 3), np.float32)
+    fg[..., 0] = 1.0                                                              # the foreground: blue
+    photo = np.zeros((2 * h, 2 * w, 3), np.uint8)
+    photo[..., 2] = 200                                                           # the photo (twice as large): red
+    to_canvas = np.array([[0.5, 0, -0.25], [0, 0.5, -0.25]])                      # its pixel centres onto the canvas's
+    out = render(fg, alpha, Placement(1.0, 0.0, 0.0), (w, h), (0, 0, 0), photo=(photo, to_canvas)).astype(float)
+    a = alpha[h // 2]
+    row = out[h // 2]
+    t = np.clip((a - OPAQUE_FROM) / (1 - OPAQUE_FROM), 0, 1)
+    want_b, want_r = 255 * a * (1 - t), 200 * a * t                               # premultiplied over black
+    inner = slice(2, w - 2)                                                       # away from the canvas's edges
+    assert np.abs(row[inner, 0] - want_b[inner]).max() <= 1.5
+    assert np.abs(row[inner, 2] - want_r[inner]).max() <= 1.5
+    assert row[-5, 2] > 195 and row[-5, 0] < 2                                    # opaque: the photo's red
+    assert row[w // 2, 0] > 100 and row[w // 2, 2] < 1                            # half alpha: the foreground's blue
