@@ -550,3 +550,37 @@ def test_render_takes_the_opaque_colours_from_the_photo_and_blends_them_in_above
     assert np.abs(row[inner, 2] - want_r[inner]).max() <= 1.5
     assert row[-5, 2] > 195 and row[-5, 0] < 2                                    # opaque: the photo's red
     assert row[w // 2, 0] > 100 and row[w // 2, 2] < 1                            # half alpha: the foreground's blue
+
+
+def test_warp_down_of_a_photo_that_lands_nowhere_is_an_empty_canvas():
+    from idphoto.framing import warp_down
+
+    src = np.full((50, 40, 3), 200, np.uint8)
+    off = np.array([[0.5, 0, 500.0], [0, 0.5, 500.0]])                  # far right and below the canvas
+    out = warp_down(src, off, (30, 20))
+    assert out.shape == (20, 30, 3) and out.dtype == np.uint8 and not out.any()
+    grey = warp_down(src[..., 0], off, (30, 20))
+    assert grey.shape == (20, 30) and grey.dtype == np.uint8
+
+
+def test_top_cut_looks_over_the_middle_of_the_face_only():
+    """Half an eye distance either side of the axis with landmarks, a quarter of the box without; the row just
+    under the edge must be mostly (over 30 %) person there."""
+    from idphoto.face import FaceBox
+
+    face = synthetic_face(crown=10, eye=60, chin=120, cx=100)             # eyes 90 px apart: columns 55–145
+    alpha = np.zeros((200, 200), np.float32)
+    alpha[:, 150:] = 1.0                                                  # person beside the face, not over it
+    assert top_cut(alpha, face) is None
+    alpha[:, 100:] = 1.0                                                  # half the face's middle: over 30 %
+    assert top_cut(alpha, face) == 0.0
+    alpha[:] = 0.0
+    alpha[1:, 100:127] = 1.0                                              # 27 of 91 columns: not over 30 %
+    assert top_cut(alpha, face) is None
+    box = FaceBox(60.0, 40.0, 80.0, 80.0)                                 # no landmarks: columns 80–120
+    alpha[:] = 0.0
+    alpha[1:2, 80:121] = 1.0                                              # only the row just under the edge
+    assert top_cut(alpha, box) == 0.0
+    alpha[1:2, 80:121] = 0.0
+    alpha[0:1, 80:121] = 1.0                                              # the edge row itself is not "just under"
+    assert top_cut(alpha, box) is None
