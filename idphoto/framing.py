@@ -219,6 +219,11 @@ PREFER_WEIGHT = 10.0    # a value asked for (prefer) pulls this much harder than
 PREFER_INSET = 0.1
 
 
+def _preferred(lo, hi, place: float):
+    """The value at ``place`` (0–1) of the range ``lo``–``hi``, ``PREFER_INSET`` of it inside either end."""
+    return lo + (PREFER_INSET + (1 - 2 * PREFER_INSET) * place) * (hi - lo)
+
+
 def plan_by_rules(face: FaceBox, crown_y: float, size: tuple[int, int], spec: PhotoSpec,
                   bottom_y: float | None = None, half_room: float | None = None,
                   prefer: dict[str, float] | None = None) -> FramingPlan:
@@ -272,8 +277,7 @@ def plan_by_rules(face: FaceBox, crown_y: float, size: tuple[int, int], spec: Ph
         over = np.maximum((lo if lo is not None else -np.inf) - v, 0) + np.maximum(v - (hi if hi is not None else np.inf), 0)
         breach += RULE_WEIGHT[key] * (over / unit) ** 2
         if lo is not None and hi is not None and hi > lo and key in prefer:  # asked for: it outweighs the others
-            want = lo + (PREFER_INSET + (1 - 2 * PREFER_INSET) * prefer[key]) * (hi - lo)
-            pull += PREFER_WEIGHT * ((v - want) / ((hi - lo) / 2)) ** 2
+            pull += PREFER_WEIGHT * ((v - _preferred(lo, hi, prefer[key])) / ((hi - lo) / 2)) ** 2
         elif lo is not None and hi is not None and hi > lo:
             pull += ((v - (lo + hi) / 2) / ((hi - lo) / 2)) ** 2
         elif lo is not None or hi is not None:  # one-sided: as close to the bound as the others allow, inside it
@@ -284,8 +288,7 @@ def plan_by_rules(face: FaceBox, crown_y: float, size: tuple[int, int], spec: Ph
     if rules["top"] is None:
         usual = 0.3 * (height - values["head"])
         if "top" in prefer:
-            least = MIN_TOP_MARGIN * height
-            want = least + (PREFER_INSET + (1 - 2 * PREFER_INSET) * prefer["top"]) * (usual - least)
+            want = _preferred(MIN_TOP_MARGIN * height, usual, prefer["top"])
             pull += PREFER_WEIGHT * ((values["top"] - want) / (0.05 * height)) ** 2
         else:
             pull += 0.5 * ((values["top"] - usual) / (0.05 * height)) ** 2

@@ -133,10 +133,10 @@ def work_scale(photo: np.ndarray | Pyramid, spec: PhotoSpec, detector: str = "au
 
 
 def compose_id_photo(image_bgr: np.ndarray, alpha: np.ndarray, foreground: np.ndarray, spec: PhotoSpec | None,
-                  background_bgr: tuple[int, int, int] = (255, 255, 255), no_face_ok: bool = False,
-                  dpi: int = 300, faces: list[FaceBox] | None = None, *, level_eyes: bool = True,
-                  bg_style: str = "solid", keep_background: bool = False, detector: str = "auto",
-                  original: np.ndarray | None = None, prefer: dict[str, float] | None = None) -> IDPhoto:
+                     background_bgr: tuple[int, int, int] = (255, 255, 255), no_face_ok: bool = False,
+                     dpi: int = 300, faces: list[FaceBox] | None = None, *, level_eyes: bool = True,
+                     bg_style: str = "solid", keep_background: bool = False, detector: str = "auto",
+                     original: np.ndarray | None = None, prefer: dict[str, float] | None = None) -> IDPhoto:
     """The ID photo for ``spec`` (``None``: keep the photo's framing and size).
 
     The subject's face (:func:`idphoto.subject.choose_subject`: the largest on the person, refused when it is
@@ -152,8 +152,8 @@ def compose_id_photo(image_bgr: np.ndarray, alpha: np.ndarray, foreground: np.nd
     :class:`IDPhotoError` with any spec, ``None`` included: the result would be a plain-colour picture.
     ``bg_style``: solid, gradient or radial; ``keep_background`` places the original photo instead.
     ``original``: the photo, or a larger copy of it when ``image_bgr`` is a smaller one (:func:`work_scale`'s
-    ``source``); the person's opaque colours are then taken from it, resampled once and placed bicubically. ``prefer``: where in
-    the spec's ranges the head height and top margin should fall (:func:`plan_by_rules`).
+    ``source``); the person's opaque colours are then taken from it, resampled once and placed bicubically.
+    ``prefer``: where in the spec's ranges the head height and top margin should fall (:func:`plan_by_rules`).
     """
     if float((alpha >= 0.5).mean()) < MIN_PERSON_SHARE:
         raise IDPhotoError("no person found in the photo (the segmentation is empty)")

@@ -106,8 +106,9 @@ def decode_upload(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> n
 def process_image(image: np.ndarray | Pyramid, options: IDPhotoOptions, pipeline: Pipeline,
                   resolved: Resolved | None = None) -> ServiceResult:
     """All outputs of one photo (BGR uint8, or an :func:`idphoto.image_io.open_photo` decoded at the size the
-    ID photo needs), encoded, in memory: what ``infer.py`` writes per photo and what the API answers. Raises :class:`RefusedError` when the finished photo breaks a hard rule, and
-    :class:`StrictError` when ``options.strict`` and any rule was missed."""
+    ID photo needs), encoded, in memory: what ``infer.py`` writes per photo and what the API answers. Raises
+    :class:`RefusedError` when the finished photo breaks a hard rule, and :class:`StrictError` when
+    ``options.strict`` and any rule was missed."""
     resolved = resolved or options.validate()
     spec = resolved.spec
     timings = {}
@@ -117,21 +118,8 @@ def process_image(image: np.ndarray | Pyramid, options: IDPhotoOptions, pipeline
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", MattingWarning)
         result, photo = matte_and_frame(pyramid, options, resolved, pipeline, timings, whole)
-        retouch = options.retouch()
-        if not retouch.is_off:  # the person only, before encoding: the report measures the retouched photo
-            t = time.perf_counter()
-            photo.image = apply_retouch(photo.image, photo.alpha, retouch)
-            timings["idphoto"] += time.perf_counter() - t
-
-        t = time.perf_counter()
-        jpeg, quality = encode_for_spec(photo.image, photo.dpi, spec and spec.kb, options.max_kb, options.quality)
-        timings["encode"] = time.perf_counter() - t
-        report = None
-        if spec is not None:  # measured on the JPEG itself: what is delivered, not what was planned
-            t = time.perf_counter()
-            report = check_photo(photo.image, spec, jpeg, photo.alpha, options.face_detector, photo.levelled_degrees,
-                                 photo.gave_way, face_required=photo.face is not None, uncovered=photo.uncovered)
-            timings["check"] = time.perf_counter() - t
+        jpeg, quality, report = finish_photo(photo, spec, options, spec and spec.kb, options.max_kb, timings)
+        if report is not None:
             if report.hard_failed:
                 raise RefusedError(report)
             if options.strict and not report.passed:
@@ -160,6 +148,28 @@ def process_image(image: np.ndarray | Pyramid, options: IDPhotoOptions, pipeline
     return out
 
 
+def finish_photo(photo, spec: PhotoSpec | None, options: IDPhotoOptions, kb, max_kb: float | None,
+                 timings: dict) -> tuple[bytes, int, Report | None]:
+    """(JPEG, its quality, compliance report or None without a spec) of a made ID photo: retouched (the person
+    only) when asked, encoded within the file-size limits ``kb`` / ``max_kb``, and measured on the JPEG itself:
+    what is delivered, not what was planned. Stage times go to ``timings``."""
+    retouch = options.retouch()
+    if not retouch.is_off:  # before encoding: the report measures the retouched photo
+        t = time.perf_counter()
+        photo.image = apply_retouch(photo.image, photo.alpha, retouch)
+        timings["idphoto"] = timings.get("idphoto", 0.0) + time.perf_counter() - t
+    t = time.perf_counter()
+    jpeg, quality = encode_for_spec(photo.image, photo.dpi, kb, max_kb, options.quality)
+    timings["encode"] = time.perf_counter() - t
+    report = None
+    if spec is not None:
+        t = time.perf_counter()
+        report = check_photo(photo.image, spec, jpeg, photo.alpha, options.face_detector, photo.levelled_degrees,
+                             photo.gave_way, face_required=photo.face is not None, uncovered=photo.uncovered)
+        timings["check"] = time.perf_counter() - t
+    return jpeg, quality, report
+
+
 HD_FACTOR = 2.0     # the high-resolution copy has up to this many times the standard photo's pixels a side
 HD_LEAST = 1.25     # and at least this many: a copy barely larger than the standard one is no use
 
@@ -186,12 +196,7 @@ def high_resolution(pyramid: Pyramid, photo, options: IDPhotoOptions, resolved: 
                       "pixels (a larger copy would only be blurred)")
     spec = high_resolution_spec(resolved.spec, factor)
     _, hd = matte_and_frame(pyramid, options, Resolved(spec, resolved.bg, spec.dpi), pipeline, {}, False)
-    retouch = options.retouch()
-    if not retouch.is_off:
-        hd.image = apply_retouch(hd.image, hd.alpha, retouch)
-    jpeg, _ = encode_for_spec(hd.image, hd.dpi, None, None, options.quality)
-    report = check_photo(hd.image, spec, jpeg, hd.alpha, options.face_detector, hd.levelled_degrees, hd.gave_way,
-                         face_required=hd.face is not None, uncovered=hd.uncovered)
+    jpeg, _, report = finish_photo(hd, spec, options, None, None, {})   # no file-size limit on this copy
     w, h = spec.size_px
     if report.hard_failed:
         return None, f"no high-resolution copy: at {w}×{h} px {report.summary(report.hard_failed)}"
@@ -222,9 +227,9 @@ def matte_and_frame(image: np.ndarray | Pyramid, options: IDPhotoOptions, resolv
     timings.update(result.timings)
     t = time.perf_counter()
     photo = compose_id_photo(work, result.alpha, result.foreground, spec, resolved.bg or WHITE, options.no_face_ok,
-                          resolved.dpi, faces, level_eyes=not options.no_level, bg_style=options.bg_style,
-                          keep_background=resolved.bg is None, detector=options.face_detector,
-                          original=source, prefer=options.prefer())   # the opaque colours, sharp
+                             resolved.dpi, faces, level_eyes=not options.no_level, bg_style=options.bg_style,
+                             keep_background=resolved.bg is None, detector=options.face_detector,
+                             original=source, prefer=options.prefer())   # the opaque colours, sharp
     timings["idphoto"] = time.perf_counter() - t
     if photo.placement is not None:
         photo.photo_scale = photo.placement.scale * work.shape[1] / pyramid.size[0]
