@@ -89,7 +89,7 @@ def run(args, parser) -> int:
     import uvicorn
 
     from core.runtime import pick_device
-    from idphoto.service import load_model
+    from idphoto.runner import open_trimap_model
     from idphoto.web.app import create_app
     from idphoto.web.config import server_config
 
@@ -99,7 +99,7 @@ def run(args, parser) -> int:
         parser.error(str(exc))
     # One photo per worker at once: give each worker its share of the cores rather than every core each.
     threads = options.threads or max(1, (os.cpu_count() or 1) // args.workers)
-    model = load_model(options.checkpoint, device, threads, options.input_size)
+    model = open_trimap_model(options.checkpoint, device, threads, options.input_size)
     name = getattr(model, "arch", None) or {}
     config = server_config(args, device=device, model_name=str(options.checkpoint or "shipped compact model")
                            + (f" ({name.get('backbone')})" if name.get("backbone") else ""))

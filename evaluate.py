@@ -26,6 +26,8 @@ from tnet.evaluation import (SOFT_MIN_SHARE, evaluate_samples, format_table, sam
                              samples_from_lists, write_outputs)
 from core.runtime import pick_device, set_threads
 from idphoto.options import IDPhotoOptions, OptionsError  # light: no torch yet
+from idphoto.runner import open_trimap_model
+from models import DEFAULT_WEIGHTS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,7 +105,8 @@ def run(args, parser) -> int:
         parser.error(str(exc))
     set_threads(args.threads)
     t = time.perf_counter()
-    model, checkpoint = load_model(args.checkpoint, device, args.threads, args.input_size)
+    checkpoint = args.checkpoint or DEFAULT_WEIGHTS
+    model = open_trimap_model(checkpoint, device, args.threads, args.input_size)
     t_model = time.perf_counter() - t
 
     acc, warned = evaluate_samples(samples, model, args, device, args.quiet)
@@ -127,22 +130,6 @@ def find_samples(args) -> tuple[list, list[str], str]:
         return samples, [], f"{args.dataname} (lists in {args.data_dir})"
     samples, notes = samples_from_folders(args.images, args.masks, args.skip_unmatched)
     return samples, notes, f"{args.images} + {args.masks}"
-
-
-def load_model(checkpoint: Path | None, device: str, threads: int = 0, input_size: int | None = None):
-    """(TNet, its path): --checkpoint, or the shipped weights, loaded as infer.py loads them
-    (:func:`idphoto.runner.load_trimap_model`: on the CPU its cached OpenCV export), so that the scores are
-    those of the model infer.py runs."""
-    from idphoto.runner import load_trimap_model
-    from models import DEFAULT_WEIGHTS, WeightsError
-
-    try:
-        path = checkpoint or DEFAULT_WEIGHTS
-        return load_trimap_model(path, device, threads, input_size), path
-    except WeightsError as exc:
-        hint = " (the default; pass --checkpoint results/best_tnet.pth or another train.py checkpoint)" \
-            if checkpoint is None else ""
-        raise EvalError(f"checkpoint: {exc}{hint}") from None
 
 
 def describe(args, data: str, checkpoint: Path, model, device: str) -> dict:

@@ -136,13 +136,13 @@ def run(args, parser) -> int:
         return summarise(results, args, files, stems, others, t_start, workers)
 
     from idphoto.pipeline import Pipeline
-    from idphoto.service import load_model
+    from idphoto.runner import open_trimap_model
     try:
         device = pick_device(args.device)
     except ValueError as exc:
         parser.error(str(exc))
     t = time.perf_counter()
-    model = load_model(args.checkpoint, device, args.threads, args.input_size)
+    model = open_trimap_model(args.checkpoint, device, args.threads, args.input_size)
     pipeline = Pipeline.from_options(model, options, device)
     t_model = time.perf_counter() - t
 

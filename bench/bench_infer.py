@@ -79,11 +79,11 @@ def time_stages(photo: Path, checkpoint: Path, args) -> dict:
     Pipeline (trimap, alpha, foreground), compose_id_photo (``--spec none``) and the JPEG encoding."""
     from core.runtime import set_threads
     from idphoto import Pipeline, encode_jpeg, load_image, compose_id_photo
-    from models import load_tnet
+    from idphoto.runner import open_trimap_model
 
     set_threads(args.threads)
     t = time.perf_counter()
-    pipeline = Pipeline(load_tnet(checkpoint), "cpu", matting=args.matting)
+    pipeline = Pipeline(open_trimap_model(checkpoint, "cpu"), "cpu", matting=args.matting)
     model_load = time.perf_counter() - t
     start = t = time.perf_counter()
     image = load_image(photo)

@@ -49,9 +49,9 @@ def main(argv=None) -> int:
     pipeline = None
     if args.predicted:
         from idphoto.pipeline import Pipeline
-        from idphoto.service import load_model
+        from idphoto.runner import open_trimap_model
 
-        pipeline = Pipeline(load_model(None, "cpu", 1))
+        pipeline = Pipeline(open_trimap_model(None, "cpu", 1))
     figures = {}
     for name in args.sets:
         root = SETS[name]

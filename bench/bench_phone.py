@@ -304,11 +304,11 @@ def main(argv=None):
     args = parse_args(argv)
     from idphoto.options import IDPhotoOptions
     from idphoto.pipeline import Pipeline
-    from idphoto.service import load_model
+    from idphoto.runner import open_trimap_model
 
     set_threads(1)
     opts = IDPhotoOptions(spec=args.spec)
-    pipe = Pipeline.from_options(load_model(None, "cpu", 1), opts)
+    pipe = Pipeline.from_options(open_trimap_model(None, "cpu", 1), opts)
     spec = opts.validate().spec
     figures = {}
     if "sizes" in args.parts:

@@ -56,14 +56,15 @@ def main(argv=None) -> int:
     from idphoto.image_io import list_images, load_image
     from idphoto.options import IDPhotoOptions
     from idphoto.pipeline import Pipeline
-    from idphoto.service import load_model, process_image
+    from idphoto.runner import open_trimap_model
+    from idphoto.service import process_image
 
     cv2.setNumThreads(args.threads)
     expected, files = {}, []
     for folder in args.folder:
         expected.update(read_expected(folder))
         files += list_images(folder / "images" if (folder / "images").is_dir() else folder)[0]
-    model = load_model(args.checkpoint, "cpu", args.threads)
+    model = open_trimap_model(args.checkpoint, "cpu", args.threads)
     figures = {}
     for spec in args.spec:
         options = IDPhotoOptions(spec=spec)

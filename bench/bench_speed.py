@@ -59,9 +59,12 @@ parser = infer.build_parser()
 args = parser.parse_args(["--image", str(photo), "--out-dir", out, "--no-face-ok"])
 spec, bg = infer.resolve_options(args, parser)
 try:
-    from idphoto.service import load_model  # where it lives now
+    from idphoto.runner import open_trimap_model as load_model  # where it lives now
 except ImportError:
-    load_model = infer.load_model           # an older tree (--before)
+    try:
+        from idphoto.service import load_model                  # an older tree (--before)
+    except ImportError:
+        load_model = infer.load_model                           # an older one still
 model = load_model(None, "cpu")
 pipe = Pipeline(model, "cpu", args.input_size, args.matting, args.refine_kernel, args.max_side or None)
 try:                                                        # where it lives now

@@ -2,7 +2,7 @@
 
 Public API (used by infer.py, evaluate.py and the benchmarks)::
 
-    from idphoto import Pipeline, predict_trimap, estimate_alpha, estimate_foreground
+    from idphoto import open_trimap_model, Pipeline, predict_trimap, estimate_alpha, estimate_foreground
     from idphoto import load_image, get_spec, compose_id_photo
 
 The names are imported on first use (PEP 562), so ``import idphoto`` or ``idphoto.specs`` costs no
@@ -21,5 +21,6 @@ __all__, __getattr__, __dir__ = lazy_exports(__name__, {
     "output": ("COLORS", "encode_jpeg", "encode_jpeg_max_kb", "parse_color", "print_sheet"),
     "pipeline": ("DEFAULT_MAX_SIDE", "MATTING_METHODS", "MattingResult", "MattingWarning", "Pipeline",
                  "estimate_alpha", "estimate_foreground", "predict_trimap", "predict_trimap_pair"),
+    "runner": ("open_trimap_model",),
     "specs": ("SPECS", "PhotoSpec", "custom_spec", "get_spec"),
 }, globals())

@@ -133,11 +133,11 @@ def _worker_start(options: IDPhotoOptions, threads: int) -> None:
         from core.runtime import pick_device
 
         from .pipeline import Pipeline
-        from .service import load_model
+        from .runner import open_trimap_model
 
         cv2.setNumThreads(threads)
         device = pick_device(options.device)
-        model = load_model(options.checkpoint, device, threads, options.input_size)
+        model = open_trimap_model(options.checkpoint, device, threads, options.input_size)
         _WORKER["pipeline"] = Pipeline.from_options(model, options, device)
     except Exception as exc:  # noqa: BLE001 — e.g. a bad checkpoint: the parent stops with this line
         _WORKER["fatal"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -300,7 +300,7 @@ class MattingResult:
 
 
 class Pipeline:
-    """The whole chain with one model: ``Pipeline(load_tnet(path)).run(image_bgr)`` → :class:`MattingResult`."""
+    """The whole chain with one model: ``Pipeline(open_trimap_model(path)).run(image_bgr)`` → :class:`MattingResult`."""
 
     def __init__(self, model, device="cpu", input_size: int | None = None,
                  matting: str = "cf", refine_kernel: int = 10, max_side: int | None = DEFAULT_MAX_SIDE,

@@ -132,11 +132,26 @@ class CvTNet:
         return self
 
 
-def load_trimap_model(path: str | os.PathLike, device: str = "cpu", threads: int = 0, input_size: int | None = None):
-    """The TNet of the weights file ``path`` for inference: the cached OpenCV export when there is a good
-    one for this file (and ``input_size`` is None or its size), else the PyTorch model from
-    :func:`models.load_tnet`, exported into the cache on the way when it can be. ``threads`` (0: the
-    library's default) is applied to whichever runs it. Errors are those of :func:`models.load_tnet`."""
+def open_trimap_model(path: str | os.PathLike | None = None, device: str = "cpu", threads: int = 0,
+                      input_size: int | None = None):
+    """The one way to open a TNet for inference, used by infer.py, evaluate.py, the app and the benches, so
+    that evaluate.py scores what infer.py runs.
+
+    ``path`` is a train.py checkpoint, an exported weights file or an ``.onnx`` export (None: the shipped
+    compact model). On the CPU it is the cached OpenCV export when there is a good one for this file (and
+    ``input_size`` is None or its size), else the PyTorch model from :func:`models.load_tnet`, exported into
+    the cache on the way when it can be. Whatever runs it is called through :func:`trimap_logits`.
+    ``threads`` (0: the library's default) is applied to whichever library runs it. A missing or unreadable
+    file is a :class:`models.WeightsError` in one line, naming the file."""
+    from models import DEFAULT_WEIGHTS, WeightsError  # light: models.catalog, no PyTorch
+
+    if path is None:
+        if not DEFAULT_WEIGHTS.is_file():
+            root = Path(__file__).resolve().parent.parent
+            shown = DEFAULT_WEIGHTS.relative_to(root) if DEFAULT_WEIGHTS.is_relative_to(root) else DEFAULT_WEIGHTS
+            raise WeightsError(f"no model weights: the shipped compact model {shown} is missing; train one with "
+                               f"train.py and pass --checkpoint results/best_tnet.pth")
+        path = DEFAULT_WEIGHTS
     path = Path(path)
     folder = cache_dir()
     on_cpu = str(device) == "cpu" and path.suffix.lower() != ".onnx" and path.is_file()

@@ -49,29 +49,6 @@ class StrictError(IDPhotoError):
         self.report = report
 
 
-def load_model(checkpoint: Path | None, device: str, threads: int = 0, input_size: int | None = None):
-    """The TNet of ``checkpoint`` (the shipped compact model when None) on ``device``, as
-    :func:`idphoto.runner.load_trimap_model` gives it: without PyTorch when its OpenCV export is cached.
-    ``threads`` (0: the library's default) goes to whichever library runs it. A missing or bad file is an
-    :class:`IDPhotoError` in one line."""
-    from models import DEFAULT_WEIGHTS, WeightsError  # light: models.catalog, no PyTorch
-
-    from .runner import load_trimap_model
-
-    if checkpoint is None:
-        if not DEFAULT_WEIGHTS.is_file():
-            root = Path(__file__).resolve().parent.parent
-            shown = DEFAULT_WEIGHTS.relative_to(root) if DEFAULT_WEIGHTS.is_relative_to(root) else DEFAULT_WEIGHTS
-            raise IDPhotoError(
-                f"no model weights: the shipped compact model {shown} "
-                f"is missing; train one with train.py and pass --checkpoint results/checkpoint_tnet.pth")
-        checkpoint = DEFAULT_WEIGHTS
-    try:
-        return load_trimap_model(checkpoint, device, threads, input_size)
-    except WeightsError as exc:
-        raise IDPhotoError(f"checkpoint: {exc}") from None
-
-
 @dataclass
 class ServiceResult:
     idphoto: bytes                  # JPEG at the spec's pixel size, DPI in the header

@@ -785,11 +785,11 @@ def test_page_samples_sliders_sheet_preview_and_downloads(tmp_path):
         options.add_argument(arg)
     options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
                                               "download.prompt_for_download": False})
-    from idphoto.service import load_model
+    from idphoto.runner import open_trimap_model
 
     # the shipped model (its OpenCV export): the slider's effect is measured on a real matte, and the README's
     # picture of the page is this test's screenshot
-    with live_server(create_app(load_model(None, "cpu", 1), ServerConfig(workers=1))) as url:
+    with live_server(create_app(open_trimap_model(None, "cpu", 1), ServerConfig(workers=1))) as url:
         driver = webdriver.Chrome(service=Service(driver_path), options=options)
         try:
             driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})

@@ -17,6 +17,7 @@ from idphoto.framing import Placement
 from idphoto.maker import IDPhoto, frame_region, work_scale
 from idphoto.options import IDPhotoOptions
 from idphoto.pipeline import Pipeline
+from idphoto.runner import open_trimap_model
 from idphoto.specs import get_spec
 
 ASTRONAUT = Path(__file__).resolve().parent.parent / "examples" / "astronaut.jpg"
@@ -30,7 +31,7 @@ def big():
 
 @pytest.fixture(scope="module")
 def pipeline():
-    return Pipeline.from_options(service.load_model(None, "cpu", 1), IDPhotoOptions())
+    return Pipeline.from_options(open_trimap_model(None, "cpu", 1), IDPhotoOptions())
 
 
 def test_a_large_photo_is_worked_at_twice_the_id_photos_size(big):

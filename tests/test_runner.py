@@ -20,7 +20,7 @@ from conftest import REPO
 from idphoto import runner
 from idphoto.pipeline import predict_trimap
 from idphoto.runner import model_input_size
-from idphoto.runner import CvTNet, load_trimap_model
+from idphoto.runner import CvTNet, open_trimap_model
 from models import DEFAULT_WEIGHTS, load_tnet
 from utils import save_checkpoint
 
@@ -43,7 +43,7 @@ def exported_once(tmp_path_factory):
     before = os.environ.get(runner.CACHE_ENV)
     os.environ[runner.CACHE_ENV] = str(folder)
     try:
-        assert isinstance(load_trimap_model(shipped()), CvTNet)
+        assert isinstance(open_trimap_model(shipped()), CvTNet)
     finally:
         os.environ[runner.CACHE_ENV] = before
     return folder
@@ -103,7 +103,7 @@ def agreement(a: np.ndarray, b: np.ndarray) -> float:
 def test_the_export_gives_pytorchs_trimap(cache, loads):
     pytest.importorskip("onnx")
     path = shipped()
-    exported = load_trimap_model(path)  # exported here, checked by the runner, and checked again below
+    exported = open_trimap_model(path)  # exported here, checked by the runner, and checked again below
     assert isinstance(exported, CvTNet) and len(loads) == 1
     model = load_tnet(path)
     assert exported.input_size == model_input_size(model) and exported.arch == model.arch
@@ -131,7 +131,7 @@ def test_the_export_in_concurrent_threads_gives_each_photo_its_own_logits(cache,
     import concurrent.futures
 
     copy_cache(exported_once, cache)
-    exported = load_trimap_model(shipped())
+    exported = open_trimap_model(shipped())
     assert isinstance(exported, CvTNet)
     size = exported.input_size
     photos = [cv2.cvtColor(cv2.resize(generated_photo(420 + 40 * k, 320), (size, size)), cv2.COLOR_BGR2RGB)[None]
@@ -149,8 +149,8 @@ def test_the_export_in_concurrent_threads_gives_each_photo_its_own_logits(cache,
 def test_later_loads_use_the_cache_and_other_weights_get_their_own(cache, loads, tmp_path, exported_once):
     path = shipped()
     copy_cache(exported_once, cache)
-    first = load_trimap_model(path)
-    again = load_trimap_model(path)
+    first = open_trimap_model(path)
+    again = open_trimap_model(path)
     assert isinstance(first, CvTNet) and isinstance(again, CvTNet) and not loads  # no PyTorch load at all
     # a retrained file in the same place: another key, its own export that follows the new weights
     model = load_tnet(path)
@@ -158,7 +158,7 @@ def test_later_loads_use_the_cache_and_other_weights_get_their_own(cache, loads,
         model.pspnet.final.bias.copy_(torch.tensor([0.0, 0.0, 30.0]))  # everything foreground
     retrained = tmp_path / DEFAULT_WEIGHTS.name
     save_checkpoint({"arch": model.arch, "model": model.state_dict(), "meta": model.meta}, retrained)
-    new = load_trimap_model(retrained)
+    new = open_trimap_model(retrained)
     assert isinstance(new, CvTNet) and len(loads) == 1 and len(list(cache.glob("*.onnx"))) == 2
     size = new.input_size
     rgb = np.zeros((1, size, size, 3), np.uint8)
@@ -168,7 +168,7 @@ def test_later_loads_use_the_cache_and_other_weights_get_their_own(cache, loads,
 def test_a_damaged_export_is_made_again(cache, loads, exported_once):
     path = shipped()
     copy_cache(exported_once, cache)
-    good = load_trimap_model(path)
+    good = open_trimap_model(path)
     onnx_file = next(cache.glob("*.onnx"))
     json_file = onnx_file.with_suffix(".json")
     rgb = generated_photo(good.input_size, good.input_size)[None]
@@ -181,7 +181,7 @@ def test_a_damaged_export_is_made_again(cache, loads, exported_once):
             onnx_file.unlink()
         else:
             json_file.write_text("{not json")
-        remade = load_trimap_model(path)
+        remade = open_trimap_model(path)
         assert isinstance(remade, CvTNet), damage
         assert json.loads(json_file.read_text())["onnx_sha256"] == runner.sha256_of(onnx_file.read_bytes())
         assert np.array_equal(remade.logits(rgb), good.logits(rgb)), damage
@@ -201,7 +201,7 @@ def test_a_failed_export_is_remembered_and_pytorch_runs(cache, loads, monkeypatc
     monkeypatch.setattr(models.onnx_model, "export_for_opencv", broken)
     path = shipped()
     for _ in range(2):
-        model = load_trimap_model(path)
+        model = open_trimap_model(path)
         assert isinstance(model, torch.nn.Module) and not isinstance(model, CvTNet)
     assert len(attempts) == 1 and len(loads) == 2
     entry = json.loads(next(cache.glob("*.json")).read_text())
@@ -212,21 +212,21 @@ def test_an_export_that_disagrees_with_pytorch_is_not_used(cache, loads, monkeyp
     pytest.importorskip("onnx")
     monkeypatch.setattr(runner, "check_export",
                         lambda model, exported, size: {"max_abs_logit_diff": 0.5, "class_agreement": 0.98, "pixels": 1})
-    model = load_trimap_model(shipped())
+    model = open_trimap_model(shipped())
     assert not isinstance(model, CvTNet) and "disagrees" in json.loads(next(cache.glob("*.json")).read_text())["failed"]
 
 
 def test_without_onnx_or_with_the_cache_off_pytorch_runs(cache, loads, monkeypatch):
     path = shipped()
     monkeypatch.setitem(sys.modules, "onnx", None)  # as if it were not installed
-    assert not isinstance(load_trimap_model(path), CvTNet) and not cache.exists()
+    assert not isinstance(open_trimap_model(path), CvTNet) and not cache.exists()
     monkeypatch.delitem(sys.modules, "onnx")
     monkeypatch.setenv(runner.CACHE_ENV, "off")
-    assert not isinstance(load_trimap_model(path), CvTNet) and not cache.exists()
+    assert not isinstance(open_trimap_model(path), CvTNet) and not cache.exists()
     blocked = cache.parent / "a_file"
     blocked.write_text("not a folder")
     monkeypatch.setenv(runner.CACHE_ENV, str(blocked / "cache"))  # can't be made: no export, for nothing
-    assert not isinstance(load_trimap_model(path), CvTNet) and blocked.read_text() == "not a folder"
+    assert not isinstance(open_trimap_model(path), CvTNet) and blocked.read_text() == "not a folder"
     with pytest.raises(ValueError, match="CPU only"):
         CvTNet.to(object.__new__(CvTNet), "cuda")
 
@@ -235,8 +235,8 @@ def test_another_input_size_runs_pytorch(cache, loads, exported_once):
     """The export is fixed at the weights' own input size; --input-size N (another) loads with PyTorch."""
     copy_cache(exported_once, cache)
     size = json.loads(next(cache.glob("*.json")).read_text())["input_size"]
-    assert isinstance(load_trimap_model(shipped(), input_size=size), CvTNet) and not loads
-    model = load_trimap_model(shipped(), input_size=size + 64)
+    assert isinstance(open_trimap_model(shipped(), input_size=size), CvTNet) and not loads
+    model = open_trimap_model(shipped(), input_size=size + 64)
     assert not isinstance(model, CvTNet) and len(loads) == 1 and len(list(cache.glob("*.onnx"))) == 1
 
 

@@ -157,3 +157,22 @@ def test_no_two_public_names_in_the_libraries():
                     places.setdefault(node.name, []).append(str(path.relative_to(REPO)))
     twice = {name: where for name, where in places.items() if len(where) > 1 and name != "main"}
     assert twice == {}
+
+
+def test_one_model_loader_for_inference():
+    """infer.py, evaluate.py, the app, the folder workers and the benches open a TNet the same way, so that
+    evaluate.py scores what infer.py runs: one function opens a model for inference (models.load_tnet is the
+    PyTorch file reader behind it, and what training starts from)."""
+    import re
+
+    loaders = [f"{p.relative_to(REPO)}:{node.name}" for p in sources()
+               for node in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
+               if isinstance(node, ast.FunctionDef) and re.fullmatch(r"(load|open)_\w*(model|tnet)", node.name)]
+    assert sorted(loaders) == ["idphoto/runner.py:open_trimap_model", "models/weights.py:load_tnet"]
+    callers = ["infer.py", "evaluate.py", "app.py", "idphoto/batch.py", "bench/bench_real_photos.py"]
+    assert [c for c in callers if "open_trimap_model(" not in (REPO / c).read_text(encoding="utf-8")] == []
+    # load_tnet is called only by the loader, by training (a --init to train further) and by the benches that
+    # compare the PyTorch model itself with its exports
+    users = sorted(str(p.relative_to(REPO)) for p in sources() if p.name != "weights.py"
+                   and re.search(r"\bload_tnet\(", p.read_text(encoding="utf-8")))
+    assert users == ["bench/bench_onnx.py", "bench/gpu_check.py", "idphoto/runner.py", "tnet/training.py"]

@@ -167,9 +167,9 @@ def test_real_photos_are_refused_with_the_reason(name, reason, shipped_pipeline)
 @pytest.fixture(scope="module")
 def shipped_pipeline():
     from idphoto.pipeline import Pipeline
-    from idphoto.service import load_model
+    from idphoto.runner import open_trimap_model
 
-    return Pipeline(load_model(None, "cpu", 1))
+    return Pipeline(open_trimap_model(None, "cpu", 1))
 
 
 def test_sunglasses_hide_the_eyes_and_are_refused():
