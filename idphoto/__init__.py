@@ -1,11 +1,12 @@
 """ID photos from everyday photos: TNet trimap → alpha matting → framing by the face → print-ready files.
 
-Public API (used by infer.py, evaluate.py and the benchmarks)::
+Public API (used by the commands, evaluate.py and the benchmarks)::
 
     from idphoto import open_trimap_model, Pipeline, predict_trimap, estimate_alpha, estimate_foreground
     from idphoto import load_image, get_spec, compose_id_photo
 
-The names are imported on first use (PEP 562), so ``import idphoto`` or ``idphoto.specs`` costs no
+The command line is :mod:`idphoto.cli` (``python infer.py``, installed as ``idphoto``); the web page and
+API are :mod:`idphoto.web`. The names are imported on first use (PEP 562), so ``import idphoto`` or ``idphoto.specs`` costs no
 PyTorch, OpenCV or SciPy start-up: the spec tables and every ``--help`` answer at once.
 """
 from __future__ import annotations

@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import infer
+from idphoto import cli as infer  # the command behind infer.py
 from conftest import REPO
 from idphoto.options import PHOTO, PROCESS, IDPhotoOptions, OptionsError, api_names
 from idphoto.web import ServerConfig, create_app

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-import infer
+from idphoto import cli as infer  # the command behind infer.py
 from idphoto import batch
 import models
 from idphoto.specs import get_spec

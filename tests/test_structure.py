@@ -148,14 +148,16 @@ def test_no_test_module_imports_another():
 
 def test_no_two_public_names_in_the_libraries():
     """A public function or class is defined once across the libraries: two of one name (three decode_image, two
-    check_photo) made readers guess which one a call meant. Entry points (``main``) are the exception."""
+    check_photo) made readers guess which one a call meant. The parts every command module has (``main``,
+    ``command``, ``build_parser``, ``run``: idphoto.cli and idphoto.web.serve) are the exception."""
     places: dict[str, list[str]] = {}
     for package in LIBRARIES:
         for path in sorted((REPO / package).rglob("*.py")):
             for node in ast.parse(path.read_text(encoding="utf-8")).body:
                 if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
                     places.setdefault(node.name, []).append(str(path.relative_to(REPO)))
-    twice = {name: where for name, where in places.items() if len(where) > 1 and name != "main"}
+    commands = {"main", "command", "build_parser", "run"}
+    twice = {name: where for name, where in places.items() if len(where) > 1 and name not in commands}
     assert twice == {}
 
 
@@ -169,10 +171,26 @@ def test_one_model_loader_for_inference():
                for node in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
                if isinstance(node, ast.FunctionDef) and re.fullmatch(r"(load|open)_\w*(model|tnet)", node.name)]
     assert sorted(loaders) == ["idphoto/runner.py:open_trimap_model", "models/weights.py:load_tnet"]
-    callers = ["infer.py", "evaluate.py", "app.py", "idphoto/batch.py", "bench/bench_real_photos.py"]
+    callers = ["idphoto/cli.py", "evaluate.py", "idphoto/web/serve.py", "idphoto/batch.py", "bench/bench_real_photos.py"]
     assert [c for c in callers if "open_trimap_model(" not in (REPO / c).read_text(encoding="utf-8")] == []
     # load_tnet is called only by the loader, by training (a --init to train further) and by the benches that
     # compare the PyTorch model itself with its exports
     users = sorted(str(p.relative_to(REPO)) for p in sources() if p.name != "weights.py"
                    and re.search(r"\bload_tnet\(", p.read_text(encoding="utf-8")))
     assert users == ["bench/bench_onnx.py", "bench/gpu_check.py", "idphoto/runner.py", "tnet/training.py"]
+
+
+def test_the_installed_commands_are_the_scripts_commands():
+    """pyproject's [project.scripts] name library functions (nothing top-level is installed), and each is the
+    command of the script beside it: infer.py and app.py only import their command's main and call it."""
+    import importlib
+    import tomllib
+
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
+    assert scripts == {"idphoto": "idphoto.cli:command", "idphoto-app": "idphoto.web.serve:command"}
+    for name, target in scripts.items():
+        module, _, function = target.partition(":")
+        assert callable(getattr(importlib.import_module(module), function)), name
+    for script, module in (("infer.py", "idphoto.cli"), ("app.py", "idphoto.web.serve")):
+        text = (REPO / script).read_text(encoding="utf-8")
+        assert f"from {module} import" in text and len(text.splitlines()) < 25, script

@@ -7,6 +7,8 @@
 * :mod:`idphoto.web.pool` — the fixed pool of worker threads with a bounded queue (503 beyond it);
 * :mod:`idphoto.web.uploads` — uploads read into memory, capped in bytes, never spooled to disk;
 * :mod:`idphoto.web.errors` — every failure as a one-line JSON ``{"error": …}``;
+* :mod:`idphoto.web.serve` — the server command (``python app.py``, installed as ``idphoto-app``): bind,
+  load the model once, run uvicorn;
 * ``static/`` — the page (plain HTML/CSS/JS, nothing from a CDN).
 
 The per-photo options of a request are :class:`idphoto.options.IDPhotoOptions`, the same as ``infer.py``'s.
