@@ -314,7 +314,8 @@ class Pipeline:
 
             raise IDPhotoError(f"{getattr(model, 'path', 'the model')} takes {fixed}×{fixed} inputs only: "
                                f"pass --input-size {fixed}")
-        self.model = model.to(device).eval()
+        # a PyTorch module is moved and set to inference; a runtime of the torch-free protocol (``logits``) as is
+        self.model = model.to(device).eval() if hasattr(model, "to") else model
         self.device, self.input_size, self.matting = device, input_size, matting
         self.flip = flip
         self.refine_kernel, self.max_side = refine_kernel, max_side

@@ -340,3 +340,150 @@ def test_the_matting_region_keeps_the_band_outside_it_at_the_guess():
     assert np.abs(left[inside] - whole[inside]).mean() < 0.05              # solved as before inside
     assert np.array_equal(P._region_mask((4, 6), (-2, 1, 3, 9)),
                           np.array([[0] * 6] + [[1, 1, 1, 0, 0, 0]] * 3, bool))   # clipped at 0, rows 1-3, cols 0-2
+
+
+def test_softmax_stays_finite_when_pixels_differ_by_thousands():
+    """The softmax subtracts each pixel's own largest logit: a pixel whose logits are all far below another
+    pixel's still gets probabilities summing to 1 (subtracting one global maximum would give it 0/0)."""
+    logits = np.zeros((3, 4, 4), np.float32)
+    logits[:, :2] = [[[0.0]], [[1.0]], [[2.0]]]                          # top half: ordinary logits
+    logits[:, 2:] = [[[-3000.0]], [[-2999.0]], [[-3002.0]]]              # bottom half: thousands lower
+    probs = P.class_probabilities(LogitsRuntime(logits), np.zeros((8, 8, 3), np.uint8), input_size=4)
+    assert np.isfinite(probs).all() and np.allclose(probs.sum(2), 1, atol=1e-6)
+    assert probs[3, 0].argmax() == 1 and probs[0, 0].argmax() == 2
+
+
+def test_pipeline_from_options_takes_every_segmentation_and_matting_option():
+    from idphoto.options import IDPhotoOptions
+
+    model = torch.nn.Conv2d(3, 3, 1)
+    pipe = P.Pipeline.from_options(model, IDPhotoOptions(input_size=96, matting="knn", refine_kernel=7,
+                                                         max_side=900, tta="flip"))
+    assert pipe.model is model and pipe.device == "cpu"
+    assert (pipe.input_size, pipe.matting, pipe.refine_kernel, pipe.max_side, pipe.flip) == (96, "knn", 7, 900, True)
+    plain = P.Pipeline.from_options(model, IDPhotoOptions(max_side=0))   # 0: no cap
+    assert (plain.input_size, plain.matting, plain.refine_kernel, plain.max_side, plain.flip) == (400, "cf", 10, None, False)
+
+
+def band_runtime(trimap: np.ndarray, size: int = 40) -> LogitsRuntime:
+    """A runtime whose classes are ``trimap``'s (at its input size), with soft probabilities: the unknown
+    class's pixels say person 0.24, unknown 0.53 (so p_person + ½ p_unknown is 0.5 only by accident)."""
+    classes = np.digitize(cv2.resize(trimap, (size, size), interpolation=cv2.INTER_NEAREST), (64, 192))
+    table = np.array([[3.0, 0.0, 0.0], [0.0, 1.0, 0.2], [0.0, 0.0, 3.0]], np.float32)
+    return LogitsRuntime(table[classes].transpose(2, 0, 1))
+
+
+def test_run_matting_region_takes_the_networks_own_edge_outside_it_and_solves_inside():
+    """Pipeline.run(region=…): beyond the region the unknown band is the network's p_person + ½ p_unknown
+    (bilinearly resized to the photo), and the foreground there is the photo itself; inside the band is
+    solved; the trimap is predict_trimap's."""
+    image, _, trimap = disk_scene(120, 100)
+    runtime = band_runtime(trimap)
+    pipe = P.Pipeline(runtime, input_size=40, refine_kernel=3)
+    region = (0, 0, 50, 120)
+    result = pipe.run(image, region=region)
+    assert np.array_equal(result.trimap, P.predict_trimap(runtime, image, 40, refine_kernel=3))
+    probs = P.class_probabilities(runtime, image, 40)
+    guess = cv2.resize(probs[..., 2] + 0.5 * probs[..., 1], (100, 120), interpolation=cv2.INTER_LINEAR)
+    band = result.trimap == 128
+    right = np.arange(100)[None, :] >= 50
+    outside, inside = band & right, band & ~right
+    assert outside.sum() > 50 and inside.sum() > 50
+    assert np.allclose(result.alpha[outside], guess[outside], atol=1e-6)
+    assert not np.allclose(result.alpha[inside], guess[inside], atol=0.05)     # solved from the photo
+    soft = (result.alpha > 0) & (result.alpha < 1)
+    assert np.array_equal(result.foreground[soft & right], image[soft & right] / np.float32(255))
+    assert not np.allclose(result.foreground[soft & ~right], image[soft & ~right] / np.float32(255), atol=1e-3)
+
+
+def test_run_solves_alpha_and_foreground_at_the_matte_scale(monkeypatch):
+    """Pipeline.run(matte_scale=…) hands the scale to both solvers: they see the band's box at that share."""
+    seen = {"alpha": [], "fg": []}
+    real_cf, real_ml = P.closed_form_alpha, P.estimate_foreground_ml
+    monkeypatch.setattr(P, "closed_form_alpha", lambda img, *a: seen["alpha"].append(img.shape[:2]) or real_cf(img, *a))
+    monkeypatch.setattr(P, "estimate_foreground_ml", lambda img, *a, **k: seen["fg"].append(img.shape[:2]) or real_ml(img, *a, **k))
+    image, _, trimap = disk_scene(160, 120)
+    pipe = P.Pipeline(band_runtime(trimap), input_size=40, refine_kernel=3, max_side=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipe.run(image)
+        pipe.run(image, matte_scale=0.5)
+    (full_a, half_a), (full_f, half_f) = seen["alpha"], seen["fg"]
+    assert half_a == (round(full_a[0] * 0.5), round(full_a[1] * 0.5))
+    assert half_f[0] <= 0.6 * full_f[0] and half_f[1] <= 0.6 * full_f[1]   # its box follows the (other) matte
+
+
+def test_estimate_alpha_clips_the_guess_and_keeps_known_pixels_outside_the_region():
+    image, _, trimap = disk_scene(120, 100)
+    guess = np.where(np.arange(120)[:, None] < 60, -0.5, 1.7).astype(np.float32) * np.ones((1, 100), np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        alpha = P.estimate_alpha(image, trimap, region=(0, 0, 50, 120), guess=guess)
+    right = np.arange(100)[None, :] >= 50
+    band = trimap == 128
+    top = np.arange(120)[:, None] < 60
+    assert (alpha[band & right & top] == 0).all() and (alpha[band & right & ~top] == 1).all()   # clipped to [0, 1]
+    assert (alpha[trimap == 255] == 1).all() and (alpha[trimap == 0] == 0).all()   # known pixels everywhere keep 0/1
+    assert ((alpha[band & ~right] > 0) & (alpha[band & ~right] < 1)).mean() > 0.3   # inside: solved, soft
+
+
+def test_estimate_alpha_clips_the_solvers_answer_at_full_size(monkeypatch):
+    """At the photo's size (no snapping of near-0/1 values) the solver's answer is still clipped to [0, 1]."""
+    image, trimap = scene_with_band(80, 60)
+    monkeypatch.setattr(P, "closed_form_alpha",
+                        lambda img, fg, bg: np.tile(np.linspace(-0.6, 1.6, fg.shape[1]), (fg.shape[0], 1)))
+    alpha = P.estimate_alpha(image, trimap, max_side=None)
+    band = alpha[trimap == 128]
+    assert band.min() == 0.0 and band.max() == 1.0 and ((band > 0) & (band < 1)).any()
+
+
+def test_an_upsampled_alpha_within_half_a_level_of_one_is_one(monkeypatch):
+    """Solved smaller and resized back, values within half an 8-bit level of 0 or 1 become exactly 0 or 1;
+    a value a level away stays."""
+    image, trimap = scene_with_band(200, 160)
+    for value, want in ((1 - P.SNAP / 2, 1.0), (P.SNAP / 2, 0.0), (1 - 3 * P.SNAP, None)):
+        monkeypatch.setattr(P, "closed_form_alpha", lambda img, fg, bg, v=value: np.full(fg.shape, v))
+        band = P.estimate_alpha(image, trimap, max_side=50)[trimap == 128]
+        if want is None:
+            assert np.allclose(band, value, atol=1e-6) and (band < 1).all()
+        else:
+            assert (band == want).all()
+
+
+def test_estimate_alpha_solves_at_the_scale_asked(monkeypatch):
+    seen = []
+    monkeypatch.setattr(P, "closed_form_alpha", lambda img, fg, bg: seen.append(fg.shape) or np.full(fg.shape, 0.5))
+    image, trimap = scene_with_band(200, 160)
+    P.estimate_alpha(image, trimap, max_side=None)
+    P.estimate_alpha(image, trimap, max_side=None, scale=0.25)
+    P.estimate_alpha(image, trimap, max_side=40, scale=0.5)               # the cap is lower: it wins
+    full, quarter, capped = seen
+    assert quarter == (round(full[0] / 4), round(full[1] / 4))
+    assert max(capped) == 40
+
+
+def test_estimate_foreground_in_a_region_at_a_scale():
+    """Only the soft pixels inside the region are solved (at the working scale); beyond it, and on every
+    opaque or clear pixel, the foreground is the photo's own colour."""
+    image, alpha, _ = disk_scene(160, 120)
+    photo = image / np.float32(255)
+    region = (0, 0, 60, 160)
+    fg = P.estimate_foreground(image, alpha, max_side=None, scale=0.5, region=region)
+    whole = P.estimate_foreground(image, alpha, max_side=None, scale=0.5)
+    soft = (alpha > 0) & (alpha < 1)
+    left = np.arange(120)[None, :] < 60
+    assert np.array_equal(fg[~soft], photo[~soft]) and np.array_equal(fg[soft & ~left], photo[soft & ~left])
+    assert np.abs(fg[soft & left] - whole[soft & left]).max() < 0.02   # as solved without a region
+    assert np.abs(fg[soft & left] - photo[soft & left]).max() > 0.1    # and solved: the green fringe removed
+
+
+def test_working_scale_takes_the_smaller_of_the_scale_asked_and_the_cap():
+    assert P._working_scale((1000, 500), 400, 0.8) == pytest.approx(0.4)
+    assert P._working_scale((1000, 500), 400, 0.2) == pytest.approx(0.2)
+    assert P._working_scale((300, 200), 400, 0.5) == 0.5 and P._working_scale((300, 200), None, 0.5) == 0.5
+
+
+def test_region_mask_edges():
+    assert P._region_mask((4, 6), (0, 0, 6, 4)).all()                     # from the first row and column
+    assert not P._region_mask((4, 6), (0, 0, 6, 0)).any() and not P._region_mask((4, 6), (0, 0, 0, 4)).any()
+    assert not P._region_mask((4, 6), (-5, -5, -1, -1)).any()             # wholly before the photo
