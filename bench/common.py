@@ -96,6 +96,6 @@ def random_checkpoint(path: Path, backbone: str = "mobilenetv3") -> Path:
     torch.manual_seed(0)
     m = TNet(backbone)
     with torch.no_grad():
-        m.pspnet.final.bias.copy_(torch.tensor([0.0, 0.0, 50.0]))
+        m.net.final.bias.copy_(torch.tensor([0.0, 0.0, 50.0]))
     save_checkpoint({"arch": m.arch, "model": m.state_dict()}, path)
     return path

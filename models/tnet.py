@@ -5,10 +5,10 @@
 * ``decoder="unet"``: the compact model, a MobileNetV3 U-Net with pyramid pooling (:mod:`models.unet`),
   which learns from scratch on a CPU and runs in tens of milliseconds.
 
-Both keep their whole network (trunk, pooling and decoder) under ``TNet.pspnet`` and give 3-class logits
+Both keep their whole network (trunk, pooling and decoder) under ``TNet.net`` and give 3-class logits
 at the input size, so training, checkpoints (``{"arch", "model", ...}``) and inference are the same for
-either. Weights saved before that attribute was renamed (``backbone.…`` keys) still load:
-:func:`models.weights.normalize_tnet_keys` maps them.
+either. Weights saved under the attribute's earlier names (``backbone.…``, then ``pspnet.…`` keys, the
+shipped weights among them) still load: :func:`models.weights.normalize_tnet_keys` maps them.
 """
 from __future__ import annotations
 
@@ -30,11 +30,11 @@ class TNet(nn.Module):
         if decoder == "unet" and backbone not in UNET_BACKBONES:
             raise ValueError(f"the unet decoder needs the backbone {' or '.join(UNET_BACKBONES)}, not {backbone!r}")
         self.arch = {"backbone": backbone, "num_classes": num_classes, "decoder": decoder}
-        self.pspnet = PSPNet(num_classes=num_classes, backbone=backbone) if decoder == "psp" else UNetTNet(num_classes)
+        self.net = PSPNet(num_classes=num_classes, backbone=backbone) if decoder == "psp" else UNetTNet(num_classes)
 
     def encoder_features(self) -> nn.Module:
         """The ImageNet-initialisable trunk (torchvision layout) of either design."""
-        return self.pspnet.feats if self.arch["decoder"] == "psp" else self.pspnet.encoder.features
+        return self.net.feats if self.arch["decoder"] == "psp" else self.net.encoder.features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pspnet(x)
+        return self.net(x)

@@ -129,16 +129,18 @@ def load_backbone_weights(model: TNet, pretrained: str) -> str:
     return f"{backbone}: {source}"
 
 
-OLD_PREFIXES = ("backbone.",)  # TNet.pspnet was called TNet.backbone, though it holds the whole network
+# TNet.net, which holds the whole network of either design, was called TNet.backbone, then TNet.pspnet (the
+# shipped weights keep that layout: a file's bytes, and so its cached export's key, stay as published)
+OLD_PREFIXES = ("backbone.", "pspnet.")
 
 
 def normalize_tnet_keys(state: dict) -> dict:
-    """Map the key layouts found in the wild onto TNet's (``pspnet.…``):
+    """Map the key layouts found in the wild onto TNet's (``net.…``):
 
     * ``module.`` (a model saved from inside DataParallel or DistributedDataParallel) is dropped;
-    * ``backbone.…`` (TNet's earlier name for its network: older checkpoints and weights files) becomes
-      ``pspnet.…``;
-    * a bare PSPNet's keys (``feats.…``, ``psp.…``) get the ``pspnet.`` prefix, and ``final.0.`` (PSPNet code
+    * ``backbone.…`` and ``pspnet.…`` (TNet's earlier names for its network: older checkpoints and weights
+      files) become ``net.…``;
+    * a bare PSPNet's keys (``feats.…``, ``psp.…``) get the ``net.`` prefix, and ``final.0.`` (PSPNet code
       that wraps the 1×1 classifier in a Sequential) becomes ``final.``;
     * the auxiliary image-level ``classifier`` head of such PSPNets is dropped: a trimap has no use for it.
     """
@@ -148,12 +150,12 @@ def normalize_tnet_keys(state: dict) -> dict:
             key = key[len("module."):]
         for old in OLD_PREFIXES:
             if key.startswith(old):
-                key = "pspnet." + key[len(old):]
-        if key.startswith(("classifier.", "pspnet.classifier.")):
+                key = "net." + key[len(old):]
+        if key.startswith(("classifier.", "net.classifier.")):
             continue
-        if not key.startswith("pspnet."):
-            key = "pspnet." + key
-        key = key.replace("pspnet.final.0.", "pspnet.final.")
+        if not key.startswith("net."):
+            key = "net." + key
+        key = key.replace("net.final.0.", "net.final.")
         out[key] = value
     return out
 

@@ -490,7 +490,7 @@ def person_checkpoint(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     m = TNet("mobilenetv3")
     with torch.no_grad():
-        m.pspnet.final.bias.copy_(torch.tensor([0.0, 0.0, 50.0]))
+        m.net.final.bias.copy_(torch.tensor([0.0, 0.0, 50.0]))
     path = tmp_path_factory.mktemp("person_ckpt") / "tnet.pth"
     save_checkpoint({"arch": m.arch, "model": m.state_dict()}, path)
     return path

@@ -17,7 +17,7 @@ def resnet_tnet():
 
 
 def test_resnet50_tnet_structure_and_shapes(resnet_tnet):
-    net = resnet_tnet.pspnet
+    net = resnet_tnet.net
     assert [len(getattr(net.feats, f"layer{i}")) for i in range(1, 5)] == [3, 4, 6, 3]  # Bottleneck 3-4-6-3
     assert net.feats.layer3[0].conv2.stride == (1, 1) and net.feats.layer3[1].conv2.dilation == (2, 2)
     assert net.feats.layer4[1].conv2.dilation == (4, 4)
@@ -35,15 +35,17 @@ def test_resnet50_tnet_structure_and_shapes(resnet_tnet):
         assert resnet_tnet(x).shape == (1, 3, 96, 96)
 
 
-def test_weights_saved_before_the_pspnet_rename_load(tmp_path):
-    """TNet's network was once the attribute ``backbone``: state dicts with ``backbone.…`` keys (older
-    checkpoints, the weights shipped before stage 3) load into ``TNet.pspnet`` and give the same output."""
+@pytest.mark.parametrize("old_prefix", ["backbone.", "pspnet."])
+def test_weights_saved_under_the_networks_earlier_names_load(tmp_path, old_prefix):
+    """TNet's network was once the attribute ``backbone``, then ``pspnet`` (though it may hold the U-Net):
+    state dicts with such keys (older checkpoints, the shipped weights) load into ``TNet.net`` and give
+    the same output."""
     from models.weights import DEFAULT_WEIGHTS, normalize_tnet_keys
 
     torch.manual_seed(0)
     model = TNet("mobilenetv3", decoder="unet").eval()
-    old = {"backbone." + k[len("pspnet."):]: v.clone() for k, v in model.state_dict().items()}
-    assert all(k.startswith("pspnet.") for k in model.state_dict())
+    assert all(k.startswith("net.") for k in model.state_dict())
+    old = {old_prefix + k[len("net."):]: v.clone() for k, v in model.state_dict().items()}
     assert set(normalize_tnet_keys(old)) == set(model.state_dict())
     fresh = TNet("mobilenetv3", decoder="unet").eval()
     load_tnet_state(fresh, old)
@@ -53,8 +55,9 @@ def test_weights_saved_before_the_pspnet_rename_load(tmp_path):
     with torch.no_grad():
         assert torch.equal(fresh(x), model(x)) and torch.equal(from_file(x), model(x))
     shipped = torch.load(DEFAULT_WEIGHTS, map_location="cpu", weights_only=True)["model"]
-    assert all(k.startswith("pspnet.") for k in shipped)  # exported after the rename: written as it is read
-    assert isinstance(load_tnet(DEFAULT_WEIGHTS).pspnet, torch.nn.Module)
+    assert all(k.startswith("pspnet.") for k in shipped)  # published before the last rename: mapped on load
+    loaded = load_tnet(DEFAULT_WEIGHTS)
+    assert torch.equal(loaded.net.final.weight, shipped["pspnet.final.weight"].float())
 
 
 def test_compact_tnet_any_input_size():
@@ -69,7 +72,7 @@ def test_bare_pspnet_layout_state_dict_loads(resnet_tnet):
     classifier head) loads and gives the same output."""
     bare = {}
     for key, value in resnet_tnet.state_dict().items():
-        key = key.replace("pspnet.", "module.", 1).replace("module.final.", "module.final.0.")
+        key = key.replace("net.", "module.", 1).replace("module.final.", "module.final.0.")
         bare[key] = value.clone()
     bare["module.classifier.0.weight"] = torch.randn(256, 1024)  # the auxiliary image-level head: dropped
     bare["module.classifier.0.bias"] = torch.randn(256)
@@ -104,8 +107,8 @@ def test_checkpoint_round_trip_fp16(tmp_path):
     loaded = load_tnet(path)
     assert loaded.arch == model.arch and not loaded.training
     assert next(loaded.parameters()).dtype == torch.float32
-    w = model.pspnet.final.weight
-    assert torch.allclose(loaded.pspnet.final.weight, w.half().float())
+    w = model.net.final.weight
+    assert torch.allclose(loaded.net.final.weight, w.half().float())
 
 
 def test_imagenet_weights_offline_give_one_clear_line(tmp_path, monkeypatch):
@@ -132,7 +135,7 @@ def test_imagenet_weights_from_the_torch_cache(tmp_path, monkeypatch):
     model = TNet("mobilenetv3")
     what = load_backbone_weights(model, "imagenet")
     assert "ImageNet" in what
-    assert torch.equal(model.pspnet.feats[0][0].weight, tv.features[0][0].weight)
+    assert torch.equal(model.net.feats[0][0].weight, tv.features[0][0].weight)
 
 
 def test_pretrained_from_a_path_and_refusals(tmp_path):
@@ -141,7 +144,7 @@ def test_pretrained_from_a_path_and_refusals(tmp_path):
     torch.save(tv.state_dict(), path)
     model = TNet("mobilenetv3")
     load_backbone_weights(model, str(path))
-    assert torch.equal(model.pspnet.feats[4].block[0][0].weight, tv.features[4].block[0][0].weight)
+    assert torch.equal(model.net.feats[4].block[0][0].weight, tv.features[4].block[0][0].weight)
     with pytest.raises(WeightsError, match="does not fit"):
         load_backbone_weights(TNet("resnet50"), str(path))  # a MobileNet file for a ResNet
     assert "random" in load_backbone_weights(TNet("mobilenetv3"), "none")
@@ -180,7 +183,7 @@ def test_export_writes_fp16_weights_that_load(tmp_path):
 def test_unet_tnet_feeds_every_stride_to_the_decoder():
     model = TNet("mobilenetv3", decoder="unet").eval()
     assert model.arch == {"backbone": "mobilenetv3", "num_classes": 3, "decoder": "unet"}
-    net = model.pspnet
+    net = model.net
     x = torch.randn(1, 3, 128, 96)
     with torch.no_grad():
         feats = net.encoder(x)
@@ -203,7 +206,7 @@ def test_unet_decoder_skip_connections_carry_detail():
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         ref = model(x)
-        up2 = model.pspnet.up2
+        up2 = model.net.up2
         original = up2.forward
         up2.forward = lambda y, skip: original(y, torch.zeros_like(skip))
         assert not torch.allclose(model(x), ref)
@@ -230,7 +233,7 @@ def test_unet_checkpoint_round_trip_and_imagenet_trunk(tmp_path):
     torch.save(tv.state_dict(), tmp_path / "mnv3.pth")
     fresh = TNet("mobilenetv3", decoder="unet")
     load_backbone_weights(fresh, str(tmp_path / "mnv3.pth"))
-    assert torch.equal(fresh.pspnet.encoder.features[4].block[0][0].weight, tv.features[4].block[0][0].weight)
+    assert torch.equal(fresh.net.encoder.features[4].block[0][0].weight, tv.features[4].block[0][0].weight)
     # a checkpoint naming an unknown decoder is refused in one line
     save_checkpoint({"arch": {**model.arch, "decoder": "nope"}, "model": model.state_dict()}, tmp_path / "bad.pth")
     with pytest.raises(WeightsError, match="unknown decoder"):

@@ -155,7 +155,7 @@ def test_later_loads_use_the_cache_and_other_weights_get_their_own(cache, loads,
     # a retrained file in the same place: another key, its own export that follows the new weights
     model = load_tnet(path)
     with torch.no_grad():
-        model.pspnet.final.bias.copy_(torch.tensor([0.0, 0.0, 30.0]))  # everything foreground
+        model.net.final.bias.copy_(torch.tensor([0.0, 0.0, 30.0]))  # everything foreground
     retrained = tmp_path / DEFAULT_WEIGHTS.name
     save_checkpoint({"arch": model.arch, "model": model.state_dict(), "meta": model.meta}, retrained)
     new = open_trimap_model(retrained)
