@@ -1,10 +1,12 @@
-"""Command-line conventions shared by the scripts: exit codes, one-line errors, the error guard, output folders.
+"""Command-line conventions shared by the scripts: exit codes, one-line errors, the error guard, output folders,
+and the flags of a settings dataclass.
 
 Kept free of heavy imports so that ``--help`` and argument mistakes answer at once.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import errno
 import os
 import sys
@@ -22,6 +24,48 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def field_argument(f: dataclasses.Field) -> tuple[str, dict]:
+    """The flag and ``add_argument`` keywords of a settings dataclass's field, read from its metadata the same
+    way for every such dataclass (the ID-photo options, the training config, the server config), so that
+    their flags behave alike and each default is the field's own.
+
+    Metadata: ``help``; optional ``flag`` (else ``--`` and the name with dashes), ``type``, ``nargs``,
+    ``choices``, ``metavar`` and ``action``: ``"store_true"``, ``"optional"`` (``--x/--no-x``, its default
+    the field's) or ``"append"`` (a repeatable flag). A tuple default of a list-valued flag is passed as a list."""
+    m = f.metadata
+    flag = m.get("flag") or "--" + f.name.replace("_", "-")
+    kwargs = {"help": m["help"], "dest": f.name}
+    action = m.get("action")
+    if action == "store_true":
+        return flag, kwargs | {"action": "store_true"}
+    if action == "optional":
+        return flag, kwargs | {"action": argparse.BooleanOptionalAction, "default": f.default}
+    listed = isinstance(f.default, tuple) and (action == "append" or m.get("nargs") == "+")
+    kwargs["default"] = list(f.default) if listed else f.default
+    if action is not None:
+        kwargs["action"] = action
+    for key in ("type", "nargs", "metavar"):
+        if m.get(key) is not None:
+            kwargs[key] = m[key]
+    if m.get("choices") is not None:
+        kwargs["choices"] = list(m["choices"])
+    return flag, kwargs
+
+
+def add_field_arguments(parser, fields, titles: dict[str, str] | None = None) -> dict:
+    """Each of ``fields`` as a flag of ``parser`` (:func:`field_argument`); with ``titles``, in the argument
+    group named by its ``group`` metadata, made on first use. Returns those groups by name."""
+    groups = {}
+    for f in fields:
+        target = parser
+        if titles is not None:
+            name = f.metadata["group"]
+            target = groups.get(name) or groups.setdefault(name, parser.add_argument_group(titles[name]))
+        flag, kwargs = field_argument(f)
+        target.add_argument(flag, **kwargs)
+    return groups
 
 
 def one_line(exc: BaseException) -> str:

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from core.cli import field_argument
+
 from .face import DETECTORS
 from .framing import BG_STYLES
 from .output import COLORS, MIN_SHEET_PHOTO_MM, SHEETS, parse_color, sheet_problem
@@ -43,6 +45,13 @@ class OptionsError(ValueError):
     """An impossible option or combination; the message is one line naming the flag (``--bg: …``)."""
 
 
+# how each kind of value is read from the command line (core.cli.field_argument reads these keys)
+_FLAG_OF_KIND = {"integer": {"type": int}, "number": {"type": float}, "string": {"type": str},
+                 "boolean": {"action": "store_true"}, "int_pair": {"type": int, "nargs": 2},
+                 "number_pair": {"type": float, "nargs": 2}, "path": {"type": Path},
+                 "paths": {"type": Path, "action": "append"}}
+
+
 def _option(default, help: str, *, group: str, kind: str, scope: str = PHOTO, choices=None, metavar=None,
             exclusive: str | None = None):
     """A field of :class:`IDPhotoOptions` with what its flag and its form field need.
@@ -50,7 +59,7 @@ def _option(default, help: str, *, group: str, kind: str, scope: str = PHOTO, ch
     ``kind``: integer, number, string, boolean (a switch), int_pair / number_pair (W H), path, paths (repeatable).
     """
     meta = {"help": help, "group": group, "kind": kind, "scope": scope, "choices": choices, "metavar": metavar,
-            "exclusive": exclusive}
+            "exclusive": exclusive, **_FLAG_OF_KIND[kind]}
     if isinstance(default, (list, dict, set)):
         raise TypeError("mutable defaults: use a tuple")
     return field(default=default, metadata=meta)
@@ -202,22 +211,8 @@ class IDPhotoOptions:
             if m["exclusive"]:
                 target = exclusive.get(m["exclusive"]) or exclusive.setdefault(m["exclusive"],
                                                                               group.add_mutually_exclusive_group())
-            kwargs = {"help": m["help"]}
-            if m["kind"] == "boolean":
-                kwargs["action"] = "store_true"
-            else:
-                kwargs["default"] = list(f.default) if m["kind"] == "paths" else f.default
-                kwargs["type"] = {"integer": int, "number": float, "string": str, "int_pair": int,
-                                  "number_pair": float, "path": Path, "paths": Path}[m["kind"]]
-                if m["kind"] in ("int_pair", "number_pair"):
-                    kwargs["nargs"] = 2
-                if m["kind"] == "paths":
-                    kwargs["action"] = "append"
-                if m["choices"]:
-                    kwargs["choices"] = m["choices"]
-                if m["metavar"]:
-                    kwargs["metavar"] = m["metavar"]
-            target.add_argument(cls.flag(f.name), **kwargs)
+            flag, kwargs = field_argument(f)
+            target.add_argument(flag, **kwargs)
             if f.name == "spec_file":
                 group.add_argument("--list-specs", action="store_true",
                                    help="print the known specs (with those of --spec-file) with their rules and exit")

@@ -136,6 +136,46 @@ def test_cli_one_line_and_out_dir_checks(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]
 
 
+def test_a_settings_dataclass_becomes_flags_with_its_own_defaults():
+    """core.cli.add_field_arguments: one reading of the field metadata for every settings dataclass."""
+    import argparse
+    import dataclasses
+
+    import core.cli as cli
+
+    def flag(default, help, **meta):
+        return dataclasses.field(default=default, metadata={"help": help, **meta})
+
+    @dataclasses.dataclass
+    class Settings:
+        size: int = flag(3, "a size", type=int, group="a")
+        mode: str = flag("x", "a mode", choices=("x", "y"), group="a")
+        fast: bool = flag(False, "a switch", action="store_true", group="b")
+        amp: bool | None = flag(None, "on, off or unsaid", action="optional", group="b")
+        paths: tuple = flag((), "repeatable", type=str, action="append", group="b")
+        sizes: tuple = flag((1, 2), "several", type=int, nargs="+", group="a")
+        timeout_s: float = flag(9.0, "seconds", type=float, flag="--timeout", metavar="S", group="a")
+        internal: str = "not a flag"
+
+    fields = [f for f in dataclasses.fields(Settings) if "help" in f.metadata]
+    parser = argparse.ArgumentParser()
+    groups = cli.add_field_arguments(parser, fields, {"a": "first", "b": "second"})
+    assert [g.title for g in groups.values()] == ["first", "second"]
+    assert sorted(a.dest for a in groups["b"]._group_actions) == ["amp", "fast", "paths"]
+    defaults = vars(parser.parse_args([]))
+    assert defaults == {"size": 3, "mode": "x", "fast": False, "amp": None, "paths": [], "sizes": [1, 2],
+                        "timeout_s": 9.0}
+    assert Settings(**{k: tuple(v) if isinstance(v, list) else v for k, v in defaults.items()}) == Settings()
+    args = parser.parse_args(["--size", "5", "--mode", "y", "--fast", "--no-amp", "--paths", "a", "--paths", "b",
+                              "--sizes", "4", "--timeout", "2.5"])
+    assert (args.size, args.mode, args.fast, args.amp, args.paths, args.sizes, args.timeout_s) == \
+        (5, "y", True, False, ["a", "b"], [4], 2.5)
+    assert parser.parse_args(["--amp"]).amp is True
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--mode", "z"])                                   # outside the choices
+    assert "--internal" not in parser.format_help() and "S" in cli.field_argument(fields[-1])[1]["metavar"]
+
+
 def test_clip_never_cuts_a_word():
     from core.errors import clip
 

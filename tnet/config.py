@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass, field
 
 from core.checkpoints import SWA
+from core.cli import add_field_arguments
 from models.catalog import BACKBONES, DECODERS
 
 PATCH = 400   # the design's training patch and input side (inference's default for weights that don't say)
@@ -26,8 +27,9 @@ def _setting(default, help: str, *, group: str, kind=None, nargs=None, choices=N
     """A field of :class:`TrainConfig`. ``kind``: the type of one value (None for strings); ``switch``:
     ``"on"`` for a flag that sets True, ``"both"`` for ``--x/--no-x`` with None as 'not said'. ``recipe``:
     recorded in the weights file (``models.export``); ``augment``: an argument of the training transforms."""
-    meta = {"help": help, "group": group, "kind": kind, "nargs": nargs, "choices": choices, "metavar": metavar,
-            "recipe": recipe, "augment": augment, "switch": switch}
+    action = {"on": "store_true", "both": "optional", None: None}[switch]
+    meta = {"help": help, "group": group, "type": kind, "nargs": nargs, "choices": choices, "metavar": metavar,
+            "action": action, "recipe": recipe, "augment": augment}
     return field(default=default, metadata=meta)
 
 
@@ -147,27 +149,7 @@ DEFAULTS = TrainConfig()
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Every field of :class:`TrainConfig` as a flag, in its group (``--batch-size`` for ``batch_size``)."""
-    groups = {}
-    for f in dataclasses.fields(TrainConfig):
-        m = f.metadata
-        group = groups.get(m["group"]) or groups.setdefault(m["group"], parser.add_argument_group(GROUPS[m["group"]]))
-        flag = "--" + f.name.replace("_", "-")
-        if m["switch"] == "on":
-            group.add_argument(flag, action="store_true", help=m["help"])
-            continue
-        if m["switch"] == "both":
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=m["help"])
-            continue
-        kwargs = {"default": list(f.default) if isinstance(f.default, tuple) and m["nargs"] == "+" else f.default,
-                  "help": m["help"]}
-        for key in ("nargs", "metavar"):
-            if m[key] is not None:
-                kwargs[key] = m[key]
-        if m["kind"] is not None:
-            kwargs["type"] = m["kind"]
-        if m["choices"] is not None:
-            kwargs["choices"] = list(m["choices"])
-        group.add_argument(flag, **kwargs)
+    add_field_arguments(parser, dataclasses.fields(TrainConfig), GROUPS)
 
 
 def config_of(args: argparse.Namespace) -> TrainConfig:

@@ -8,12 +8,14 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.cli import add_field_arguments
+
 from ..service import DEFAULT_MAX_PIXELS
 
 
 def _flag(default, help: str, *, kind=None, metavar: str | None = None, flag: str | None = None):
     """A field that is also a flag of ``app.py`` (``--max-upload-mb`` for ``max_upload_mb``, or ``flag``)."""
-    return field(default=default, metadata={"help": help, "kind": kind, "metavar": metavar, "flag": flag})
+    return field(default=default, metadata={"help": help, "type": kind, "metavar": metavar, "flag": flag})
 
 
 @dataclass
@@ -48,14 +50,7 @@ def _flags() -> list[dataclasses.Field]:
 
 def add_server_arguments(group) -> None:
     """Every flag field of :class:`ServerConfig` as a flag of ``group`` (an argparse parser or group)."""
-    for f in _flags():
-        m = f.metadata
-        kwargs = {"default": f.default, "help": m["help"], "dest": f.name}
-        if m["kind"] is not None:
-            kwargs["type"] = m["kind"]
-        if m["metavar"]:
-            kwargs["metavar"] = m["metavar"]
-        group.add_argument(m["flag"] or "--" + f.name.replace("_", "-"), **kwargs)
+    add_field_arguments(group, _flags())
 
 
 def server_problems(args: argparse.Namespace) -> list[str]:
