@@ -12,7 +12,7 @@ tests). mutmut copies that tree once more into its own ``mutants/`` there, chang
 the module's functions (a number, an operator, a comparison, a constant, an argument dropped, ...) and
 runs the tests that reach the changed function; a mutant is *killed* when one of them fails (or it times
 out), and *survives* otherwise. A module may be a few functions of a larger file (the pairing and split of
-prepare_aifenge.py): only mutants of those functions are run and counted.
+datasets/prepare.py): only mutants of those functions are run and counted.
 
 Prints, per module, the mutants tried, the equivalent ones, killed, survived, accepted and 'no tests' (no
 selected test reached the function), and the score = killed / (mutants − equivalent); then every survivor
@@ -83,10 +83,10 @@ MODULES: dict[str, Module] = {
                      ["tests/test_idphoto.py", "tests/test_rules.py", "tests/test_output.py", "-k", IDPHOTO_SLOW],
                      about="idphoto/output.py"),
     # the pairing and the split (the conversion, its journal and workers are tested end to end, and slowly)
-    "prepare": Module(["prepare_aifenge.py"], ["tests/test_prepare.py", "-k", SUBPROCESS_TESTS],
-                      ["prepare_aifenge.x_find_samples*", "prepare_aifenge.x_output_paths*", "prepare_aifenge.x_split_by_group*",
-                       "prepare_aifenge.x_write_lists*"],
-                      "prepare_aifenge.py: find_samples (pairing), output_paths, split_by_group, write_lists"),
+    "prepare": Module(["datasets/prepare.py"], ["tests/test_prepare.py", "-k", SUBPROCESS_TESTS],
+                      ["datasets.prepare.x_find_samples*", "datasets.prepare.x_output_paths*",
+                       "datasets.prepare.x_split_by_group*", "datasets.prepare.x_write_lists*"],
+                      "datasets/prepare.py: find_samples (pairing), sample_paths, split_by_group, write_lists"),
 }
 
 

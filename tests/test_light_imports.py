@@ -60,13 +60,13 @@ def test_spec_tables_and_package_names_load_no_torch():
 
 
 def test_lazy_packages_still_export_everything():
+    import datasets
     import idphoto
     import models
 
-    for name in idphoto.__all__:
-        assert getattr(idphoto, name) is not None
-    for name in models.__all__:
-        assert getattr(models, name) is not None
+    for package in (idphoto, models, datasets):
+        for name in package.__all__:
+            assert getattr(package, name) is not None, (package.__name__, name)
     with pytest.raises(AttributeError):
         idphoto.no_such_name  # noqa: B018
     from models.pspnet import BACKBONES as pspnet_backbones

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import prepare_aifenge
-import prepare_aifenge as P
+import datasets.prepare as P  # the conversion behind prepare_aifenge.py
 from conftest import REPO, pairs_folder, synthetic_portrait
 from datasets import HumanDataset
 from utils import make_trimap
@@ -129,14 +129,14 @@ def test_changed_trimap_settings_rebuild_the_trimaps(raw_tree, tmp_path, capsys)
 
 def test_a_failing_sample_is_reported_not_fatal(raw_tree, tmp_path, monkeypatch):
     src, expected = raw_tree
-    real = prepare_aifenge.write_image
+    real = P.write_image
 
     def disk_full_once(path, image, params=None):
         if "1803151818-00000000" in str(path):
             raise OSError(28, "No space left on device")
         return real(path, image, params)
 
-    monkeypatch.setattr(prepare_aifenge, "write_image", disk_full_once)
+    monkeypatch.setattr(P, "write_image", disk_full_once)
     assert run(src, tmp_path, "--workers", "1") == 0
     report = (tmp_path / "out" / "prepare_report.txt").read_text()
     assert "No space left on device" in report
@@ -146,14 +146,12 @@ def test_a_failing_sample_is_reported_not_fatal(raw_tree, tmp_path, monkeypatch)
 def test_pairs_with_the_same_name_are_one_sample_not_two(tmp_path):
     """`a.jpg` and `a.png` in one folder would both write out/alpha/a.png: the second is rejected as a
     duplicate sample name, listed in the report, and the first converted once."""
-    import prepare_aifenge
-
     src = pairs_folder(tmp_path / "pairs")
     photo, alpha = synthetic_portrait(2)
     cv2.imwrite(str(src / "images" / "a.jpg"), photo)
     cv2.imwrite(str(src / "images" / "a.png"), photo)
     cv2.imwrite(str(src / "masks" / "a.png"), alpha)
-    layout, samples, problems = prepare_aifenge.find_samples(src)
+    layout, samples, problems = P.find_samples(src)
     assert layout == "pairs" and [s["name"] for s in samples] == ["a"]
     assert [(Path(p).name, why) for p, why in problems] == [("a.png", "duplicate sample name")]
     assert run(src, tmp_path, "--val-fraction", "0") == 0
@@ -164,7 +162,7 @@ def test_pairs_with_the_same_name_are_one_sample_not_two(tmp_path):
 # --------------------------------------------------------------- interrupted runs never leave a mixed set
 def interrupt_after(monkeypatch, n):
     """Ctrl-C after ``n`` samples have been converted (with --workers 1 the conversion runs in this process)."""
-    real, calls = prepare_aifenge.convert, {"n": 0}
+    real, calls = P.convert, {"n": 0}
 
     def convert(job):
         if calls["n"] == n:
@@ -172,7 +170,7 @@ def interrupt_after(monkeypatch, n):
         calls["n"] += 1
         return real(job)
 
-    monkeypatch.setattr(prepare_aifenge, "convert", convert)
+    monkeypatch.setattr(P, "convert", convert)
     return real
 
 
@@ -194,7 +192,7 @@ def test_an_interrupted_change_of_settings_is_redone_not_reported_done(raw_tree,
     real = interrupt_after(monkeypatch, 5)
     assert run(src, tmp_path, "--workers", "1", "--kernel", "6") == 130
     assert not trimaps_match_kernel(tmp_path, 10) and not trimaps_match_kernel(tmp_path, 6)  # mixed on disk
-    monkeypatch.setattr(prepare_aifenge, "convert", real)
+    monkeypatch.setattr(P, "convert", real)
     capsys.readouterr()
     assert run(src, tmp_path, "--workers", "1") == 0
     out = capsys.readouterr().out
@@ -207,7 +205,7 @@ def test_an_interrupted_first_run_with_other_settings_is_redone(raw_tree, tmp_pa
     src, expected = raw_tree
     real = interrupt_after(monkeypatch, 4)
     assert run(src, tmp_path, "--workers", "1", "--kernel", "6") == 130
-    monkeypatch.setattr(prepare_aifenge, "convert", real)
+    monkeypatch.setattr(P, "convert", real)
     capsys.readouterr()
     assert run(src, tmp_path, "--workers", "1") == 0
     assert f"converted {expected['good']}, already done 0" in capsys.readouterr().out
@@ -231,7 +229,7 @@ def test_a_full_disk_at_the_end_keeps_the_report_and_names_the_file(raw_tree, tm
     import utils
 
     src, _ = raw_tree
-    real = prepare_aifenge.atomic_write_bytes
+    real = P.atomic_write_bytes
 
     def full_for_lists(path, data):
         if Path(path).parent != tmp_path / "lists":
@@ -240,7 +238,7 @@ def test_a_full_disk_at_the_end_keeps_the_report_and_names_the_file(raw_tree, tm
             f.write(data)
             f.flush()
 
-    monkeypatch.setattr(prepare_aifenge, "atomic_write_bytes", full_for_lists)
+    monkeypatch.setattr(P, "atomic_write_bytes", full_for_lists)
     assert run(src, tmp_path, "--workers", "1") == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar
     assert err == f"prepare_aifenge.py: error: {tmp_path / 'lists' / 't_img.json'}: No space left on device"
@@ -351,7 +349,7 @@ def test_pairs_layout_each_sample_its_own_group_and_mask_suffix(tmp_path):
 
 
 def test_output_names_keep_the_photo_suffix_in_lower_case(tmp_path):
-    paths = P.output_paths(tmp_path, {"name": "a", "photo": "x/A.JPEG"})
+    paths = P.sample_paths(tmp_path, {"name": "a", "photo": "x/A.JPEG"})
     assert paths == {"img": tmp_path / "img" / "a.jpeg", "alpha": tmp_path / "alpha" / "a.png",
                      "trimap": tmp_path / "trimap" / "a.png"}
 
@@ -373,7 +371,7 @@ def sample_files(tmp_path, matte: np.ndarray, photo_size=(128, 96), suffix=".jpg
     m = tmp_path / "m.png"
     cv2.imwrite(str(m), matte)
     sample = {"name": "s", "group": "s", "photo": str(p), "matte": str(m)}
-    return sample, P.output_paths(tmp_path / "out", sample)
+    return sample, P.sample_paths(tmp_path / "out", sample)
 
 
 def test_a_16_bit_mask_is_scaled_to_8_bits(tmp_path):
@@ -493,7 +491,7 @@ def test_argument_checks(capsys):
     for argv in (["--threshold", "255"], ["--threshold", "-1"], ["--val-fraction", "1"], ["--kernel", "0"],
                  ["--workers", "0"]):
         with pytest.raises(SystemExit) as info:
-            P.parse_args(["--src", "x", *argv])
+            prepare_aifenge.parse_args(["--src", "x", *argv])
         assert info.value.code == 2
-    args = P.parse_args(["--src", "x", "--threshold", "0", "--val-fraction", "0"])
+    args = prepare_aifenge.parse_args(["--src", "x", "--threshold", "0", "--val-fraction", "0"])
     assert args.threshold == 0 and args.val_fraction == 0 and args.kernel == 10 and args.name == "aifenge"
