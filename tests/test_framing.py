@@ -2,6 +2,8 @@
 top edge is framed with what it holds, or refused with the reason; levelled photos leave nothing stretched."""
 from __future__ import annotations
 
+import re
+
 import cv2
 import numpy as np
 import pytest
@@ -584,3 +586,389 @@ def test_top_cut_looks_over_the_middle_of_the_face_only():
     alpha[1:2, 80:121] = 0.0
     alpha[0:1, 80:121] = 1.0                                              # the edge row itself is not "just under"
     assert top_cut(alpha, box) is None
+
+
+# ------------------------------------------------------------------------- the photo's edges and what they cut
+from idphoto.framing import (ROOM_SLACK, RULE_SLACK, FramingPlan, check_shoulder_room,  # noqa: E402
+                             check_top_cut, warp_down)
+
+
+def test_photo_edges_follow_the_sides_of_a_turned_photo():
+    """PhotoEdges.of maps the photo's corners by the affine; each edge is read along its segment (both corners
+    included) and is NaN beyond it, also where the coordinates are negative."""
+    m = np.array([[1.0, 0.5, -40.0], [-0.5, 1.0, 30.0]])                 # turned (and grown), moved left
+    edges = PhotoEdges.of((40, 40), m)
+    assert np.array_equal(edges.corners, [[-40, 30], [0, 10], [20, 50], [-20, 70]])
+    nan = np.nan
+    # top: (-40, 30) to (0, 10); right: (0, 10) to (20, 50); bottom: (-20, 70) to (20, 50); left: (-40, 30) to (-20, 70)
+    np.testing.assert_array_equal(edges.top_at(np.array([-40.0, -20.0, 0.0, -41.0, 1.0])), [30, 20, 10, nan, nan])
+    np.testing.assert_array_equal(edges.right_at(np.array([10.0, 30.0, 50.0, 9.0, 51.0])), [0, 10, 20, nan, nan])
+    np.testing.assert_array_equal(edges.bottom_at(np.array([-20.0, 0.0, 20.0, 21.0])), [70, 60, 50, nan])
+    np.testing.assert_array_equal(edges.left_at(np.array([30.0, 50.0, 70.0, 29.0])), [-40, -30, -20, nan])
+    assert np.array_equal(PhotoEdges.of((40, 30)).corners, [[0, 0], [30, 0], [30, 40], [0, 40]])   # no affine: as is
+
+
+def test_photo_edges_of_a_one_pixel_photo_and_of_an_edge_along_the_reading_direction():
+    """A photo one pixel wide still has a top and a bottom edge at its column's centre; an edge with no extent
+    along the coordinate it is read by (a photo turned by 90°: its top edge is vertical, read by x) has no value:
+    NaN for every point asked."""
+    narrow = PhotoEdges.of((10, 1))
+    assert narrow.top_at(np.array([0.5]))[0] == 0.0 and narrow.bottom_at(np.array([0.5]))[0] == 10.0
+    turned = PhotoEdges.of((4, 6), np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, 6.0]]))   # (x, y) → (y, 6 − x)
+    assert np.array_equal(turned.corners, [[0, 6], [0, 0], [4, 0], [4, 6]])
+    vs = np.array([0.0, 0.5, 2.0])
+    for read in (turned.top_at(vs), turned.bottom_at(vs), turned.right_at(vs), turned.left_at(vs)):
+        assert read.shape == (3,) and np.isnan(read).all()
+
+
+def test_body_bottom_is_the_lowest_row_of_a_person_who_does_not_reach_the_bottom_edge():
+    """Not cut by the bottom edge: one past the person's lowest row over the columns read (1.2 face widths
+    either side of the axis by default); alpha of exactly ½ is not the person, columns without the person
+    are never 'cut'."""
+    face = synthetic_face(crown=100, eye=150, chin=240, cx=300)          # face.w = 180: columns 84 … 516 are read
+    alpha = np.zeros((400, 600), np.float32)
+    alpha[100:250, 250:350] = 1.0                                        # head and neck, ending at row 249
+    alpha[150:300, 90:100] = 1.0                                         # an arm 200–210 px from the axis, to row 299
+    alpha[200:, 530:540] = 1.0                                           # 230 px from the axis (not read), cut by the edge
+    alpha[350, 250:350] = 0.5                                            # not over ½: not the person
+    assert body_bottom(alpha, face) == 300.0
+    assert body_bottom(alpha, face, half_width=60) == 250.0              # the arm is not read either
+    one = np.zeros((400, 600), np.float32)
+    one[120, 280:320] = 1.0                                              # a person one row high
+    assert body_bottom(one, face) == 121.0
+    assert body_bottom(np.zeros((400, 600), np.float32), face) == 240.0  # nobody under the face: the chin
+
+
+def test_body_bottom_reads_half_width_pixels_either_side_of_the_axis():
+    """Columns int(axis − half) … int(axis + half) are read; none beyond; from column 0 near the left edge; a
+    face whose columns all lie beyond the photo reads nothing: the photo's bottom row."""
+    face = synthetic_face(crown=100, eye=150, chin=240, cx=300)
+    alpha = np.zeros((400, 600), np.float32)
+    alpha[100:200, 280:320] = 1.0                                        # the person, to row 199
+    alpha[100:260, 350] = 1.0                                            # column 350 = axis + 50: read
+    alpha[100:320, 351] = 1.0                                            # column 351: not read
+    alpha[100:330, 249] = 1.0                                            # column 249: not read
+    assert body_bottom(alpha, face, half_width=50) == 260.0
+    near = synthetic_face(crown=100, eye=150, chin=240, cx=30)           # columns 0 … 80
+    alpha = np.zeros((400, 600), np.float32)
+    alpha[100:200, 10:50] = 1.0
+    alpha[100:280, 0] = 1.0                                              # the photo's first column
+    assert body_bottom(alpha, near, half_width=50) == 280.0
+    for cx in (650.0, 700.0):                                            # columns from 600 (= the width) on
+        beyond = synthetic_face(crown=100, eye=150, chin=240, cx=cx)
+        assert body_bottom(alpha, beyond, half_width=50) == 400.0
+
+
+def test_body_bottom_counts_a_person_within_2_px_of_the_bottom_edge_as_cut_by_it():
+    face = synthetic_face(crown=100, eye=150, chin=240, cx=300)
+    alpha = np.zeros((400, 600), np.float32)
+    alpha[100:398, 250:350] = 1.0                                        # rows 398 and 399 empty: within 2 px
+    assert body_bottom(alpha, face) == 400.0
+    alpha[397] = 0.0                                                     # 3 px short of the edge: not cut
+    assert body_bottom(alpha, face) == 397.0
+
+
+def test_body_bottom_on_a_steep_edge_is_the_edges_row_under_the_cut_column():
+    """The bottom edge climbs from (0, 1) to (39, 40): at column c it is at row c + 1.5 (read at the column's
+    centre). The person's pixel at row 0 of column 1 is within 2 px of it (2.5): cut there. Column 0, where
+    the edge is higher still (1.5), has no person, so it is not cut; the block lower down ends well above
+    the edge."""
+    edges = PhotoEdges(np.array([[0.0, 0.0], [39.0, 0.0], [39.0, 40.0], [0.0, 1.0]]))
+    face = synthetic_face(crown=2, eye=5, chin=8, cx=20)
+    alpha = np.zeros((40, 40), np.float32)
+    alpha[0, 1] = 1.0
+    alpha[5:10, 20:25] = 1.0
+    assert body_bottom(alpha, face, edges, half_width=20) == 2.5
+    alpha[0, 1] = 0.0
+    assert body_bottom(alpha, face, edges, half_width=20) == 10.0
+
+
+def test_side_room_reads_every_row_from_the_crown_to_the_bottom_and_no_other():
+    """Rows crown … bottom − 1 (the first and last of the photo included; at least the crown's row, and the
+    last row when the crown is at or past it); the room is the distance from the axis to the edge that cuts."""
+    face = synthetic_face(crown=0, eye=40, chin=70, cx=80)               # the axis: 80 px from the left, 120 from the right
+
+    def room(left=(), right=(), crown=0.0, bottom=100.0):
+        alpha = np.zeros((100, 200), np.float32)
+        for r in left:
+            alpha[r, :10] = 1.0                                          # cut by the left edge in row r
+        for r in right:
+            alpha[r, -10:] = 1.0
+        return side_room(alpha, face, crown, bottom)
+
+    assert room([0]) == 80.0 and room([99]) == 80.0
+    assert room(right=[0]) == 120.0 and room(right=[99]) == 120.0
+    assert room([20], crown=21, bottom=80) is None and room([80], crown=21, bottom=80) is None
+    assert room([21], crown=21, bottom=80) == 80.0 and room([79], crown=21, bottom=80) == 80.0
+    assert room([21], [20], crown=20, bottom=10) == 120.0                 # bottom above the crown: the crown's row only
+    assert room([98], [99], crown=99, bottom=100) == 120.0                # the last row only
+    assert room([99], crown=100, bottom=100) == 80.0                      # a crown past the photo: its last row
+
+
+def test_side_room_counts_a_person_2_px_inside_an_edge_with_alpha_over_a_quarter():
+    face = synthetic_face(crown=0, eye=40, chin=70, cx=80)
+    alpha = np.zeros((100, 200), np.float32)
+    alpha[50:, :2] = alpha[50:, -2:] = 1.0                               # only the outer 2 columns (resampling's blur)
+    assert side_room(alpha, face, 0, 100) is None
+    alpha[50:, 2] = 1.0                                                  # the third column from the left: cut
+    assert side_room(alpha, face, 0, 100) == 80.0
+    alpha[:, :3] = 0.0
+    alpha[50:, -3] = 1.0                                                 # the third from the right
+    assert side_room(alpha, face, 0, 100) == 120.0
+    alpha[50:, -3] = 0.25                                                # a quarter is not above a quarter
+    assert side_room(alpha, face, 0, 100) is None
+    alpha[50:, -3] = 0.3
+    assert side_room(alpha, face, 0, 100) == 120.0
+
+
+def test_side_room_of_a_photo_narrower_than_its_probes():
+    """The probes 2 px inside each edge stay on the photo: on one 2 px wide the left probe reads its last
+    column and the right probe its first (never wrapping round, never past the edge)."""
+    alpha = np.zeros((10, 2), np.float32)
+    alpha[:, 1] = 1.0
+    face = FaceBox(0.8, 0.0, 2.0, 2.0)                                   # axis at x = 1.8
+    assert side_room(alpha, face, 0, 10) == pytest.approx(1.8)           # the left edge cuts; the right one does not
+
+
+def test_side_room_of_rows_beside_only_one_edge():
+    """A turned square photo: its left edge runs from (0, 10) down to (10, 60), its right edge from (50, 0) to
+    (60, 50), at x = 50 + y/5. Rows 0–9 have no left edge beside them; the right one still cuts there."""
+    edges = PhotoEdges(np.array([[0.0, 10.0], [50.0, 0.0], [60.0, 50.0], [10.0, 60.0]]))
+    alpha = np.zeros((60, 60), np.float32)
+    alpha[2:10, 40:50] = 1.0                                             # the person against the right edge
+    face = synthetic_face(crown=2, eye=20, chin=40, cx=30)
+    assert side_room(alpha, face, 0, 10, edges) == pytest.approx(50 + 2.5 / 5 - 30)   # row 2's centre
+
+
+def test_check_shoulder_room_measures_in_head_heights_and_passes_the_exact_need():
+    spec = get_spec("1inch")
+    face = synthetic_face(crown=230, eye=280, chin=330)                  # a head of 100 px
+    plan = FramingPlan(Placement(1.0, 0.0, 0.0), 0.0, 0.0, None, [], room_needed=0.5 + ROOM_SLACK)
+    check_shoulder_room(face, 230, 380, plan, spec)                      # 0.50 heads below the chin: just enough
+    with pytest.raises(IDPhotoError, match=r"ends 0\.49 head heights below the chin: .* 1inch needs \(at least 0\.50\)"):
+        check_shoulder_room(face, 230, 379, plan, spec)
+    tall = FramingPlan(Placement(1.0, 0.0, 0.0), 0.0, 0.0, None, [], room_needed=1.0 + ROOM_SLACK)
+    check_shoulder_room(face, 329, 331.5, tall, spec)                    # a head of 1 px: 1.5 px below is 1.5 heads
+    with pytest.raises(IDPhotoError, match=r"ends 0\.50 head heights"):
+        check_shoulder_room(face, 329, 330.5, tall, spec)
+
+
+def test_check_shoulder_room_refuses_a_crop_that_breaks_a_rule_by_more_than_the_slack():
+    """Beyond what the free plan breaks, keeping the cut edges off the photo may break a rule by at most
+    RULE_SLACK of the height (413 px for 1inch: 20.65 px); the message lists the rules that gave way."""
+    spec = get_spec("1inch")
+    face = synthetic_face(crown=230, eye=280, chin=330)
+    free = FramingPlan(Placement(1.0, 0.0, 0.0), 0.0, 0.0, None, [], worst_break=2.0)
+    gave = ["head height 300 px, above 290", "top margin 5 px, below 10"]
+
+    def tight(worst):
+        return FramingPlan(Placement(1.0, 0.0, 0.0), 0.0, 0.0, None, gave, worst_break=worst)
+
+    check_shoulder_room(face, 230, 600, tight(2.0 + RULE_SLACK * 413), spec, free)      # exactly the slack
+    check_shoulder_room(face, 230, 600, tight(20.0), spec, free)
+    check_shoulder_room(face, 230, 600, tight(100.0), spec)                              # no free plan: not checked
+    want = ("the photo is cropped too tightly around the person for 1inch: keeping the body's cut edges out of the ID "
+            "photo would break its rules (head height 300 px, above 290; top margin 5 px, below 10); use a photo "
+            "with more room around the head and shoulders")
+    with pytest.raises(IDPhotoError, match=re.escape(want) + "$"):
+        check_shoulder_room(face, 230, 600, tight(23.0), spec, free)
+
+
+def test_check_top_cut_is_the_share_of_the_head_above_the_edge():
+    face = synthetic_face(crown=100, eye=200, chin=300)                  # a head of 200 px
+    assert check_top_cut(face, 100, None) == 0.0
+    assert check_top_cut(face, 100, 90) == 0.0                           # the edge above the crown cuts nothing
+    assert check_top_cut(face, 100, 110) == pytest.approx(0.05)
+    assert check_top_cut(face, 100, 120) == pytest.approx(MAX_TOP_CUT)   # the most allowed is allowed
+    assert check_top_cut(face, 299, 299.05) == pytest.approx(0.05)       # a head of 1 px
+    want = ("the top of the head is cut off by the photo's top edge (about 60 % of the head is missing; at most 10 % "
+            "can be filled with the background); use a photo that shows the whole head")
+    with pytest.raises(IDPhotoError, match=re.escape(want) + "$"):
+        check_top_cut(face, 100, 220)
+
+
+def test_top_cut_reads_half_the_eye_distance_with_landmarks_and_a_quarter_of_the_box_without():
+    face = synthetic_face(crown=10, eye=60, chin=120, cx=100)
+    narrow_box = FaceBox(face.x, face.y, 100.0, face.h, face.landmarks, 1.0, "landmarks")   # box quarter: 25 px
+    alpha = np.zeros((200, 200), np.float32)
+    alpha[:, 55:75] = alpha[:, 126:146] = 1.0                            # 40 of columns 55–145, none of 75–125
+    assert top_cut(alpha, narrow_box) == 0.0                             # by the eyes: 44 %, cut
+    box = FaceBox(91.0, 40.0, 18.0, 18.0)                                # no landmarks: 4.5 px either side of x = 100
+    alpha = np.zeros((200, 200), np.float32)
+    alpha[1, 99:102] = 1.0                                               # 3 of columns 95–104: 30 %, not over it
+    assert top_cut(alpha, box) is None
+    alpha[1, 98:102] = 1.0                                               # 4 of 10
+    assert top_cut(alpha, box) == 0.0
+    alpha[1, 95:105] = 0.5                                               # half transparent is not the person
+    assert top_cut(alpha, box) is None
+
+
+def test_top_cut_on_a_slanted_edge_is_its_row_at_the_axis_else_its_lowest_over_the_face():
+    """A slanted top edge cuts at its row at the face's axis; where it is not above the axis (a photo turned far),
+    its lowest point over the middle of the face counts, read at the columns' centres."""
+    face = synthetic_face(crown=10, eye=60, chin=120, cx=100)           # columns 55–145
+    slanted = PhotoEdges(np.array([[0.0, 20.0], [200.0, 0.0], [200.0, 200.0], [0.0, 200.0]]))   # top: 20 − x/10
+    alpha = np.zeros((200, 200), np.float32)
+    alpha[:, 40:160] = 1.0
+    assert top_cut(alpha, face, slanted) == pytest.approx(10.0)         # at x = 100 (14.45 over column 55)
+    edges = PhotoEdges(np.array([[120.0, 6.0], [300.0, 24.0], [280.0, 224.0], [100.0, 206.0]]))   # top: 6 + (x − 120)/10
+    alpha = np.zeros((200, 300), np.float32)
+    alpha[:, 110:200] = 1.0
+    assert top_cut(alpha, face, edges) == pytest.approx(6 + (145.5 - 120) / 10)
+    left = PhotoEdges(np.array([[0.0, 12.0], [20.0, 10.0], [30.0, 110.0], [10.0, 112.0]]))       # top: 12 − x/10
+    near = synthetic_face(crown=10, eye=60, chin=120, cx=30)            # columns 0–75
+    alpha = np.zeros((200, 300), np.float32)
+    alpha[:, :40] = 1.0
+    assert top_cut(alpha, near, left) == pytest.approx(12 - 0.5 / 10)    # column 0's centre
+
+
+def test_top_cut_reads_the_row_just_under_the_edge_within_the_alpha():
+    """The row just inside the edge is clamped to the alpha: an edge above it reads row 0, one at its last
+    row reads that row."""
+    face = synthetic_face(crown=10, eye=60, chin=120, cx=20)            # columns 0–39
+    alpha = np.zeros((60, 40), np.float32)
+    alpha[0] = 1.0
+    above = PhotoEdges(np.array([[0.0, -5.0], [40.0, -5.0], [40.0, 60.0], [0.0, 60.0]]))
+    assert top_cut(alpha, face, above) == -5.0
+    alpha[:] = 0.0
+    alpha[59] = 1.0
+    low = PhotoEdges(np.array([[0.0, 58.5], [40.0, 58.5], [40.0, 60.0], [0.0, 60.0]]))
+    assert top_cut(alpha, face, low) == 58.5
+
+
+def test_level_repeats_the_foregrounds_edges_beyond_the_photo():
+    """The levelled foreground repeats its edges into the new corners, so interpolation at the turned edges
+    has no dark fringe: a foreground of one colour stays that colour everywhere."""
+    m, size = level_rotation((40, 30), (15.0, 20.0), 20.0)
+    fg = np.empty((40, 30, 3), np.float32)
+    fg[:] = (0.2, 0.5, 0.8)
+    alpha, turned = level(m, size, np.ones((40, 30), np.float32), fg)
+    assert alpha[0, 0] == 0.0 and turned.shape == (size[1], size[0], 3)
+    assert np.abs(turned - np.array([0.2, 0.5, 0.8], np.float32)).max() < 1e-6
+
+
+def test_render_fades_the_persons_colour_at_the_photos_edge_with_the_alpha():
+    """Where the photo's edge lies on the canvas (the person opaque up to it), the canvas alpha falls off and
+    the colour there is F·α over the background: nothing from beyond the photo (no border colour, no
+    repeated edge) is mixed into the premultiplied colour."""
+    colour = np.array([0.2, 0.4, 0.6])
+    fg = np.empty((30, 30, 3), np.float32)
+    fg[:] = colour
+    bg = np.array([255.0, 255.0, 255.0])
+    out, a = render(fg, np.ones((30, 30), np.float32), Placement(1.0, 10.5, 10.5), (60, 60), tuple(bg),
+                    return_alpha=True)
+    soft = (a > 0) & (a < 1)                                             # the canvas pixels the photo's edges cross
+    assert soft.sum() > 100
+    want = colour * a[..., None] * 255 + bg * (1 - a[..., None])
+    assert np.abs(out - want)[soft].max() <= 1.0
+    assert (out[a == 0] == 255).all()
+
+
+def test_render_keep_shows_the_photo_on_every_canvas_pixel_whose_centre_falls_on_it():
+    """keep: canvas pixels whose centre lies on the photo, its outer edges included, show the photo; the others
+    its border's median colour. Top rows A, bottom rows C, the rest B (the border's median)."""
+    a_, b_, c_ = (200, 100, 100), (100, 100, 100), (100, 100, 200)
+    photo = np.empty((40, 20, 3), np.uint8)
+    photo[:] = b_
+    photo[:5] = a_
+    photo[-5:] = c_                                                      # the border: 30 px of A, 60 of B, 30 of C
+    for img, p, size, lines in ((photo, Placement(1.0, 0.0, 0.5), (20, 42), lambda o, i: o[i]),
+                                (photo.transpose(1, 0, 2).copy(), Placement(1.0, 0.5, 0.0), (42, 20), lambda o, i: o[:, i])):
+        h, w = img.shape[:2]
+        out = render(img / 255.0, np.ones((h, w), np.float32), p, size, (0, 0, 0), keep=img)
+        # the photo's first and last edges run through the centres of canvas lines 0 and 40
+        assert (lines(out, 0) == a_).all() and (lines(out, 40) == c_).all()
+        assert (lines(out, 41) == b_).all() and (lines(out, 20) == b_).all()
+
+
+def test_render_with_the_photo_takes_its_opaque_colours_unchanged_and_none_below_opaque_from():
+    """Opaque, placed at its own scale: the canvas is the photo, byte for byte. Alpha ½ (below OPAQUE_FROM):
+    the foreground's colour alone, F·α = 0.5 · 0.5 · 255 over black."""
+    rng = np.random.default_rng(3)
+    photo = rng.integers(0, 256, (20, 30, 3), np.uint8)
+    same = np.array([[1.0, 0, 0], [0, 1.0, 0]])
+    out = render(np.zeros((20, 30, 3), np.float32), np.ones((20, 30), np.float32), Placement(1.0, 0.0, 0.0), (30, 20),
+                 (0, 0, 0), photo=(photo, same))
+    assert (out == photo).all()
+    grey = np.full((20, 30, 3), 100, np.uint8)
+    out = render(np.full((20, 30, 3), 0.5, np.float32), np.full((20, 30), 0.5, np.float32), Placement(1.0, 0.0, 0.0),
+                 (30, 20), (0, 0, 0), photo=(grey, same))
+    assert (out == 64).all()                                             # 63.75, rounded
+
+
+def test_render_of_a_one_pixel_photo_off_the_canvas():
+    """Nothing of the photo lands on the canvas: the background alone, even when the photo is one pixel."""
+    out = render(np.ones((1, 1, 3), np.float32), np.ones((1, 1), np.float32), Placement(1.0, 50.0, 50.0), (4, 4),
+                 (1, 2, 3))
+    assert (out == (1, 2, 3)).all()
+
+
+def test_warp_down_turned_at_scale_1_or_more_is_one_bicubic_warp():
+    """Nothing shrinks: the photo is turned and placed by one bicubic warp (the part that lands on the canvas,
+    edges repeated), the same as cv2's over the whole photo."""
+    rng = np.random.default_rng(4)
+    src = cv2.GaussianBlur(rng.integers(0, 256, (60, 50)).astype(np.uint8), (0, 0), 1.0)
+    for scale in (1.0, 1.5):
+        m = np.array([[0.8 * scale, -0.6 * scale, 40.0], [0.6 * scale, 0.8 * scale, -10.0]])   # det = scale² exactly
+        out = warp_down(src, m, (70, 80))
+        ref = cv2.warpAffine(src, m, (70, 80), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        assert np.abs(out.astype(int) - ref).max() <= 1, scale
+
+
+def test_warp_down_repeats_the_photos_edges_beyond_it():
+    """Beyond the photo the canvas repeats its edges (never black), turned or not: a photo of one colour, shrunk
+    into the middle of the canvas, leaves the whole canvas that colour."""
+    src = np.full((80, 60, 3), (30, 140, 220), np.uint8)
+    th = np.radians(10.0)
+    for m in (np.array([[0.5, 0, 20.0], [0, 0.5, 15.0]]),
+              np.array([[0.5 * np.cos(th), -0.5 * np.sin(th), 25.0], [0.5 * np.sin(th), 0.5 * np.cos(th), 15.0]])):
+        out = warp_down(src, m, (80, 70))
+        assert (out == (30, 140, 220)).all()
+
+
+@pytest.mark.parametrize("degrees,shape", [(8.0, (400, 300)), (-8.0, (400, 300)), (25.0, (400, 300)), (8.0, (300, 400)),
+                                           (-25.0, (300, 400))])
+def test_warp_down_turned_and_shrunk_lands_a_smooth_photo_where_the_affine_says(degrees, shape):
+    """On a smooth photo any fair resampling agrees: turned and shrunk (to a quarter, to a half), the canvas is
+    cv2's plain bilinear warp of it within 2 levels wherever the photo lands, whether all of it lands on the
+    canvas or the canvas lies within it; portrait or landscape."""
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    src = np.clip(128 + 60 * np.sin(xx / 37.0) + 50 * np.cos(yy / 43.0), 0, 255).astype(np.uint8)
+    th = np.radians(degrees)
+    for scale, t, size in ((0.25, (60.0, 50.0), (200, 220)), (0.5, (-40.0, -50.0), (90, 100))):
+        m = np.array([[scale * np.cos(th), -scale * np.sin(th), t[0]], [scale * np.sin(th), scale * np.cos(th), t[1]]])
+        out = warp_down(src, m, size)
+        ref = cv2.warpAffine(src, m, size, flags=cv2.INTER_LINEAR)
+        inv = cv2.invertAffineTransform(m)
+        vv, uu = np.mgrid[0:size[1], 0:size[0]]
+        x, y = inv[0, 0] * uu + inv[0, 1] * vv + inv[0, 2], inv[1, 0] * uu + inv[1, 1] * vv + inv[1, 2]
+        on = (x > 4) & (x < w - 5) & (y > 4) & (y < h - 5)               # canvas pixels well on the photo
+        assert on.sum() > 5000 and np.abs(out.astype(int) - ref)[on].max() <= 2, (degrees, scale)
+
+
+def test_landing_box_is_the_part_of_the_photo_under_the_canvas_with_2_px_of_slack():
+    """The canvas's four corners mapped back onto the photo, their box widened by 2 px each way (floor and
+    ceiling), clamped to the photo; None when none of it is under the canvas."""
+    from idphoto.framing import _landing_box
+
+    # halved, moved up-left by (10, 20): canvas x 0–50 is photo x 20–120, canvas y 0–40 is photo y 40–120
+    assert _landing_box(Placement(0.5, -10.0, -20.0).matrix(), (50, 40), (300, 300)) == (18, 38, 122, 122)
+    # moved down-right instead: canvas x 0–50 is photo x −20–80, y −40–40; clamped to a 60×60 photo
+    assert _landing_box(Placement(0.5, 10.0, 20.0).matrix(), (50, 40), (60, 60)) == (0, 0, 60, 42)
+    assert _landing_box(Placement(0.5, 200.0, 0.0).matrix(), (50, 40), (60, 60)) is None
+    # turned (cos 0.8, sin 0.6) and halved, canvas (0, 0) on photo (100.5, 100.25): the canvas's corners
+    # (50, 0), (0, 40) and (50, 40) fall on (180.5, 40.25), (148.5, 164.25) and (228.5, 104.25)
+    a = 0.5 * np.array([[0.8, -0.6], [0.6, 0.8]])
+    m = np.hstack([a, -(a @ [100.5, 100.25])[:, None]])
+    assert _landing_box(m, (50, 40), (300, 300)) == (98, 38, 231, 167)
+
+
+def test_preferred_places_0_and_1_prefer_inset_inside_the_ranges_ends():
+    """prefer's 0–1 spans the range less PREFER_INSET (a tenth) of it at either end, linearly."""
+    from idphoto.framing import PREFER_INSET, _preferred
+
+    assert PREFER_INSET == 0.1
+    assert _preferred(100.0, 200.0, 0.0) == pytest.approx(110.0)
+    assert _preferred(100.0, 200.0, 0.5) == pytest.approx(150.0)
+    assert _preferred(100.0, 200.0, 1.0) == pytest.approx(190.0)
