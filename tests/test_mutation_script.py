@@ -1,4 +1,4 @@
-"""bench/mutation.py's module table and score bookkeeping (no mutmut run: that is bench/mutation.sh's job)."""
+"""tools/mutation.py's module table and score bookkeeping (no mutmut run: that is tools/mutation.sh's job)."""
 from __future__ import annotations
 
 import mutation

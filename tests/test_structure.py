@@ -15,13 +15,13 @@ def is_script(path: Path) -> bool:
 
 def scripts() -> dict[str, Path]:
     """{module name: path} of every script: the top-level commands and the benchmark scripts."""
-    files = [*REPO.glob("*.py"), *(REPO / "bench").glob("*.py")]
+    files = [*REPO.glob("*.py"), *(REPO / "bench").glob("*.py"), *(REPO / "tools").glob("*.py")]
     return {p.stem: p for p in files if is_script(p)}
 
 
 def sources() -> list[Path]:
     """Every Python file of the project but the tests."""
-    files = [*REPO.glob("*.py"), *(REPO / "bench").glob("*.py")]
+    files = [*REPO.glob("*.py"), *(REPO / "bench").glob("*.py"), *(REPO / "tools").glob("*.py")]
     for package in LIBRARIES:
         files += (REPO / package).rglob("*.py")
     return sorted(files)

@@ -688,7 +688,7 @@ def test_resize_is_bicubic_for_image_and_alpha():
 # ---------------------------------------------------------------------------------------------- defaults
 # Constructed without arguments, each augmentation fires with its documented probability: a draw just under
 # p applies it, a draw just over p leaves the sample as it is. (A draw of exactly p is left alone: which side
-# it falls on changes nothing in the distribution, see bench/mutation_equivalents.txt.)
+# it falls on changes nothing in the distribution, see tools/mutation_equivalents.txt.)
 ABOVE, BELOW = 1e-6, -1e-6
 DEFAULT_P = [(T.RandomScale, 0.5), (T.PortraitCrop, 0.3), (T.RandomRotate, 0.3), (T.BackgroundSwap, 0.5),
              (T.ColorJitter, 0.8), (T.RandomBlur, 0.2), (T.RandomNoise, 0.2), (T.RandomJPEG, 0.3)]

@@ -1,9 +1,9 @@
 #!/usr/bin/env python
-"""Mutation testing of the core modules with mutmut 3 (run it through ``bench/mutation.sh``).
+"""Mutation testing of the core modules with mutmut 3 (run it through ``tools/mutation.sh``).
 
-    bash bench/mutation.sh                    # every module below, one after the other
-    bash bench/mutation.sh loss framing       # some of them
-    bash bench/mutation.sh --list             # the modules, their functions and their tests
+    bash tools/mutation.sh                    # every module below, one after the other
+    bash tools/mutation.sh loss framing       # some of them
+    bash tools/mutation.sh --list             # the modules, their functions and their tests
 
 For each module a copy of the checkout (tracked and untracked, not ignored files) is made in
 ``mutants/<module>/`` with a ``[tool.mutmut]`` section for that module alone: the source file(s), and a
@@ -16,7 +16,7 @@ datasets/prepare.py): only mutants of those functions are run and counted.
 
 Prints, per module, the mutants tried, the equivalent ones, killed, survived, accepted and 'no tests' (no
 selected test reached the function), and the score = killed / (mutants − equivalent); then every survivor
-as its one-line change. bench/mutation_equivalents.txt holds the rules (module, function, pattern of the
+as its one-line change. tools/mutation_equivalents.txt holds the rules (module, function, pattern of the
 change, reason) that mark a survivor *equivalent* (no behaviour tells it apart: left out of the score) or
 *accepted* (judged not worth a test: still counted as a survivor); ``--report`` prints the table again
 from ``mutants/summary.json`` with the current rules, without running anything.
@@ -275,7 +275,7 @@ def main(argv=None) -> int:
     p.add_argument("--list", action="store_true", help="list the modules, their sources and test selections")
     p.add_argument("--report", action="store_true",
                    help="print the table again from mutants/summary.json (the last run of each module) with the "
-                        "current bench/mutation_equivalents.txt, without running anything")
+                        "current tools/mutation_equivalents.txt, without running anything")
     args = p.parse_args(argv)
     unknown = [m for m in args.modules if m not in MODULES]
     if unknown:
@@ -296,7 +296,7 @@ def main(argv=None) -> int:
                 r["codes"] = mutant_results(ws, MODULES[r["module"]])
                 r["diffs"] = one_line_diffs(ws, sorted(k for k, v in r["codes"].items() if v not in KILLED))
         if not results:
-            print(f"no results in {summary}: run bench/mutation.sh first", file=sys.stderr)
+            print(f"no results in {summary}: run tools/mutation.sh first", file=sys.stderr)
             return 1
         print("from " + ", ".join(f"{r['module']} ({r.get('when', '?')})" for r in results))
         print_table(results, rules)
@@ -308,7 +308,7 @@ def main(argv=None) -> int:
         found = None
     if not (found or "").startswith(MUTMUT_VERSION):
         print(f"mutmut {MUTMUT_VERSION}x is needed (found: {found or 'none'}): "
-              "pip install -r bench/requirements-mutation.txt", file=sys.stderr)
+              "pip install -r tools/requirements-mutation.txt", file=sys.stderr)
         return 2
     children = int(os.environ.get("MUTMUT_CHILDREN", "1"))
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
