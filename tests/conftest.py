@@ -196,6 +196,20 @@ def synthetic_face(crown=100.0, eye=220.0, chin=330.0, cx=300.0, width=170.0) ->
     return FaceBox(cx - 90, eye - 40, 180, chin - eye + 40, marks, 1.0, "landmarks")
 
 
+def head_and_body(h=800, w=600, head_r=150):
+    """Alpha (float) of a close-up: a head disk of radius ``head_r`` on a wide body."""
+    alpha = np.zeros((h, w), np.float32)
+    cv2.circle(alpha, (w // 2, 300), head_r, 1.0, -1)
+    cv2.rectangle(alpha, (w // 2 - head_r // 2, 300), (w // 2 + head_r // 2, h - 250), 1.0, -1)   # the neck
+    cv2.ellipse(alpha, (w // 2, h), (w // 2 - 20, 300), 0, 180, 360, 1.0, -1)
+    return alpha
+
+
+# a valid spec entry of the user's own (a --spec-file): 30×40 mm at 300 DPI
+USER_SPEC = {"id": "my-card", "unit": "mm", "size": [30, 40], "dpi": 300, "head_height": [25, 30],
+             "background": ["#FFFFFF"], "source": "my club's rules"}
+
+
 def disk_scene(h=120, w=100, fg=(40, 40, 220), bg=(60, 200, 60)):
     """A soft-edged disk (a 'person') of colour fg on bg: (image BGR uint8, true alpha float, trimap)."""
     yy, xx = np.mgrid[:h, :w]

@@ -1,15 +1,18 @@
 """core.fileio's reading on demand: a photo's pyramid of halvings, and a JPEG decoded straight at ½, ¼ or ⅛ of
-its size (never whole when not needed whole), upright, with the reader's one-line errors."""
+its size (never whole when not needed whole), upright, with the reader's one-line errors; and write_all, which
+writes a photo's output files all or none."""
 from __future__ import annotations
 
 import io
+import os
 
 import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
-from core.fileio import EncodedPhoto, ImageTooLarge, Pyramid, UnreadableImage, decode_image, image_size
+from core.fileio import (EncodedPhoto, ImageTooLarge, Pyramid, UnreadableImage, decode_image, image_size,
+                         write_all)
 
 
 def photo(w: int = 1200, h: int = 900) -> np.ndarray:
@@ -85,3 +88,41 @@ def test_limits_at_the_header_and_broken_data_on_decoding():
     assert cut.size == (1200, 900)
     with pytest.raises(UnreadableImage, match="^cut.jpg: cannot decode image"):
         cut.level(1)
+
+
+# ------------------------------------------------------------------------------------- writing, all or none
+def test_write_all_leaves_nothing_on_failure(tmp_path):
+    files = {tmp_path / "a.png": b"a", tmp_path / "sub" / "b.png": b"b"}
+    write_all(files)
+    assert (tmp_path / "a.png").read_bytes() == b"a"
+    blocker = tmp_path / "blocked"
+    blocker.write_text("a file, not a folder")
+    with pytest.raises(OSError):
+        write_all({tmp_path / "a.png": b"new a", tmp_path / "c.png": b"c", blocker / "d.png": b"d"})
+    assert (tmp_path / "a.png").read_bytes() == b"a"  # the previous run's output is kept
+    assert not (tmp_path / "c.png").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "blocked", "sub"]
+
+
+def test_write_all_failing_rename_keeps_the_previous_outputs(tmp_path, monkeypatch):
+    names = ["trimap.png", "alpha.png", "cutout.png", "idphoto.jpg"]
+    write_all({tmp_path / n: b"old " + n.encode() for n in names[:3]})  # a previous run, without the ID photo
+    real_replace, calls = os.replace, []
+
+    def replace(src, dst):
+        calls.append(dst)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(OSError, match="disk full"):
+        write_all({tmp_path / n: b"new " + n.encode() for n in names})
+    monkeypatch.undo()
+    assert len(calls) > 3  # the first two files had been replaced, then were put back
+    for n in names[:3]:
+        assert (tmp_path / n).read_bytes() == b"old " + n.encode()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[:3])  # no temporary or backup files
+    assert write_all({tmp_path / n: b"new " + n.encode() for n in names}) == [tmp_path / n for n in names]
+    assert all((tmp_path / n).read_bytes() == b"new " + n.encode() for n in names)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)

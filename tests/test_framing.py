@@ -10,11 +10,14 @@ import pytest
 
 from idphoto.errors import IDPhotoError
 from idphoto.face import FaceBox
-from idphoto.framing import (MAX_TOP_CUT, PhotoEdges, body_bottom, level, level_rotation, plan_by_rules,
-                             side_room, top_cut)
+from idphoto.framing import (MAX_TOP_CUT, ROOM_SLACK, RULE_SLACK, FramingPlan, PhotoEdges, Placement, body_bottom,
+                             check_shoulder_room, check_top_cut, composite, level, level_rotation, make_background,
+                             place_by_face, place_by_mask, place_centre, plan_by_rules, render, side_room, top_cut,
+                             warp_down)
 from idphoto.maker import compose_id_photo
-from idphoto.specs import get_spec
-from conftest import synthetic_face
+from idphoto.output import parse_color
+from idphoto.specs import PhotoSpec, get_spec
+from conftest import disk_scene, synthetic_face
 
 
 def textured_person(h=800, w=600, crown=120, chin=380):
@@ -196,10 +199,6 @@ def test_head_size_options_are_checked_against_the_spec():
 
 
 # ---------------------------------------------------------------------------------------------- framing
-from idphoto.framing import (Placement, composite, level, level_rotation, make_background,  # noqa: E402
-                             place_by_mask, place_centre, plan_by_rules, render)
-from idphoto.specs import get_spec  # noqa: E402
-from conftest import synthetic_face  # noqa: E402
 
 
 def test_composite_is_foreground_times_alpha_over_the_background():
@@ -457,7 +456,6 @@ def test_backgrounds_gradient_and_radial_values():
 
 
 # --------------------------------------------------------------------------------------- framing by rules
-from idphoto.specs import PhotoSpec  # noqa: E402
 
 
 def plan_for(spec, face=None, crown=100.0):
@@ -589,8 +587,6 @@ def test_top_cut_looks_over_the_middle_of_the_face_only():
 
 
 # ------------------------------------------------------------------------- the photo's edges and what they cut
-from idphoto.framing import (ROOM_SLACK, RULE_SLACK, FramingPlan, check_shoulder_room,  # noqa: E402
-                             check_top_cut, warp_down)
 
 
 def test_photo_edges_follow_the_sides_of_a_turned_photo():
@@ -972,3 +968,128 @@ def test_preferred_places_0_and_1_prefer_inset_inside_the_ranges_ends():
     assert _preferred(100.0, 200.0, 0.0) == pytest.approx(110.0)
     assert _preferred(100.0, 200.0, 0.5) == pytest.approx(150.0)
     assert _preferred(100.0, 200.0, 1.0) == pytest.approx(190.0)
+
+
+# ------------------------------------------------------------------------- placing by the face, rendering
+def test_place_by_face_follows_the_rule():
+    spec = get_spec("icao")
+    w, h = spec.size_px
+    face = FaceBox(200, 300, 100, 100)
+    crown = face.crown_y()
+    p = place_by_face(face, crown, (w, h), spec)
+    cx, crown_c = p.apply(face.center_x, crown)
+    _, chin_c = p.apply(face.center_x, face.chin_y)
+    assert cx == pytest.approx(w / 2)
+    assert crown_c == pytest.approx(spec.top_ratio * h)
+    assert (chin_c - crown_c) / h == pytest.approx(spec.head_ratio)
+
+
+def test_render_background_size_and_colour():
+    image, alpha, _ = disk_scene(200, 160)
+    fg = image.astype(np.float32) / 255
+    spec = get_spec("1inch")
+    p = place_by_mask(alpha, spec.size_px, spec)
+    blue = parse_color("blue")
+    out = render(fg, alpha, p, spec.size_px, blue)
+    assert out.shape == (413, 295, 3) and out.dtype == np.uint8
+    for y, x in ((0, 0), (0, 294), (412, 0), (412, 294), (5, 147)):
+        assert tuple(out[y, x]) == blue
+    # the person is there: the disk colour in the middle of its placed box
+    cy = int(p.apply(80, 200 * 0.55)[1])
+    assert np.abs(out[cy, 147].astype(int) - (40, 40, 220)).max() <= 2
+
+
+def test_render_never_continues_a_body_cut_by_the_photo_bottom():
+    alpha = np.zeros((100, 80), np.float32)
+    alpha[40:, 20:60] = 1  # a "torso" touching the bottom edge
+    fg = np.zeros((100, 80, 3), np.float32)
+    out = render(fg, alpha, Placement(1.0, 0, 0), (80, 160), (255, 255, 255))
+    assert tuple(out[90, 40]) == (0, 0, 0)
+    assert (out[101:] == 255).all()  # below the photo: the background, never the last row repeated
+
+
+# ------------------------------------------------------------------------------ every rule of the specs
+@pytest.mark.parametrize("name", ["icao", "us-passport", "cn-passport", "cn-id-card", "1inch", "us-visa", "nz-passport"])
+def test_plan_meets_every_rule_of_the_spec(name):
+    spec = get_spec(name)
+    face = synthetic_face()
+    crown = 100.0
+    plan = plan_by_rules(face, crown, spec.size_px, spec)
+    assert plan.gave_way == []
+    p = plan.placement
+    w, h = spec.size_px
+    top = p.apply(0, crown)[1]
+    head = p.apply(0, face.chin_y)[1] - top
+    eyes = h - p.apply(0, face.eye_y)[1]
+    assert p.apply(face.center_x, 0)[0] == pytest.approx(w / 2)
+    for value, rule in ((head, "head"), (eyes, "eyes"), (top, "top"), (face.landmarks.face_width * p.scale, "face_width")):
+        r = spec.rule_px(rule)
+        if r is not None:
+            assert (r[0] is None or value >= r[0] - 0.5) and (r[1] is None or value <= r[1] + 0.5), (rule, value, r)
+
+
+def test_conflicting_rules_say_which_gave_way():
+    spec = get_spec("us-passport")
+    # eyes very low in the head (long forehead): head height and eye line can't both hold; the eye line gives way
+    face = synthetic_face(crown=0.0, eye=300.0, chin=330.0)
+    plan = plan_by_rules(face, 0.0, spec.size_px, spec)
+    assert plan.gave_way and plan.gave_way[0].startswith("eye line")
+    head = plan.head_px
+    lo, hi = spec.rule_px("head")
+    assert lo - 0.5 <= head <= hi + 0.5
+
+
+def person_photo(h=800, w=600, chin_gap=400):
+    """A plain 'portrait': grey background, a skin ellipse head on a dark body reaching the bottom edge."""
+    img = np.full((h, w, 3), 200, np.uint8)
+    alpha = np.zeros((h, w), np.float32)
+    cv2.ellipse(alpha, (w // 2, 250), (100, 130), 0, 0, 360, 1.0, -1)
+    cv2.rectangle(alpha, (w // 2 - 45, 350), (w // 2 + 45, 520), 1.0, -1)  # the neck
+    cv2.ellipse(alpha, (w // 2, h + 100), (250, 400 - (400 - chin_gap)), 0, 180, 360, 1.0, -1)
+    img[alpha > 0.5] = (60, 90, 160)
+    return img, alpha
+
+
+def test_too_little_below_the_chin_is_refused():
+    img, alpha = person_photo()
+    face = synthetic_face(crown=120, eye=240, chin=380, cx=300)
+    cut = slice(0, 390)  # the photo stops 10 px under the chin
+    with pytest.raises(IDPhotoError, match="shoulders"):
+        compose_id_photo(img[cut], alpha[cut], img[cut] / 255.0, get_spec("icao"), faces=[face])
+    photo = compose_id_photo(img, alpha, img / 255.0, get_spec("icao"), faces=[face])  # whole photo: fine
+    assert photo.image.shape == (531, 413, 3)
+
+
+def test_no_room_above_is_filled_with_the_background():
+    img, alpha = person_photo()
+    face = synthetic_face(crown=120, eye=240, chin=380, cx=300)
+    top = slice(100, 800)  # hair 20 px from the photo's top: the canvas reaches above the photo
+    shifted = FaceBox(face.x, face.y - 100, face.w, face.h, face.landmarks.transformed(np.array([[1, 0, 0], [0, 1, -100.0]])),
+                      1.0, "landmarks")
+    photo = compose_id_photo(img[top], alpha[top], img[top] / 255.0, get_spec("cn-passport"), (219, 142, 67), faces=[shifted])
+    assert tuple(photo.image[2, 2]) == (219, 142, 67) and tuple(photo.image[2, 200]) == (219, 142, 67)
+
+
+def test_background_styles_and_keep():
+    size = (100, 140)
+    solid = make_background(size, (219, 142, 67), "solid")
+    grad = make_background(size, (219, 142, 67), "gradient")
+    radial = make_background(size, (219, 142, 67), "radial")
+    assert np.ptp(solid) == 0 or (solid == solid[0, 0]).all()
+    assert tuple(grad[0, 50].round()) == (219, 142, 67) and grad[-1, 50, 2] > grad[0, 50, 2] + 50  # lighter downwards
+    assert (grad[:, 0] == grad[:, -1]).all()
+    assert radial[70, 50, 2] > radial[0, 0, 2] + 50 and np.abs(radial[0, 0] - (219, 142, 67)).max() < 3
+    img, alpha = person_photo()
+    rng = np.random.default_rng(0)
+    img[alpha < 0.5] = rng.integers(0, 255, (int((alpha < 0.5).sum()), 3))  # a busy background, kept as it is
+    face = synthetic_face(crown=120, eye=240, chin=380, cx=300)
+    kept = compose_id_photo(img, alpha, img / 255.0, get_spec("1inch"), faces=[face], keep_background=True)
+    p = kept.placement
+    x, y = 5, 5  # a canvas pixel on the background maps back to the original photo's pixel
+    sx, sy = (x - p.tx) / p.scale, (y - p.ty) / p.scale
+    ref = cv2.getRectSubPix(img, (1, 1), (sx, sy))[0, 0] if p.scale >= 1 else None
+    assert np.std(kept.image[:20, :20]) > 20  # noise kept, not a plain colour
+    if ref is not None:
+        assert np.abs(kept.image[y, x].astype(int) - ref.astype(int)).max() <= 40
+    plain = compose_id_photo(img, alpha, img / 255.0, get_spec("1inch"), faces=[face])
+    assert (plain.image[:20, :20] == 255).all()

@@ -1,6 +1,8 @@
-"""End-to-end tests of infer.py: the whole pipeline with a small checkpoint made here, batch mode, bad input."""
+"""End-to-end tests of infer.py: the whole pipeline with a small checkpoint made here, batch mode, bad input,
+the user's spec files (--spec-file, --list-specs)."""
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -15,10 +17,10 @@ from PIL import Image
 from idphoto import cli as infer  # the command behind infer.py
 from idphoto import batch
 import models
-from idphoto.specs import get_spec
+from idphoto.specs import SPECS, get_spec
 from models import TNet
 from utils import save_checkpoint
-from conftest import ASTRONAUT, person_mask, use_known_tnet
+from conftest import ASTRONAUT, USER_SPEC, person_mask, use_known_tnet
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -619,3 +621,41 @@ def test_the_progress_bar_counts_each_photo_once(monkeypatch, capsys):
                          ["a", "b"], [], 0.0)
     assert rc == 1 and closed_at and set(closed_at) == {2}   # (close may run twice: the context and its end)
     assert "  refused: a.jpg: bad\n" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------- --spec-file and --list-specs
+@pytest.fixture
+def fresh_catalogue(monkeypatch):
+    """--spec-file adds to the process-wide catalogue: give each test its own copy."""
+    import idphoto.specs as specs_mod
+
+    monkeypatch.setattr(specs_mod, "SPECS", dict(specs_mod.SPECS))
+    monkeypatch.setattr(specs_mod, "ALIASES", dict(specs_mod.ALIASES))
+
+
+def run_cli_or_usage_error(capsys, *args):
+    """Like :func:`run_cli`, with argparse's usage errors (SystemExit) as the exit status."""
+    try:
+        rc = infer.main([str(a) for a in args])
+    except SystemExit as exc:
+        rc = exc.code
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_cli_spec_file_and_list_specs(tmp_path, capsys, fresh_catalogue):
+    good = tmp_path / "mine.json"
+    good.write_text(json.dumps([USER_SPEC]))
+    n_builtin = len(SPECS)
+    rc, out, err = run_cli_or_usage_error(capsys, "--spec-file", good, "--list-specs")
+    assert rc == 0, err
+    assert "my-card" in out and "cn-id-card" in out and "358×441 px @ 350 DPI" in out
+    assert len(out.strip().splitlines()) == n_builtin + 2  # header + built-ins + the user's
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**USER_SPEC, "size": [30]}))
+    rc, out, err = run_cli_or_usage_error(capsys, "--spec-file", bad, "--image", ASTRONAUT)
+    assert rc == 2 and "field 'size'" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    bad.write_text("{not json")
+    rc, out, err = run_cli_or_usage_error(capsys, "--spec-file", bad, "--list-specs")
+    assert rc == 2 and "not valid JSON" in err

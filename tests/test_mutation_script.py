@@ -10,9 +10,12 @@ def test_every_module_names_sources_and_tests_that_exist():
                                      "output", "prepare"}
     for name, m in mutation.MODULES.items():
         assert m.sources and all((REPO / s).is_file() for s in m.sources), name
-        files = [t for t in m.tests if t.startswith("tests/")]
+        files = [t.split("::")[0] for t in m.tests if t.startswith("tests/")]
         assert files and all((REPO / t).is_file() for t in files), name
         assert "tests/test_train.py" not in files                       # no training runs in a mutation run
+        for test in (t for t in m.tests if "::" in t):                  # a node id names a test of its file
+            path, function = test.split("::", 1)
+            assert f"def {function}(" in (REPO / path).read_text(encoding="utf-8"), (name, test)
 
 
 def test_function_names_of_mutants():

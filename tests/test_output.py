@@ -2,24 +2,21 @@
 testing)."""
 from __future__ import annotations
 
+import io
+import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from idphoto import IDPhotoError
+from idphoto import output as O
+from idphoto.output import encode_jpeg, encode_jpeg_max_kb, parse_color, print_sheet
 
 
 # ------------------------------------------------------------------------------------------------ output
-import io  # noqa: E402
-import os  # noqa: E402
-
-from PIL import Image  # noqa: E402
-
-from idphoto import output as O  # noqa: E402
-
-
 def jpeg_info(data):
     with Image.open(io.BytesIO(data)) as im:
         return im.format, im.info.get("dpi"), np.asarray(im.convert("RGB"))
@@ -230,3 +227,47 @@ def test_sheet_problem_names_the_limit_it_breaks():
     assert big.startswith("the a4 sheet at 1200 DPI would be 139 megapixels") and "lower the DPI" in big
     assert f"(at most {MAX_SHEET_PIXELS / 1e6:.0f})" in big
     assert sheet_problem((2000, 2500), 600, "a4") is None                 # A4 at 600 DPI: 35 MP, allowed
+
+
+# ---------------------------------------------------------------------------- colours, JPEG files, sheets
+def test_parse_color():
+    assert parse_color("white") == (255, 255, 255)
+    assert parse_color("#438EDB") == (219, 142, 67) == parse_color("blue")
+    assert parse_color("ff0000") == (0, 0, 255)
+    with pytest.raises(ValueError):
+        parse_color("#12345")
+
+
+def test_jpeg_dpi_and_max_kb():
+    rng = np.random.default_rng(0)
+    image = cv2.GaussianBlur(rng.integers(0, 255, (413, 295, 3), np.uint8), (0, 0), 2)
+    data = encode_jpeg(image, 300)
+    with Image.open(io.BytesIO(data)) as im:
+        assert im.size == (295, 413) and tuple(round(v) for v in im.info["dpi"]) == (300, 300)
+    limit = len(data) / 1024 * 0.5
+    small, quality = encode_jpeg_max_kb(image, limit, 300)
+    assert len(small) <= limit * 1024 and 1 <= quality < 95
+    assert len(encode_jpeg(image, 300, quality + 1)) > limit * 1024  # the highest quality that fits
+    with pytest.raises(IDPhotoError, match="max-kb"):
+        encode_jpeg_max_kb(image, 0.2, 300)
+
+
+def test_print_sheet_6inch():
+    photo = np.zeros((413, 295, 3), np.uint8)
+    sheet, copies = print_sheet(photo, 300, "6inch")
+    assert sorted(sheet.shape[:2]) == [1200, 1800]
+    assert copies == 16 and (sheet == 0).all(-1).sum() == 16 * 413 * 295  # 4×4 edge to edge
+    assert ((sheet == 200).all(-1)).any()  # cut lines
+    sheet, copies = print_sheet(np.zeros((600, 600, 3), np.uint8), 300, "6inch")
+    assert copies == 6  # 2×2 in photos: edge to edge fits 6, with gaps only 2
+
+
+def test_print_sheets_5inch_and_a4_turn_when_more_fit():
+    photo = np.zeros((531, 413, 3), np.uint8)
+    sheet, n = print_sheet(photo, 300, "a4")
+    assert sorted(sheet.shape[:2]) == [2481, 3507] and n == 36  # 6×6 edge to edge
+    sheet, n = print_sheet(np.zeros((600, 600, 3), np.uint8), 300, "5inch")
+    assert n == 2 and sorted(sheet.shape[:2]) == [1050, 1500]
+    wide = np.zeros((413, 1000, 3), np.uint8)  # a wide picture: more fit on the sheet turned
+    sheet, n = print_sheet(wide, 300, "6inch")
+    assert n == 4 and sheet.shape[:2] == (1800, 1200)

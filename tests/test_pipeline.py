@@ -10,8 +10,14 @@ import numpy as np
 import pytest
 import torch
 
+import pymatting
+
 import idphoto.pipeline as P
 from idphoto import IDPhotoError, MattingWarning
+from idphoto.pipeline import (Pipeline, estimate_alpha, estimate_foreground, predict_trimap,
+                              predict_trimap_pair)
+from idphoto.runner import model_input_size
+from models import TNet
 from conftest import class_logits, disk_scene
 from utils import erode_dilate
 
@@ -487,3 +493,163 @@ def test_region_mask_edges():
     assert P._region_mask((4, 6), (0, 0, 6, 4)).all()                     # from the first row and column
     assert not P._region_mask((4, 6), (0, 0, 6, 0)).any() and not P._region_mask((4, 6), (0, 0, 0, 4)).any()
     assert not P._region_mask((4, 6), (-5, -5, -1, -1)).any()             # wholly before the photo
+
+
+# ------------------------------------------------------------------- the trimap, alpha and foreground stages
+def test_predict_trimap_shape_values_and_rgb_normalisation(monkeypatch):
+    torch.manual_seed(0)
+    model = TNet("mobilenetv3").eval()
+    image = np.random.default_rng(0).integers(0, 255, (130, 100, 3), np.uint8)
+    trimap = predict_trimap(model, image, input_size=96)
+    assert trimap.shape == (130, 100) and trimap.dtype == np.uint8
+    assert set(np.unique(trimap)) <= {0, 128, 255}
+
+    seen = {}
+
+    def spy(x):
+        seen["x"] = x
+        return torch.zeros(1, 3, *x.shape[-2:])
+
+    image[:] = (0, 0, 255)  # pure red in BGR
+    predict_trimap(spy, image, input_size=64)
+    x = seen["x"]
+    assert x.shape == (1, 3, 64, 64)
+    # channel 0 must be R (ImageNet normalised: (1 - 0.485) / 0.229), channel 2 B ((0 - 0.406) / 0.225)
+    assert x[0, 0].mean().item() == pytest.approx((1 - 0.485) / 0.229, abs=1e-3)
+    assert x[0, 2].mean().item() == pytest.approx(-0.406 / 0.225, abs=1e-3)
+
+
+def test_predict_trimap_maps_unknown_to_128():
+    # the argmax classes 0/1/2 must become 0/128/255: unscaled they look black, and "unknown" must not merge
+    # into the foreground
+    image = np.zeros((90, 60, 3), np.uint8)
+    trimap = predict_trimap(class_logits(torch.ones(8, 8, dtype=torch.long)), image, input_size=64)
+    assert trimap.shape == (90, 60) and np.all(trimap == 128)
+    bands = torch.tensor([[0, 0, 1, 1, 2, 2]]).repeat(6, 1)  # background | unknown | foreground, left to right
+    trimap = predict_trimap(class_logits(bands), image, input_size=48, refine_kernel=0)
+    assert np.all(trimap[:, :15] == 0) and np.all(trimap[:, 25:35] == 128) and np.all(trimap[:, 45:] == 255)
+    raw, refined = predict_trimap_pair(class_logits(bands), image, input_size=48)
+    assert np.array_equal(raw, trimap)
+    assert (refined == 128).sum() > (raw == 128).sum()  # the refinement widens the unknown band
+    assert np.array_equal(refined, predict_trimap(class_logits(bands), image, input_size=48))
+
+
+def test_estimate_alpha_crop_matches_full_resolution_solve():
+    image, true_alpha, trimap = disk_scene()
+    # pad with plain background so the crop around the unknown band is much smaller than the photo
+    image = cv2.copyMakeBorder(image, 40, 40, 40, 40, cv2.BORDER_REPLICATE)
+    trimap = cv2.copyMakeBorder(trimap, 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=0)
+    true_alpha = cv2.copyMakeBorder(true_alpha, 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=0)
+    alpha = estimate_alpha(image, trimap, "cf")
+    assert alpha.shape == trimap.shape and alpha.dtype == np.float32
+    assert alpha.min() >= 0 and alpha.max() <= 1
+    assert np.all(alpha[trimap == 255] == 1) and np.all(alpha[trimap == 0] == 0)
+    full = pymatting.estimate_alpha_cf(image[:, :, ::-1] / 255.0, trimap / 255.0)
+    assert np.abs(alpha - full).max() < 0.02
+    assert np.abs(alpha - true_alpha)[trimap == 128].mean() < 0.1
+    soft = alpha[trimap == 128]
+    assert ((soft > 0.05) & (soft < 0.95)).any()  # a real matte, not a hard mask
+
+
+def test_estimate_alpha_caps_resolution_and_keeps_known_pixels_exact():
+    image, _, trimap = disk_scene(240, 200)
+    alpha = estimate_alpha(image, trimap, "cf", max_side=64)
+    assert alpha.shape == (240, 200)
+    assert np.all(alpha[trimap == 255] == 1) and np.all(alpha[trimap == 0] == 0)
+    assert np.abs(alpha - estimate_alpha(image, trimap, "cf", max_side=None))[trimap == 128].mean() < 0.1
+
+
+def test_estimate_alpha_degenerate_trimaps():
+    image = np.full((50, 40, 3), 128, np.uint8)
+    assert np.all(estimate_alpha(image, np.full((50, 40), 255, np.uint8)) == 1)
+    assert np.all(estimate_alpha(image, np.zeros((50, 40), np.uint8)) == 0)
+    with pytest.warns(UserWarning, match="no sure"):
+        a = estimate_alpha(image, np.full((50, 40), 128, np.uint8))
+    assert a.shape == (50, 40) and np.all(a == 0)
+    with pytest.raises(ValueError, match="unknown matting method"):
+        estimate_alpha(image, np.zeros((50, 40), np.uint8), "nope")
+
+
+def test_estimate_foreground_removes_old_background_colour():
+    image, alpha, _ = disk_scene(fg=(40, 40, 220), bg=(60, 200, 60))  # red person on green
+    fg = estimate_foreground(image, alpha)
+    assert fg.shape == image.shape and fg.dtype == np.float32
+    soft = (alpha > 0.2) & (alpha < 0.8)
+    red = np.array([40, 40, 220]) / 255
+    raw_error = np.abs(image[soft] / 255 - red).mean()
+    assert np.abs(fg[soft] - red).mean() < raw_error / 3  # the green fringe is gone
+    opaque = alpha == 1
+    assert np.allclose(fg[opaque], image[opaque] / 255, atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::idphoto.MattingWarning")  # a random-init TNet finds no person
+def test_pipeline_run_returns_everything_with_timings():
+    torch.manual_seed(0)
+    pipe = Pipeline(TNet("mobilenetv3"), input_size=96)
+    image = np.random.default_rng(1).integers(0, 255, (90, 70, 3), np.uint8)
+    result = pipe.run(image)
+    assert result.trimap.shape == result.alpha.shape == (90, 70)
+    assert result.foreground.shape == (90, 70, 3)
+    assert set(result.timings) == {"trimap", "alpha", "foreground"}
+    assert result.cutout_rgba().shape == (90, 70, 4)
+
+
+def test_flip_tta_averages_the_photo_and_its_mirror():
+    """With flip TTA the trimap of a photo is the mirror of the trimap of the mirrored photo (the averaged
+    probabilities are symmetric), and a model that only sees one half of the photo becomes symmetric."""
+
+    class LeftOnly(torch.nn.Module):      # 'person' wherever x < half the width: foreground logits there
+        def forward(self, x):
+            n, _, h, w = x.shape
+            logits = torch.zeros(n, 3, h, w)
+            logits[:, 2, :, : w // 2] = 5.0
+            logits[:, 0, :, w // 2:] = 1.0
+            return logits
+
+    photo = np.zeros((64, 64, 3), np.uint8)
+    raw, _ = predict_trimap_pair(LeftOnly(), photo, 64, refine_kernel=0)
+    assert (raw[:, :32] == 255).all() and (raw[:, 32:] == 0).all()
+    raw_tta, _ = predict_trimap_pair(LeftOnly(), photo, 64, refine_kernel=0, flip=True)
+    # averaged: each side has p(fg) ≈ 0.5 from one view and p(bg) from the other → both sides agree
+    assert np.array_equal(raw_tta, raw_tta[:, ::-1]) and (raw_tta == 255).all()
+    model = LeftOnly()
+    assert model_input_size(model) == 400
+    model.meta = {"input_size": 256}
+    assert model_input_size(model) == 256
+
+
+def test_pipeline_cutout_carries_no_fringe_of_the_old_background():
+    """A red 'person' with soft edges on a green screen, with TNet replaced by the true trimap: the
+    foreground the pipeline hands on (cut-out colours, composite) has the green removed at the soft edge."""
+    image, alpha, trimap = disk_scene(160, 140, fg=(40, 40, 220), bg=(60, 200, 60))
+    classes = torch.from_numpy(np.digitize(trimap, (64, 192)))
+    class Oracle(torch.nn.Module):
+        def forward(self, x):
+            return class_logits(classes)(x)
+
+    result = Pipeline(Oracle(), input_size=160, refine_kernel=0).run(image)
+    soft = (alpha > 0.2) & (alpha < 0.8) & (result.alpha > 0.1)
+    assert soft.sum() > 50
+    green_in_photo = image[soft][:, 1].mean() / 255
+    green_in_cutout = result.foreground[soft][:, 1].mean()
+    assert green_in_photo > 0.3 and green_in_cutout < 0.25      # BGR: channel 1 is green
+    cut = result.cutout_rgba()
+    assert np.abs(cut[soft][:, :3].astype(int) - (40, 40, 220)).mean() < 40
+
+
+def test_matting_keeps_known_pixels_around_the_band_in_its_crop():
+    """A band that spans the photo's width between foreground (top) and background (bottom): only the
+    known rows kept around the band's box let the solver see both sides; without them it would give up
+    and return a constant."""
+    h, w = 80, 60
+    ramp = np.clip((np.arange(h, dtype=np.float32) - 35) / 10, 0, 1)[:, None].repeat(w, 1)  # 1 → 0 downwards
+    true_alpha = 1 - ramp
+    image = (true_alpha[..., None] * np.array([30, 30, 200]) + ramp[..., None] * np.array([200, 200, 30])).astype(np.uint8)
+    trimap = np.zeros((h, w), np.uint8)
+    trimap[:34] = 255
+    trimap[34:47] = 128
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # "no sure foreground/background" would be raised here
+        alpha = estimate_alpha(image, trimap, "cf")
+    band = alpha[36:45]
+    assert band.std() > 0.1 and np.abs(band - true_alpha[36:45]).mean() < 0.15

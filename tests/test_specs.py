@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import REPO
-from idphoto.specs import CATALOGUE, CUSTOM, SPECS, SpecError, custom_spec, load_catalogue, parse_entry
+from conftest import REPO, USER_SPEC
+from idphoto.specs import CATALOGUE, CUSTOM, SPECS, SpecError, custom_spec, get_spec, load_catalogue, parse_entry
 
 GOOD = {"id": "b", "unit": "mm", "size": [30, 40], "dpi": 300, "head_height": [25, 30],
         "background": ["#ffffff"], "source": "club rules"}
@@ -254,3 +254,65 @@ def test_a_real_portrait_framed_for_every_spec_measures_inside_its_ranges(name, 
         assert (r[0] is None or value >= r[0] - 2) and (r[1] is None or value <= r[1] + 2), (rule, value, r)
         checked += 1
     assert checked >= 1
+
+
+# ------------------------------------------------------------------------------------ the catalogue's specs
+@pytest.mark.parametrize("name,size", [
+    ("1inch", (295, 413)), ("small-1inch", (260, 378)), ("2inch", (413, 579)), ("small-2inch", (413, 531)),
+    ("icao", (413, 531)), ("passport", (413, 531)), ("schengen", (413, 531)), ("uk", (413, 531)),
+    ("cn-passport", (390, 567)), ("us", (600, 600)),
+])
+def test_spec_sizes_at_300_dpi(name, size):
+    assert get_spec(name).size_px == size and get_spec(name).dpi == 300
+
+
+def test_custom_specs():
+    assert custom_spec(size_px=(300, 400)).size_px == (300, 400)
+    assert custom_spec(size_mm=(35, 45), dpi=600).size_px == (827, 1063)
+    with pytest.raises(KeyError):
+        get_spec("3inch")
+
+
+def test_catalogue_validates_and_holds_the_required_specs():
+    raw = json.loads(CATALOGUE.read_text(encoding="utf-8"))["specs"]
+    specs, aliases = load_catalogue(CATALOGUE)
+    assert len(specs) == len(raw) >= 40
+    for e in raw:
+        assert e["source"].strip() and e["background"] and e["format"] == "jpeg"
+        assert any(e.get(k) for k in ("head_height", "face_width")), e["id"]  # something sets the scale
+    sizes = {k: (s.size_px, s.dpi) for k, s in specs.items()}
+    assert sizes["1inch"] == ((295, 413), 300) and sizes["small-1inch"] == ((260, 378), 300)
+    assert sizes["large-1inch"] == ((390, 567), 300) and sizes["2inch"] == ((413, 579), 300)
+    assert sizes["small-2inch"] == ((413, 531), 300)
+    assert sizes["cn-id-card"] == ((358, 441), 350) and sizes["cn-social-security"] == ((358, 441), 350)
+    assert sizes["cn-passport"] == ((390, 567), 300) and sizes["cn-hk-macau-permit"] == ((390, 567), 300)
+    assert sizes["cn-chsi"][0] == (480, 640)
+    assert sum(s.region == "China" and "exam" in s.description.lower() for s in specs.values()) >= 2
+    for key in ("icao", "schengen", "us-passport", "us-visa", "uk-passport", "ca-passport", "in-evisa",
+                "jp-passport", "kr-passport", "au-passport"):
+        assert key in specs
+    us = specs["us-passport"]
+    assert us.rule_px("head") == pytest.approx((300, 412.5)) and us.rule_px("eyes") == pytest.approx((337.5, 412.5))
+    assert get_spec("passport") == specs["icao"] and get_spec("US") == specs["us-passport"]
+
+
+@pytest.mark.parametrize("change,field", [
+    ({"size": [30, "40"]}, "size"),
+    ({"unit": "cm"}, "unit"),
+    ({"head_height": [30, 25]}, "head_height"),
+    ({"head_height": [25, 50]}, "head_height"),      # taller than the photo
+    ({"eyes_from_bottom": [10]}, "eyes_from_bottom"),
+    ({"background": ["white"]}, "background"),
+    ({"file_kb": [-1, 20]}, "file_kb"),
+    ({"format": "png"}, "format"),
+    ({"source": " "}, "source"),
+    ({"dpi": 0}, "dpi"),
+    ({"id": "My Card"}, "id"),
+    ({"head_hieght": [25, 30]}, "head_hieght"),      # a typo is named, not ignored
+])
+def test_malformed_spec_names_the_bad_field(change, field):
+    with pytest.raises(SpecError, match=f"field '{field}'") as info:
+        parse_entry({**USER_SPEC, **change}, "my.json: spec #1")
+    assert "\n" not in str(info.value)
+    spec, _ = parse_entry(USER_SPEC, "ok")
+    assert spec.size_px == (354, 472) and spec.rule_px("head") == pytest.approx((25 / 40 * 472, 30 / 40 * 472))

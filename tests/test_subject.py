@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import SHARED
+from conftest import SHARED, disk_scene
 from idphoto.errors import IDPhotoError
 from idphoto.face import FaceBox
 from idphoto.framing import Placement
@@ -216,3 +216,15 @@ def test_a_mask_over_the_mouth_is_refused():
     assert covered.landmarks.source == "mesh" and covered.landmarks.mouth_contrast < MIN_MOUTH_CONTRAST
     with pytest.raises(IDPhotoError, match="the mouth can't be seen"):
         choose_subject([covered], np.ones(img.shape[:2], np.float32))
+
+
+def test_faces_off_the_person_are_ignored():
+    image, alpha, _ = disk_scene(200, 160)
+    fg = image.astype(np.float32) / 255
+    on = FaceBox(62, 87, 36, 36)       # centre (80, 105) on the disk (the head, 95 px wide; a face of a third of
+                                       # that or less is a false detection, see idphoto.headcheck)
+    off = FaceBox(0, 0, 60, 60)        # larger, but on the background
+    photo = compose_id_photo(image, alpha, fg, get_spec("1inch"), faces=[off, on], detector="haar")
+    assert photo.face == on
+    with pytest.raises(IDPhotoError, match="touches the subject's"):   # two faces on the person: not one person
+        compose_id_photo(image, alpha, fg, get_spec("1inch"), faces=[FaceBox(60, 85, 40, 40), on], detector="haar")

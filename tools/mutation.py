@@ -56,6 +56,13 @@ class Module:
 
 SUBPROCESS_TESTS = "not cli_help and not imports_neither and not killed_conversion and not bad_src"
 IDPHOTO_SLOW = "not best_checkpoint and not pymatting"      # a training run; pymatting's solver (pipeline only)
+# compose_id_photo on small synthetic or given mattes: the rest of test_maker.py runs the shipped model on 3000 px
+# photos, too slow for every mutant
+COMPOSE_TESTS = [f"tests/test_maker.py::{name}" for name in (
+    "test_make_id_photo_without_face", "test_make_id_photo_without_person_is_an_error",
+    "test_make_id_photo_refuses_to_frame_on_a_false_face", "test_a_real_close_up_is_not_framed_on_a_cheek",
+    "test_haar_fallback_still_frames_by_the_head_rule", "test_a_portrait_rotated_7_degrees_is_levelled",
+    "test_real_portraits_meet_the_rules_of_several_specs")]
 MODULES: dict[str, Module] = {
     "trimap": Module(["core/trimaps.py"], ["tests/test_utils.py", "-k", "not write and not cli"],
                      about="core/trimaps.py: erode_dilate, make_trimap, trimap_to_image/classes"),
@@ -68,19 +75,23 @@ MODULES: dict[str, Module] = {
                       about="core/metrics.py: ConfusionMatrix, AverageMeter, the matting errors"),
     # pymatting's methods are tested in the suite, not here: its numba kernels hang in mutmut's forked test processes
     "pipeline": Module(["idphoto/pipeline.py"],
-                       ["tests/test_idphoto.py", "tests/test_matting.py", "tests/test_pipeline.py", "-k",
+                       ["tests/test_pipeline.py", "tests/test_matting.py", "-k",
                         SUBPROCESS_TESTS + " and not pymatting"],
                        about="idphoto/pipeline.py"),
     # the 50-spec portrait tests of test_specs.py only for specs: framing has faster ones for each rule
     "framing": Module(["idphoto/framing.py"],
-                      ["tests/test_rules.py", "tests/test_idphoto.py", "tests/test_framing.py", "-k", IDPHOTO_SLOW],
+                      ["tests/test_framing.py", "tests/test_subject.py", "tests/test_compliance.py", *COMPOSE_TESTS,
+                       "-k", IDPHOTO_SLOW],
                       about="idphoto/framing.py"),
+    # infer.py's --spec-file test alone: the rest of test_infer.py trains checkpoints and runs whole batches
     "specs": Module(["idphoto/specs.py"],
-                    ["tests/test_rules.py", "tests/test_idphoto.py", "tests/test_specs.py",
+                    ["tests/test_specs.py", "tests/test_spec_table.py", "tests/test_framing.py", "tests/test_subject.py",
+                     "tests/test_compliance.py", *COMPOSE_TESTS, "tests/test_infer.py::test_cli_spec_file_and_list_specs",
                      "-k", IDPHOTO_SLOW],
                     about="idphoto/specs.py"),
     "output": Module(["idphoto/output.py"],
-                     ["tests/test_idphoto.py", "tests/test_rules.py", "tests/test_output.py", "-k", IDPHOTO_SLOW],
+                     ["tests/test_output.py", "tests/test_compliance.py", "tests/test_framing.py", *COMPOSE_TESTS,
+                      "-k", IDPHOTO_SLOW],
                      about="idphoto/output.py"),
     # the pairing and the split (the conversion, its journal and workers are tested end to end, and slowly)
     "prepare": Module(["datasets/prepare.py"], ["tests/test_prepare.py", "-k", SUBPROCESS_TESTS],
