@@ -16,6 +16,11 @@ def test_every_module_names_sources_and_tests_that_exist():
         for test in (t for t in m.tests if "::" in t):                  # a node id names a test of its file
             path, function = test.split("::", 1)
             assert f"def {function}(" in (REPO / path).read_text(encoding="utf-8"), (name, test)
+        for pattern in m.only:                                          # each counted function exists
+            module, _, mangled = pattern.rstrip("*").rpartition(".")
+            source = REPO / (module.replace(".", "/") + ".py")
+            assert source.as_posix().endswith(tuple(m.sources)), (name, pattern)
+            assert f"def {mangled.removeprefix('x_')}(" in source.read_text(encoding="utf-8"), (name, pattern)
 
 
 def test_function_names_of_mutants():

@@ -95,7 +95,7 @@ MODULES: dict[str, Module] = {
                      about="idphoto/output.py"),
     # the pairing and the split (the conversion, its journal and workers are tested end to end, and slowly)
     "prepare": Module(["datasets/prepare.py"], ["tests/test_prepare.py", "-k", SUBPROCESS_TESTS],
-                      ["datasets.prepare.x_find_samples*", "datasets.prepare.x_output_paths*",
+                      ["datasets.prepare.x_find_samples*", "datasets.prepare.x_sample_paths*",
                        "datasets.prepare.x_split_by_group*", "datasets.prepare.x_write_lists*"],
                       "datasets/prepare.py: find_samples (pairing), sample_paths, split_by_group, write_lists"),
 }
