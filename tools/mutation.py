@@ -90,7 +90,7 @@ MODULES: dict[str, Module] = {
                      "-k", IDPHOTO_SLOW],
                     about="idphoto/specs.py"),
     "output": Module(["idphoto/output.py"],
-                     ["tests/test_output.py", "tests/test_compliance.py", "tests/test_framing.py", *COMPOSE_TESTS,
+                     ["tests/test_output.py", "tests/test_colour.py", "tests/test_compliance.py", "tests/test_framing.py", *COMPOSE_TESTS,
                       "-k", IDPHOTO_SLOW],
                      about="idphoto/output.py"),
     # the pairing and the split (the conversion, its journal and workers are tested end to end, and slowly)
