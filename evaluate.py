@@ -105,8 +105,8 @@ def run(args, parser) -> int:
         parser.error(str(exc))
     set_threads(args.threads)
     t = time.perf_counter()
+    model = open_trimap_model(args.checkpoint, device, args.threads, args.input_size)  # None: the shipped one
     checkpoint = args.checkpoint or DEFAULT_WEIGHTS
-    model = open_trimap_model(checkpoint, device, args.threads, args.input_size)
     t_model = time.perf_counter() - t
 
     acc, warned = evaluate_samples(samples, model, args, device, args.quiet)

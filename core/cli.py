@@ -26,6 +26,11 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def flag_name(name: str) -> str:
+    """The command-line flag of a setting: ``--batch-size`` for ``batch_size``."""
+    return "--" + name.replace("_", "-")
+
+
 def field_argument(f: dataclasses.Field) -> tuple[str, dict]:
     """The flag and ``add_argument`` keywords of a settings dataclass's field, read from its metadata the same
     way for every such dataclass (the ID-photo options, the training config, the server config), so that
@@ -35,7 +40,7 @@ def field_argument(f: dataclasses.Field) -> tuple[str, dict]:
     ``choices``, ``metavar`` and ``action``: ``"store_true"``, ``"optional"`` (``--x/--no-x``, its default
     the field's) or ``"append"`` (a repeatable flag). A tuple default of a list-valued flag is passed as a list."""
     m = f.metadata
-    flag = m.get("flag") or "--" + f.name.replace("_", "-")
+    flag = m.get("flag") or flag_name(f.name)
     kwargs = {"help": m["help"], "dest": f.name}
     action = m.get("action")
     if action == "store_true":

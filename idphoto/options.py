@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from core.cli import field_argument
+from core.cli import field_argument, flag_name
 
 from .face import DETECTORS
 from .framing import BG_STYLES
@@ -193,9 +193,7 @@ class IDPhotoOptions:
         return [f for f in dataclasses.fields(cls)
                 if f.metadata["group"] in groups and (scope is None or f.metadata["scope"] == scope)]
 
-    @staticmethod
-    def flag(name: str) -> str:
-        return "--" + name.replace("_", "-")
+    flag = staticmethod(flag_name)
 
     # -------------------------------------------------------------------------------------- command line
     @classmethod

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field
 
 from core.checkpoints import SWA
-from core.cli import add_field_arguments
+from core.cli import add_field_arguments, flag_name
 from models.catalog import BACKBONES, DECODERS
 
 PATCH = 400   # the design's training patch and input side (inference's default for weights that don't say)
@@ -163,7 +163,7 @@ def problems(c) -> list[str]:
     out = []
     for name in ("epochs", "batch_size", "patch", "lr"):
         if getattr(c, name) <= 0:
-            out.append(f"--{name.replace('_', '-')} must be positive")
+            out.append(f"{flag_name(name)} must be positive")
     if not (0 <= c.scale_prob <= 1 and 0 <= c.crop_prob <= 1) or not 0 < c.scale_range[0] <= c.scale_range[1]:
         out.append("--scale-prob and --crop-prob must be in [0, 1], --scale-range LO HI with 0 < LO <= HI")
     if c.resume and c.init:
@@ -172,7 +172,7 @@ def problems(c) -> list[str]:
         out.append("--workers, --max-steps and --threads must not be negative")
     for name in AUGMENTATION_KEYS:
         if name.endswith("_prob") and name not in ("scale_prob", "crop_prob") and not 0 <= getattr(c, name) <= 1:
-            out.append(f"--{name.replace('_', '-')} must be in [0, 1]")
+            out.append(f"{flag_name(name)} must be in [0, 1]")
     if not 0 <= c.swa_start <= c.epochs:
         out.append(f"--swa-start must be between 1 and --epochs ({c.epochs}), or 0 for no weight averaging")
     if c.dice_weight < 0 or c.lovasz_weight < 0:
